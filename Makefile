@@ -1,0 +1,33 @@
+# One task runner for people and CI. `make test` and `make demo` are the README's two commands.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.wanbook-installed
+
+.PHONY: test demo install lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/wanbook demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check wanbook tests bench
+	$(BIN)/ruff format --check wanbook tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/emulator.py
+	$(BIN)/python bench/runlog.py
+
+clean:
+	rm -rf $(VENV) wanbook-runs demo-output .pytest_cache

@@ -1,0 +1,245 @@
+"""The model catalogue: what every Wan model accepts, as data (``data/models.toml``).
+
+This module only reads the table and answers questions about it. Validation of a request against
+it lives in ``_request``; both the client side and the emulator use the same two modules, so they
+can never disagree about what a model accepts.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+__all__ = [
+    "AudioMode",
+    "Catalogue",
+    "Duration",
+    "ModelSpec",
+    "RegionSpec",
+    "catalogue",
+    "i2v_output_size",
+    "tier_of_size",
+]
+
+AudioMode = Literal["silent", "always", "switchable"]
+Kind = Literal["t2v", "i2v"]
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Allowed durations: ``fixed``, or ``choices``, or the integer range ``[min, max]``."""
+
+    default: int
+    fixed: bool = False
+    choices: tuple[int, ...] = ()
+    min: int | None = None
+    max: int | None = None
+
+    @classmethod
+    def from_data(cls, d: dict[str, Any]) -> Duration:
+        if "fixed" in d:
+            return cls(default=int(d["fixed"]), fixed=True, choices=(int(d["fixed"]),))
+        if "choices" in d:
+            return cls(default=int(d["default"]), choices=tuple(int(c) for c in d["choices"]))
+        return cls(default=int(d["default"]), min=int(d["min"]), max=int(d["max"]))
+
+    def allows(self, seconds: Any) -> bool:
+        if isinstance(seconds, bool):
+            return False
+        if isinstance(seconds, float) and seconds.is_integer():
+            seconds = int(seconds)
+        if not isinstance(seconds, int):
+            return False
+        if self.choices:
+            return seconds in self.choices
+        assert self.min is not None and self.max is not None
+        return self.min <= seconds <= self.max
+
+    def values(self) -> list[int]:
+        """Every allowed value, in order (a range is expanded: it is at most 14 values)."""
+        if self.choices:
+            return list(self.choices)
+        assert self.min is not None and self.max is not None
+        return list(range(self.min, self.max + 1))
+
+    def describe(self) -> str:
+        if self.fixed:
+            return f"fixed at {self.default} s (it cannot be set)"
+        if self.choices:
+            return "one of " + ", ".join(str(c) for c in self.choices) + " s"
+        return f"an integer from {self.min} to {self.max} s"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model's capabilities. ``name`` is wanbook's canonical (international) name."""
+
+    name: str
+    kind: Kind
+    family: str
+    regions: dict[str, str]
+    tiers: tuple[str, ...]
+    default: str  # t2v: default size W*H; i2v: default resolution tier
+    duration: Duration
+    audio: AudioMode
+    audio_url: bool
+    audio_wins: bool
+    shot_type: bool
+    prompt_limit: int
+    usage: str
+    rewrite_visible: bool
+    image_max_mb: int | None = None
+    templates: tuple[str, ...] = ()
+    rate_per_second: int = 1
+    rate_in_flight: int = 1
+    sizes: tuple[str, ...] = field(default=())  # t2v: every allowed W*H, tier order
+
+    @property
+    def is_t2v(self) -> bool:
+        return self.kind == "t2v"
+
+    @property
+    def default_tier(self) -> str:
+        return tier_of_size(self.default) or self.default if self.is_t2v else self.default
+
+    def wire_name(self, region: str) -> str:
+        """The name the service in ``region`` knows this model by (wan2.1 is "wanx2.1" in cn)."""
+        return self.regions.get(region, self.name)
+
+    def served_in(self, region: str) -> bool:
+        return region in self.regions
+
+    def has_sound(self, audio: bool | None, audio_url: str | None) -> bool:
+        """Whether the service returns a video with an audio track for these settings."""
+        if self.audio == "silent":
+            return False
+        if self.audio == "always":
+            return True
+        if audio_url and not self.audio_wins:
+            return True  # t2v: a custom audio URL beats `audio: false`
+        return audio is not False
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    id: str
+    name: str
+    base_url: str
+    currency: str
+    models_listed: bool = True
+
+    def url(self, workspace_id: str | None = None) -> str:
+        if "{workspace}" in self.base_url:
+            if not workspace_id:
+                raise ValueError(f"region {self.id!r} needs a workspace id (WANBOOK_WORKSPACE_ID)")
+            return self.base_url.replace("{workspace}", workspace_id)
+        return self.base_url
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    models: dict[str, ModelSpec]
+    aliases: dict[str, str]  # every wire name -> canonical name
+    regions: dict[str, RegionSpec]
+    sizes: dict[str, tuple[str, ...]]  # tier -> t2v sizes
+    tier_pixels: dict[str, tuple[int, int]]
+    effects: tuple[str, ...]
+    effects_regions: tuple[str, ...]
+    image: dict[str, Any]
+    audio_file: dict[str, Any]
+    limits: dict[str, int]
+
+    def get(self, name: str) -> ModelSpec | None:
+        """The model called ``name`` (canonical or a regional alias such as ``wanx2.1-t2v-turbo``)."""
+        canonical = self.aliases.get(name)
+        return self.models.get(canonical) if canonical else None
+
+    def names(self, kind: str | None = None, region: str | None = None) -> list[str]:
+        return [
+            m.name
+            for m in self.models.values()
+            if (kind is None or m.kind == kind) and (region is None or self.serves(region, m))
+        ]
+
+    def serves(self, region: str, model: ModelSpec) -> bool:
+        spec = self.regions.get(region)
+        if spec is not None and not spec.models_listed:
+            return True  # no published model list for this region: do not block
+        return model.served_in(region)
+
+
+def _load() -> Catalogue:
+    raw = tomllib.loads(resources.files("wanbook").joinpath("data/models.toml").read_text("utf-8"))
+    sizes = {tier: tuple(v) for tier, v in raw["sizes"].items()}
+    effects = tuple(raw["effects"]["names"])
+    models: dict[str, ModelSpec] = {}
+    aliases: dict[str, str] = {}
+    for name, d in raw["models"].items():
+        tiers = tuple(d["tiers"])
+        rate = raw["rate_limits"][d["family"]]
+        models[name] = ModelSpec(
+            name=name,
+            kind=d["kind"],
+            family=d["family"],
+            regions=dict(d["regions"]),
+            tiers=tiers,
+            default=d["default"],
+            duration=Duration.from_data(d["duration"]),
+            audio=d["audio"],
+            audio_url=bool(d["audio_url"]),
+            audio_wins=bool(d.get("audio_wins", False)),
+            shot_type=bool(d["shot_type"]),
+            prompt_limit=int(d["prompt_limit"]),
+            usage=d["usage"],
+            rewrite_visible=bool(d["rewrite_visible"]),
+            image_max_mb=d.get("image_max_mb"),
+            templates=effects if d.get("templates") == "effects" else (),
+            rate_per_second=int(rate["per_second"]),
+            rate_in_flight=int(rate["in_flight"]),
+            sizes=tuple(s for t in tiers for s in sizes[t]) if d["kind"] == "t2v" else (),
+        )
+        aliases[name] = name
+        for wire in d["regions"].values():
+            aliases.setdefault(wire, name)
+    regions = {rid: RegionSpec(id=rid, **r) for rid, r in raw["regions"].items()}
+    return Catalogue(
+        models=models,
+        aliases=aliases,
+        regions=regions,
+        sizes=sizes,
+        tier_pixels={t: (int(w), int(h)) for t, (w, h) in raw["tier_pixels"].items()},
+        effects=effects,
+        effects_regions=tuple(raw["effects"]["regions"]),
+        image=dict(raw["image"]),
+        audio_file=dict(raw["audio_file"]),
+        limits={k: int(v) for k, v in raw["limits"].items()},
+    )
+
+
+@functools.cache
+def catalogue() -> Catalogue:
+    """The shipped catalogue, read once on first use (never at import)."""
+    return _load()
+
+
+def tier_of_size(size: str) -> str | None:
+    """The tier (``"720P"``) a t2v ``W*H`` size belongs to, or None if it is in no tier."""
+    for tier, sizes in catalogue().sizes.items():
+        if size in sizes:
+            return tier
+    return None
+
+
+def i2v_output_size(width: int, height: int, tier: str) -> tuple[int, int]:
+    """The size the service renders for an input image of ``width``×``height`` at ``tier``.
+
+    The image's aspect is kept, scaled to the tier's pixel count, each side rounded down to a
+    multiple of 16 (wan-api.md §2.2: 750×1000 at 720P gives 816×1104).
+    """
+    tw, th = catalogue().tier_pixels[tier]
+    scale = math.sqrt((tw * th) / (width * height))
+    return max(16, int(width * scale) // 16 * 16), max(16, int(height * scale) // 16 * 16)
