@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from wanbook._catalogue import Catalogue, ModelSpec, catalogue, tier_of_size
 from wanbook._errors import Problem, ValidationError
@@ -313,12 +314,36 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
                 "(custom audio needs wan2.5 or later)",
             )
         )
+    elif (bad := _audio_url_problem(req.audio_url)) is not None:
+        out.append(bad)
     elif req.audio is False and spec.audio == "switchable":
         if spec.audio_wins:
             msg = f"with audio=False, {spec.name} makes a silent video and ignores audio_url"
         else:
             msg = f"audio_url beats audio=False on {spec.name}: the video will carry the audio"
         out.append(_problem("audio", req.audio, msg, "warning"))
+
+
+def _audio_url_problem(url: Any) -> Problem | None:
+    """An audio URL must be http(s) and name a wav or mp3 file (its length is the server's to check)."""
+    exts = catalogue().audio_file["extensions"]
+    if not isinstance(url, str):
+        return _problem("audio_url", _short(url), "audio_url must be an http(s) URL string")
+    parts = urlsplit(url)
+    ext = parts.path.rsplit(".", 1)[-1].lower() if "." in parts.path else ""
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return _problem(
+            "audio_url", _short(url), f"audio_url {_short(url)!r} must be a public http(s) URL"
+        )
+    if ext not in exts:
+        return _problem(
+            "audio_url",
+            _short(url),
+            f"audio_url {_short(url)!r} must name a {' or '.join(exts)} file "
+            f"({catalogue().audio_file['min_seconds']}-{catalogue().audio_file['max_seconds']} s, "
+            f"at most {catalogue().audio_file['max_mb']} MB)",
+        )
+    return None
 
 
 def _check_shot_type(req: Request, spec: ModelSpec, out: list[Problem]) -> None:

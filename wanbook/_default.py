@@ -1,0 +1,64 @@
+"""The module-level API (``wb.generate`` …): one default session, made on first use.
+
+The environment is read when that session is made, not at import. ``wb.session(...)`` replaces it
+(e.g. to set an experiment name or a budget for the rest of a notebook).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from wanbook._catalogue import catalogue
+from wanbook._pricing import Estimate
+from wanbook._run import Run
+from wanbook._session import Session
+
+__all__ = ["agenerate", "estimate", "generate", "models", "resume", "run", "runs", "session"]
+
+_lock = threading.Lock()
+_default: Session | None = None
+
+
+def session(**settings: Any) -> Session:
+    """The default session; with arguments, a new default session made from them."""
+    global _default
+    with _lock:
+        if settings or _default is None:
+            if _default is not None:
+                _default.close()
+            _default = Session(**settings)
+        return _default
+
+
+def generate(prompt: str | None = None, **kwargs: Any) -> Run:
+    """Generate one video with the default session (see :meth:`Session.agenerate`)."""
+    return session().generate(prompt, **kwargs)
+
+
+async def agenerate(prompt: str | None = None, **kwargs: Any) -> Run:
+    return await session().agenerate(prompt, **kwargs)
+
+
+def estimate(prompt: str | None = None, **kwargs: Any) -> Estimate:
+    """What a generation would cost; sends nothing."""
+    return session().estimate(prompt=prompt, **kwargs)
+
+
+def runs(**filters: Any) -> Any:
+    """The run log as a pandas DataFrame."""
+    return session().runs(**filters)
+
+
+def run(run_id: str) -> Run:
+    return session().run(run_id)
+
+
+def resume() -> list[Run]:
+    """Finish every unfinished run younger than 24 hours; mark older ones expired."""
+    return session().resume()
+
+
+def models(kind: str | None = None, region: str | None = None) -> list[str]:
+    """Model names wanbook knows (``kind`` "t2v"/"i2v"; ``region`` limits to those served there)."""
+    return catalogue().names(kind=kind, region=region)

@@ -1,0 +1,347 @@
+"""The session: the one orchestration path of a generation.
+
+validate → estimate → budget → log (write-ahead) → create → poll → download → log
+
+A :class:`Session` owns the settings, the run log, the price table, the HTTP clients (one per
+event loop) and, when no key is configured, the embedded emulator. Every public method exists
+twice: ``agenerate`` for ``await`` and ``generate`` for plain code, which runs the coroutine on
+wanbook's own loop thread (safe inside Jupyter's running loop; see ``_sync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from wanbook._catalogue import catalogue
+from wanbook._client import Client
+from wanbook._config import Settings
+from wanbook._errors import (
+    AmbiguousCreateError,
+    APIError,
+    BudgetExceededError,
+    TaskFailedError,
+    TransportError,
+)
+from wanbook._pricing import Estimate, PriceTable
+from wanbook._prepare import Prepared, prepare
+from wanbook._request import Request
+from wanbook._run import Run
+from wanbook._runlog import RunLog
+from wanbook._secret import Secret
+from wanbook._sync import run_sync
+from wanbook._tracking import Tracker
+from wanbook._version import __version__
+
+__all__ = ["Session"]
+
+OnUpdate = Callable[[Run], None]
+_EMULATOR_KEY = "sk-emulator-local"  # the embedded emulator accepts any bearer key
+
+
+class Session:
+    """Settings, run log, prices and connections for a series of generations.
+
+    Explicit arguments beat environment variables (``DASHSCOPE_API_KEY``, ``WANBOOK_REGION``,
+    ``WANBOOK_WORKSPACE_ID``, ``WANBOOK_BASE_URL``, ``WANBOOK_HOME``), which beat defaults.
+    Without a key or a base URL, the embedded emulator is started on first use.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | Secret | None = None,
+        region: str | None = None,
+        workspace_id: str | None = None,
+        base_url: str | None = None,
+        home: str | Path | None = None,
+        experiment: str | None = None,
+        tags: Iterable[str] = (),
+        budget: float | None = None,
+        budget_currency: str | None = None,
+        prices: str | Path | PriceTable | None = None,
+        deadline: float = 3600.0,
+        transport: Any = None,
+        emulator_options: dict[str, Any] | None = None,
+        quiet: bool = False,
+        emulator: bool = False,
+    ) -> None:
+        self.settings = Settings.from_env(
+            api_key=api_key,
+            region=region,
+            workspace_id=workspace_id,
+            base_url=base_url,
+            home=home,
+            emulator=emulator,
+        )
+        self.experiment = experiment
+        self.tags = list(tags)
+        self.budget = budget
+        self.budget_currency = budget_currency
+        self.deadline = deadline
+        self.quiet = quiet
+        self._prices_arg = prices
+        self._prices: PriceTable | None = prices if isinstance(prices, PriceTable) else None
+        self._transport = transport
+        self._emulator_options = dict(emulator_options or {})
+        self._emulator: Any = None
+        self._log: RunLog | None = None
+        self._clients: dict[int, Client] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ resources (lazy)
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def backend(self) -> str:
+        """``"emulator"`` or the region id: what runs are logged under."""
+        return "emulator" if self.settings.uses_emulator else self.settings.region
+
+    @property
+    def log(self) -> RunLog:
+        with self._lock:
+            if self._log is None:
+                self._log = RunLog.open(self.home)
+            return self._log
+
+    @property
+    def prices(self) -> PriceTable:
+        with self._lock:
+            if self._prices is None:
+                arg = self._prices_arg
+                self._prices = PriceTable.load(arg if not isinstance(arg, PriceTable) else None)
+            return self._prices
+
+    def endpoint(self) -> str:
+        """The base URL requests go to (starting the embedded emulator if that is the backend)."""
+        if not self.settings.uses_emulator:
+            return self.settings.endpoint()
+        with self._lock:
+            if self._emulator is None:
+                from wanbook.emulator import Emulator
+
+                emu = Emulator(region=self.region, **self._emulator_options)
+                emu.start()
+                self._emulator = emu
+                if not self.quiet:
+                    print(
+                        f"wanbook: no DASHSCOPE_API_KEY set: using the embedded emulator at "
+                        f"{emu.base_url} (synthetic videos, priced as region {self.region!r}, "
+                        "logged as emulator runs)",
+                        file=sys.stderr,
+                    )
+            return str(self._emulator.base_url)
+
+    def _key(self) -> Secret:
+        return self.settings.api_key or Secret(_EMULATOR_KEY)
+
+    def client(self) -> Client:
+        """The HTTP client of the running event loop (httpx clients belong to one loop)."""
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None:
+            client = Client(self.endpoint(), self._key(), transport=self._transport)
+            self._clients[loop_id] = client
+        return client
+
+    # ------------------------------------------------------------------ generation
+    def request(self, prompt: str | None = None, *, model: str | None = None, **params: Any) -> Request:
+        """A :class:`Request` from keyword arguments (``model`` defaults to wan2.2-t2v-plus / i2v-flash)."""
+        if model is None:
+            model = "wan2.6-i2v-flash" if params.get("image") is not None else "wan2.2-t2v-plus"
+        return Request(model=model, prompt=prompt, **params)
+
+    def prepare(self, request: Request, *, warn: bool = True) -> Prepared:
+        """Validate and price ``request`` without sending anything."""
+        return prepare(request, self.region, self.prices, backend=self.backend, warn=warn)
+
+    def estimate(self, request: Request | None = None, **kwargs: Any) -> Estimate:
+        """What ``request`` would cost (NaN if the price is unknown). Sends nothing."""
+        req = request if request is not None else self.request(**kwargs)
+        return self.prepare(req, warn=False).estimate
+
+    def generate(self, prompt: str | None = None, **kwargs: Any) -> Run:
+        """Generate one video and wait for it. See :meth:`agenerate`."""
+        return run_sync(self.agenerate(prompt, **kwargs))
+
+    async def agenerate(
+        self,
+        prompt: str | None = None,
+        *,
+        request: Request | None = None,
+        experiment: str | None = None,
+        tags: Iterable[str] = (),
+        reuse: bool = False,
+        on_update: OnUpdate | None = None,
+        raise_on_failure: bool = True,
+        **params: Any,
+    ) -> Run:
+        """Validate, price, log, create, poll, download and log one generation.
+
+        Invalid input raises before anything is sent. With ``reuse=True`` an identical earlier
+        run (fixed seed, prompt_extend off) whose video is on disk is returned instead of paying
+        again. A FAILED task raises :class:`TaskFailedError` unless ``raise_on_failure=False``;
+        either way it is in the run log.
+        """
+        req = request if request is not None else self.request(prompt, **params)
+        prep = self.prepare(req)
+        if reuse and prep.repeatable:
+            found = self.log.find_reusable(prep.fingerprint)
+            if found and found.get("video_path") and Path(found["video_path"]).is_file():
+                return Run(found, reused=True)
+        self._check_budget(prep)
+        tracker = self._tracker(on_update)
+        run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
+        client = self.client()
+        sent_at = datetime.now(UTC)
+        tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
+        try:
+            task = await client.create(prep.body)
+        except AmbiguousCreateError as exc:
+            tracker.update(run_id, status="AMBIGUOUS", error_message=str(exc))
+            task = await tracker.find_ambiguous(client, run_id, prep.body["model"], sent_at)
+            if task is None:
+                raise
+        except (APIError, TransportError) as exc:
+            tracker.update(
+                run_id,
+                status="ERROR",
+                error_code=getattr(exc, "code", None) or type(exc).__name__,
+                error_message=getattr(exc, "message", None) or str(exc),
+                cost=0.0,
+                finished_at=datetime.now(UTC),
+            )
+            raise
+        tracker.update(
+            run_id, task_id=task.task_id, request_id=task.request_id, status=task.status.value
+        )
+        run = await tracker.follow(client, run_id, task.task_id, deadline=self.deadline)
+        if raise_on_failure and run.status != "SUCCEEDED":
+            raise TaskFailedError(_TaskView(run))
+        return run
+
+    def _tracker(self, on_update: OnUpdate | None) -> Tracker:
+        return Tracker(
+            log=self.log,
+            prices=self.prices,
+            region=self.region,
+            backend=self.backend,
+            endpoint=self.endpoint(),
+            version=__version__,
+            on_update=on_update,
+        )
+
+    def _check_budget(self, prep: Prepared) -> None:
+        if self.budget is None:
+            return
+        est = prep.estimate
+        currency = self.budget_currency or catalogue().regions[self.region].currency
+        if not est.known:
+            raise BudgetExceededError(
+                f"refused: the price of {prep.resolved.spec.name} at {prep.resolved.tier} in region "
+                f"{self.region!r} is unknown, so it cannot be kept within the budget of "
+                f"{self.budget:g} {currency}"
+            )
+        if est.currency != currency:
+            raise BudgetExceededError(
+                f"refused: the estimate is in {est.currency} but the budget is in {currency}"
+            )
+        spent = self.log.spent(currency)
+        in_flight = self.log.in_flight_estimate(currency)
+        if spent + in_flight + est.amount > self.budget + 1e-9:
+            raise BudgetExceededError(
+                f"refused: this run is estimated at {est.amount:.4f} {currency}; {spent:.4f} is "
+                f"spent and {in_flight:.4f} in flight, which would exceed the budget of "
+                f"{self.budget:g} {currency} (left: {max(0.0, self.budget - spent - in_flight):.4f})"
+            )
+
+    def budget_left(self) -> float | None:
+        """Budget minus what is spent and in flight (None without a budget)."""
+        if self.budget is None:
+            return None
+        currency = self.budget_currency or catalogue().regions[self.region].currency
+        return self.budget - self.log.spent(currency) - self.log.in_flight_estimate(currency)
+
+    # ------------------------------------------------------------------ run log
+    def runs(self, **filters: Any) -> Any:
+        """The run log as a pandas DataFrame (filters: experiment, model, status, since, tag, backend)."""
+        return self.log.dataframe(**filters)
+
+    def run(self, run_id: str) -> Run:
+        record = self.log.get(run_id)
+        if record is None:
+            raise KeyError(f"no run {run_id!r} in {self.home}")
+        return Run(record)
+
+    def rerun(self, run_id: str, **changes: Any) -> Run:
+        """Run the request of ``run_id`` again (with ``changes``), as a new run."""
+        record = self.run(run_id).record
+        body = record.get("request_body") or {}
+        from wanbook._request import request_from_body
+
+        req = request_from_body(body).replace(model=record["model"], **changes)
+        if record.get("image_source") and not isinstance(req.image, str):
+            req = req.replace(image=record["image_source"])
+        return self.generate(request=req, experiment=record.get("experiment"))
+
+    def resume(self, **kwargs: Any) -> list[Run]:
+        return run_sync(self.aresume(**kwargs))
+
+    async def aresume(self, *, on_update: OnUpdate | None = None) -> list[Run]:
+        """Finish every unfinished run: poll young tasks to the end, download, expire old ones."""
+        tracker = self._tracker(on_update)
+        out: list[Run] = []
+        for record in self.log.unfinished():
+            if record.get("backend") != self.backend:
+                continue  # a run of another backend is resumed by a session of that backend
+            out.append(await tracker.resume(self.client(), record, deadline=self.deadline))
+        return out
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Close connections, the run log and the embedded emulator. Safe to call twice."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            try:
+                run_sync(client.aclose())
+            except RuntimeError:
+                pass  # its loop is gone; the sockets go with it
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "emulator" if self.settings.uses_emulator else self.settings.endpoint()
+        return f"Session(backend={where!r}, region={self.region!r}, home={str(self.home)!r})"
+
+
+class _TaskView:
+    """What TaskFailedError reads from a failed run."""
+
+    def __init__(self, run: Run) -> None:
+        self.task_id = run.task_id
+        self.status = run.status
+        self.code = run.error_code
+        self.message = run.error_message
+        self.run = run
+

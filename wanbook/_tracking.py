@@ -1,0 +1,243 @@
+"""Keeping the run log in step with a task: write-ahead, every status change, the video, the cost.
+
+The :class:`Tracker` is the part of the session that writes. Each step is one short committed
+update, so a crash at any point leaves a row that says what is known; ``resume`` continues from
+whatever that row says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from wanbook._client import Client
+from wanbook._errors import DownloadError, TaskTimeoutError
+from wanbook._media_in import describe_for_log
+from wanbook._media_out import download_video
+from wanbook._prepare import Prepared
+from wanbook._pricing import PriceTable, cost
+from wanbook._run import Run
+from wanbook._runlog import RunLog
+from wanbook._wire import Task, TaskStatus
+
+__all__ = ["Tracker", "task_fields"]
+
+TASK_TTL = timedelta(hours=24)  # wan-api.md §1: task ids and video URLs live 24 hours
+FIND_WINDOW = timedelta(minutes=2)  # how far around our send time an ambiguous task is looked for
+
+
+def _seconds(a: datetime | None, b: datetime | None) -> float | None:
+    return (b - a).total_seconds() if a and b else None
+
+
+def task_fields(task: Task) -> dict[str, Any]:
+    """Run-log fields from a parsed task answer (only what the answer actually says)."""
+    fields: dict[str, Any] = {"status": task.status.value}
+    for name in ("submit_time", "scheduled_time", "end_time", "actual_prompt"):
+        value = getattr(task, name)
+        if value:
+            fields[name] = value
+    if task.submit_time and task.scheduled_time:
+        fields["queue_seconds"] = _seconds(task.submit_time, task.scheduled_time)
+    if task.scheduled_time and task.end_time:
+        fields["run_seconds"] = _seconds(task.scheduled_time, task.end_time)
+    if task.video_url:
+        fields["video_url"] = task.video_url
+        fields["video_url_expires_at"] = (task.end_time or datetime.now(UTC)) + TASK_TTL
+    if task.code or task.message:
+        fields["error_code"] = task.code
+        fields["error_message"] = task.message
+    if task.usage is not None:
+        fields["usage"] = task.usage.raw
+        if task.usage.billed_seconds is not None:
+            fields["billed_seconds"] = task.usage.billed_seconds
+        if task.usage.tier:
+            fields["tier"] = task.usage.tier
+    return fields
+
+
+class Tracker:
+    """Writes one session's runs to the run log and follows their tasks to the end."""
+
+    def __init__(
+        self,
+        *,
+        log: RunLog,
+        prices: PriceTable,
+        region: str,
+        backend: str,
+        endpoint: str,
+        version: str,
+        on_update: Callable[[Run], None] | None = None,
+    ) -> None:
+        self.log = log
+        self.prices = prices
+        self.region = region
+        self.backend = backend
+        self.endpoint = endpoint
+        self.version = version
+        self.on_update = on_update
+
+    # -------------------------------------------------------------- writing
+    def start(self, prep: Prepared, experiment: str | None, tags: list[str]) -> str:
+        """The write-ahead row: everything known before the create request is sent."""
+        from urllib.parse import urlsplit
+
+        r = prep.resolved
+        image = describe_for_log(prep.image) if prep.image is not None else {}
+        run_id = self.log.insert(
+            status="PREPARED",
+            experiment=experiment,
+            tags=tags,
+            backend=self.backend,
+            endpoint_host=urlsplit(self.endpoint).netloc,
+            wanbook_version=self.version,
+            model=r.spec.name,
+            kind=r.spec.kind,
+            prompt=prep.request.prompt,
+            negative_prompt=prep.request.negative_prompt,
+            seed=r.seed,
+            params=prep.params(),
+            request_body=prep.logged_body,
+            image_source=image.get("source"),
+            image_sha256=image.get("sha256"),
+            image_bytes=image.get("bytes"),
+            image_width=image.get("width"),
+            image_height=image.get("height"),
+            tier=r.tier,
+            has_audio=r.sound,
+            estimate=prep.estimate.amount,
+            estimate_currency=prep.estimate.currency,
+            price_per_second=prep.estimate.per_second,
+            price_table_date=self.prices.date,
+            fingerprint=prep.fingerprint,
+            region=self.region,
+        )
+        self._notify(run_id)
+        return run_id
+
+    def update(self, run_id: str, **fields: Any) -> Run:
+        self.log.update(run_id, **fields)
+        return self._notify(run_id)
+
+    def _notify(self, run_id: str) -> Run:
+        run = Run(self.log.get(run_id) or {"run_id": run_id})
+        if self.on_update is not None:
+            self.on_update(run)
+        return run
+
+    # -------------------------------------------------------------- following
+    async def follow(self, client: Client, run_id: str, task_id: str, *, deadline: float) -> Run:
+        """Poll ``task_id`` to its end, logging each status change; then download and price it."""
+        last: Task | None = None
+        try:
+            async for task in client.watch(task_id, deadline=deadline):
+                last = task
+                self.update(run_id, **task_fields(task))
+        except TaskTimeoutError as exc:
+            self.update(run_id, error_message=f"stopped waiting: {exc}; `wanbook resume` finishes it")
+            raise
+        assert last is not None
+        return await self.finish(client, run_id, last)
+
+    async def finish(self, client: Client, run_id: str, task: Task) -> Run:
+        """Download a SUCCEEDED task's video and price it; price anything else at zero."""
+        record = self.log.get(run_id) or {}
+        if task.status is TaskStatus.SUCCEEDED and task.video_url and not record.get("video_path"):
+            dest = Path(self.log.home) / "videos" / f"{run_id}.mp4"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                video = await download_video(client.http, task.video_url, dest)
+            except DownloadError as exc:
+                self.update(run_id, error_message=f"video not downloaded yet: {exc}")
+                raise
+            info = video.info
+            self.update(
+                run_id,
+                video_path=str(video.path),
+                video_sha256=video.sha256,
+                video_bytes=video.bytes,
+                width=info.width,
+                height=info.height,
+                fps=info.fps,
+                duration=info.duration,
+                has_audio=info.has_audio,
+            )
+            record = self.log.get(run_id) or {}
+        sound = record.get("has_audio")
+        if task.usage is not None and task.usage.audio is not None:
+            sound = task.usage.audio
+        billed = record.get("billed_seconds")
+        price = cost(
+            self.prices,
+            record.get("model") or "",
+            self.region,
+            record.get("tier"),
+            billed,
+            bool(sound),
+            task.status.value,
+        )
+        return self.update(
+            run_id,
+            cost=price.amount,
+            currency=price.currency,
+            price_per_second=price.per_second,
+            finished_at=datetime.now(UTC),
+        )
+
+    async def find_ambiguous(
+        self, client: Client, run_id: str, wire_model: str, sent_at: datetime
+    ) -> Task | None:
+        """Look for the task an ambiguous create may have made, through the list endpoint."""
+        found = await client.find_task(
+            wire_model, sent_after=sent_at - FIND_WINDOW, sent_before=sent_at + FIND_WINDOW
+        )
+        if found is None or self.log.find(task_id=found.task_id):
+            return None  # nothing there, or it belongs to another run
+        self.update(run_id, task_id=found.task_id, status=found.status.value, error_message=None)
+        return found
+
+    async def resume(self, client: Client, record: dict[str, Any], *, deadline: float) -> Run:
+        """Carry one unfinished run forward as far as it can go. Running it twice changes nothing."""
+        run_id = record["run_id"]
+        task_id = record.get("task_id")
+        created = record.get("submitted_at") or record.get("created_at")
+        created_at = created if isinstance(created, datetime) else _parse_utc(created)
+        now = datetime.now(UTC)
+        if not task_id and record.get("status") in ("SUBMITTING", "AMBIGUOUS"):
+            task = await self.find_ambiguous(client, run_id, record.get("model") or "", created_at)
+            if task is None:
+                if now - created_at < FIND_WINDOW:
+                    return Run(record)  # too soon to tell: the list may not show it yet
+                return self.update(
+                    run_id,
+                    status="NOT_CREATED",
+                    cost=0.0,
+                    error_message="no task was found for this create request; nothing was billed",
+                    finished_at=now,
+                )
+            task_id = task.task_id
+        if not task_id:  # PREPARED: died before sending; nothing was created
+            return self.update(run_id, status="NOT_CREATED", cost=0.0, finished_at=now)
+        if now - created_at > TASK_TTL:
+            return self.update(
+                run_id,
+                status="EXPIRED",
+                error_message="older than 24 h: the task id and its video URL have expired",
+                finished_at=now,
+            )
+        if record.get("status") == "SUCCEEDED":
+            task = await client.query(task_id)
+            if task.status is not TaskStatus.SUCCEEDED:
+                return self.update(run_id, error_message="the video URL is no longer served")
+            return await self.finish(client, run_id, task)
+        return await self.follow(client, run_id, task_id, deadline=deadline)
+
+
+def _parse_utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        dt = datetime.fromisoformat(value)
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return datetime.now(UTC)
