@@ -23,3 +23,25 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 @pytest.fixture
 def api_key() -> str:
     return TEST_API_KEY
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the whole run: grep everything the tests wrote for the test key. It must be absent."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        base = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    needle = TEST_API_KEY.encode()
+    leaks = [
+        str(path)
+        for path in base.rglob("*")
+        if path.is_file() and not path.is_symlink() and needle in path.read_bytes()
+    ]
+    if leaks:
+        session.config.get_terminal_writer().line(
+            f"THE TEST API KEY LEAKED into {len(leaks)} file(s): {leaks[:5]}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

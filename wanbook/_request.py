@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from wanbook._catalogue import Catalogue, ModelSpec, catalogue, tier_of_size
 from wanbook._errors import Problem, ValidationError
@@ -325,23 +325,33 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
 
 
 def _audio_url_problem(url: Any) -> Problem | None:
-    """An audio URL must be http(s) and name a wav or mp3 file (its length is the server's to check)."""
-    exts = catalogue().audio_file["extensions"]
-    if not isinstance(url, str):
-        return _problem("audio_url", _short(url), "audio_url must be an http(s) URL string")
-    parts = urlsplit(url)
-    ext = parts.path.rsplit(".", 1)[-1].lower() if "." in parts.path else ""
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """An audio URL must be http(s) and name a wav or mp3 file; its length is the server's to check.
+
+    The query string is left out of messages: signed URLs carry tokens.
+    """
+    spec = catalogue().audio_file
+    exts = tuple(spec["extensions"])
+    want = " or ".join("." + e for e in exts)
+    limits = f"{spec['min_seconds']}-{spec['max_seconds']} s, at most {spec['max_mb']} MB"
+    if not isinstance(url, str) or not url.strip():
+        return _problem("audio_url", _short(url), f"audio_url: expected an http(s) URL to a {want} file")
+    parts = urlsplit(url.strip())
+    shown = parts._replace(query="", fragment="").geturl() + ("?…" if parts.query else "")
+    if parts.scheme.lower() not in ("http", "https"):
+        got = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
         return _problem(
-            "audio_url", _short(url), f"audio_url {_short(url)!r} must be a public http(s) URL"
+            "audio_url", shown, f"audio_url {shown!r}: {got} is not allowed; use an http(s) URL"
         )
+    if not parts.netloc:
+        return _problem("audio_url", shown, f"audio_url {shown!r}: the URL has no host")
+    name = unquote(parts.path).rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if ext not in exts:
+        found = f"extension .{ext}" if ext else "no file extension"
         return _problem(
             "audio_url",
-            _short(url),
-            f"audio_url {_short(url)!r} must name a {' or '.join(exts)} file "
-            f"({catalogue().audio_file['min_seconds']}-{catalogue().audio_file['max_seconds']} s, "
-            f"at most {catalogue().audio_file['max_mb']} MB)",
+            shown,
+            f"audio_url {shown!r}: {found}; the Wan models accept {want} audio ({limits})",
         )
     return None
 

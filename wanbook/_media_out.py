@@ -1,0 +1,376 @@
+"""Media out: download a finished video safely, and describe it.
+
+The service's ``video_url`` is signed and lives 24 hours, so the video is fetched as soon as it is
+ready and must then be trustworthy: :func:`download_video` streams it to a temporary file next to
+the destination (hashing as it goes), checks the byte count and that PyAV can open it as an MP4
+with a video stream, fsyncs it and only then renames it into place. A reader therefore sees either
+no file or a whole, verified one, and a failed download never clobbers an earlier good copy.
+
+Signed URLs carry tokens in their query string, so no message here ever shows it.
+
+PyAV, Pillow and httpx are imported inside the functions that use them: ``import wanbook`` stays
+fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from wanbook._errors import DownloadError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "VideoFile",
+    "VideoInfo",
+    "backoff_delay",
+    "download_video",
+    "poster_frame",
+    "probe",
+    "redact_url",
+]
+
+_RETRY_STATUS = frozenset({408, 429})  # and every 5xx
+_MAX_RETRY_AFTER = 30.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds, read by PyAV (duration in seconds of the video stream)."""
+
+    width: int
+    height: int
+    fps: float
+    duration: float
+    has_audio: bool
+    video_codec: str
+    audio_codec: str | None
+    frames: int
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    """A downloaded, verified video: where it is, its fingerprint, and what it holds."""
+
+    path: Path
+    sha256: str
+    bytes: int
+    info: VideoInfo
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def redact_url(url: str) -> str:
+    """The URL without its query string, fragment or credentials: safe for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return shown + ("?…" if parts.query else "")
+
+
+def backoff_delay(
+    attempt: int, *, base: float = 0.5, cap: float = 8.0, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait before retry number ``attempt + 1``: 0.5, 1, 2, 4, 8, 8 … each ±25 %.
+
+    The jitter keeps several kernels that failed together from retrying in lock step.
+    """
+    delay = min(cap, base * 2**attempt)
+    return min(cap, delay * (0.75 + 0.5 * rand()))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """A numeric ``Retry-After`` header, capped; dates and junk are ignored (backoff is used)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not seconds >= 0:  # also rejects NaN
+        return None
+    return min(seconds, _MAX_RETRY_AFTER)
+
+
+def _content_length(value: str | None) -> int | None:
+    try:
+        n = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return n if n is not None and n >= 0 else None
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way a new attempt may fix (transport error, 5xx, short body)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the URL (and its query string, wherever it appears) from a lower-level message."""
+    text = text.replace(url, redact_url(url))
+    query = urlsplit(url).query
+    return text.replace(query, "…") if query else text
+
+
+# --------------------------------------------------------------------------- probe
+
+
+def _video_label(path: Path) -> str:
+    return f"video {str(path)!r}"
+
+
+def _probe(path: Path, label: str) -> VideoInfo:
+    """Open ``path`` with PyAV and describe it; ``label`` names it in errors."""
+    import av
+
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise DownloadError(f"{label} is not a readable video ({exc.__class__.__name__})") from exc
+    with container:
+        fmt = container.format.name
+        if "mp4" not in fmt.split(","):
+            raise DownloadError(f"{label} is not an MP4 (container {fmt!r})")
+        if not container.streams.video:
+            raise DownloadError(f"{label} has no video stream")
+        vs = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        if vs.duration is not None and vs.time_base is not None:
+            duration = float(vs.duration * vs.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        try:
+            frames = vs.frames or sum(1 for p in container.demux(vs) if p.size)
+            container.seek(0)
+            # Decoding one frame proves the stream is more than a well-formed header.
+            next(container.decode(video=0))
+        except StopIteration as exc:
+            raise DownloadError(f"{label} has a video stream without a decodable frame") from exc
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise DownloadError(f"{label} does not decode ({exc.__class__.__name__})") from exc
+        return VideoInfo(
+            width=int(vs.codec_context.width),
+            height=int(vs.codec_context.height),
+            fps=float(rate) if rate else 0.0,
+            duration=duration,
+            has_audio=audio is not None,
+            video_codec=vs.codec_context.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            frames=int(frames),
+        )
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Describe a local video file: sides, fps, duration, frames, codecs, whether it has sound.
+
+    Raises :class:`DownloadError` if it is not an MP4 with a decodable video stream (that is what
+    "did not verify" means for a download, and the same test serves files already on disk).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DownloadError(f"{_video_label(path)}: no such file")
+    return _probe(path, _video_label(path))
+
+
+# --------------------------------------------------------------------------- download
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable. Not every platform can open a directory (Windows): then skip."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _verify_and_place(tmp: Path, dest: Path, shown: str) -> VideoInfo:
+    """Probe the temporary file and rename it into place (runs in a worker thread)."""
+    info = _probe(tmp, f"download of {shown}: the file")
+    os.replace(tmp, dest)
+    _fsync_dir(dest.parent)
+    return info
+
+
+async def _attempt(http: httpx.AsyncClient, url: str, dest: Path, chunk_size: int) -> VideoFile:
+    """One try: stream to ``<dest>.part-<random>``, check, rename. The temp file never survives."""
+    import httpx
+
+    shown = redact_url(url)
+    tmp = dest.with_name(f"{dest.name}.part-{secrets.token_hex(6)}")
+    placed = False
+    try:
+        async with http.stream("GET", url, follow_redirects=True) as resp:
+            status = resp.status_code
+            if status >= 500 or status in _RETRY_STATUS:
+                raise _Retryable(f"HTTP {status}", _retry_after(resp.headers.get("retry-after")))
+            if status != 200:
+                hint = " (signed video URLs expire after 24 h)" if status in (403, 404) else ""
+                raise DownloadError(f"download of {shown} failed: HTTP {status}{hint}")
+            digest = hashlib.sha256()
+            size = 0
+            # Writes of 64 KiB to the page cache are quick enough for the event loop; the slow
+            # parts (fsync, probing) run in a thread.
+            with tmp.open("xb") as fh:
+                async for chunk in resp.aiter_bytes(chunk_size):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                fh.flush()
+                await asyncio.to_thread(os.fsync, fh.fileno())
+            expected = _content_length(resp.headers.get("content-length"))
+            # Compare raw bytes on the wire (before any content decoding) with the header.
+            if expected is not None and resp.num_bytes_downloaded != expected:
+                raise _Retryable(
+                    f"body was {resp.num_bytes_downloaded} bytes, Content-Length said {expected}"
+                )
+        info = await asyncio.to_thread(_verify_and_place, tmp, dest, shown)
+        placed = True
+        return VideoFile(path=dest, sha256=digest.hexdigest(), bytes=size, info=info)
+    except httpx.TransportError as exc:
+        raise _Retryable(f"{type(exc).__name__}: {_scrub(str(exc), url) or 'no detail'}") from exc
+    except httpx.HTTPError as exc:
+        raise DownloadError(
+            f"download of {shown} failed: {type(exc).__name__}: {_scrub(str(exc), url)}"
+        ) from None
+    except OSError as exc:
+        raise DownloadError(
+            f"download of {shown} failed: cannot write {str(tmp)!r}: {exc.strerror or exc}"
+        ) from exc
+    finally:
+        if not placed:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+
+async def download_video(
+    http: httpx.AsyncClient,
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    retries: int = 3,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    chunk_size: int = 1 << 16,
+) -> VideoFile:
+    """Fetch ``url`` into ``dest`` (a name the caller chose, never one from the server), verified.
+
+    Only ``http``/``https`` URLs are fetched. Transport errors, 408/429/5xx and short bodies are
+    retried up to ``retries`` times with capped, jittered backoff (a numeric ``Retry-After`` wins);
+    other HTTP errors and files that do not verify are not. On any failure no partial file is left
+    and an existing ``dest`` is untouched. Raises :class:`DownloadError`, never showing the query.
+    """
+    shown = redact_url(url) if isinstance(url, str) else repr(url)
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise DownloadError(f"refusing to download {shown!r}: only http(s) URLs are fetched")
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create the folder {str(dest.parent)!r}: {exc.strerror or exc}"
+        ) from exc
+
+    attempt = 0
+    while True:
+        try:
+            return await _attempt(http, url, dest, chunk_size)
+        except _Retryable as exc:
+            if attempt >= retries:
+                tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                cause = exc.__cause__ if _safe_cause(exc.__cause__, url) else None
+                raise DownloadError(
+                    f"download of {shown} failed after {tries}: {exc.reason}"
+                ) from cause
+            delay = exc.retry_after if exc.retry_after is not None else backoff_delay(attempt)
+            await sleep(delay)
+            attempt += 1
+
+
+def _safe_cause(cause: BaseException | None, url: str) -> bool:
+    """Chain a lower-level error only if its text cannot show the signed query string."""
+    if cause is None:
+        return False
+    query = urlsplit(url).query
+    return not query or query not in str(cause)
+
+
+# --------------------------------------------------------------------------- poster
+
+
+def poster_frame(
+    video_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    at_seconds: float = 0.5,
+    max_width: int = 480,
+) -> Path:
+    """Write a small JPEG of the frame at ``at_seconds`` (or the last one, if the video is shorter).
+
+    Lazy: an existing poster newer than its video is reused as is. Written atomically. Raises
+    :class:`DownloadError` if the video cannot be read.
+    """
+    import av
+
+    video_path, out_path = Path(video_path), Path(out_path)
+    label = _video_label(video_path)
+    try:
+        if out_path.stat().st_mtime_ns >= video_path.stat().st_mtime_ns:
+            return out_path
+    except FileNotFoundError:
+        pass
+    try:
+        with av.open(str(video_path)) as container:
+            if not container.streams.video:
+                raise DownloadError(f"{label} has no video stream")
+            vs = container.streams.video[0]
+            if at_seconds > 0 and vs.time_base:
+                container.seek(int(at_seconds / vs.time_base), stream=vs)
+            chosen = None
+            for frame in container.decode(vs):
+                chosen = frame
+                if frame.time is not None and frame.time >= at_seconds - 1e-6:
+                    break
+            if chosen is None:
+                raise DownloadError(f"{label} has no decodable frame")
+            img = chosen.to_image()
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise DownloadError(f"{label} could not be read for a poster ({exc})") from exc
+    if img.width > max_width:
+        img = img.resize((max_width, max(1, round(img.height * max_width / img.width))))
+    tmp = out_path.with_name(f"{out_path.name}.part-{secrets.token_hex(6)}")
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        img.convert("RGB").save(tmp, format="JPEG", quality=85)
+        os.replace(tmp, out_path)
+    except OSError as exc:
+        raise DownloadError(f"cannot write the poster {str(out_path)!r}: {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return out_path
