@@ -43,13 +43,19 @@ class Run:
         return self._record.get("status") in _TERMINAL
 
     @property
+    def cost(self) -> float:
+        """The cost in ``currency``; NaN while unknown (never a made-up zero)."""
+        value = self._record.get("cost")
+        return math.nan if value is None else float(value)
+
+    @property
     def video(self) -> Path | None:
         path = self._record.get("video_path")
         return Path(path) if path else None
 
     def cost_text(self) -> str:
-        cost, cur = self._record.get("cost"), self._record.get("currency")
-        if cost is None or (isinstance(cost, float) and math.isnan(cost)):
+        cost, cur = self.cost, self._record.get("currency")
+        if math.isnan(cost):
             return "cost unknown"
         return f"{cost:.4f} {cur or ''}".strip()
 

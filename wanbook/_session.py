@@ -239,6 +239,7 @@ class Session:
             backend=self.backend,
             endpoint=self.endpoint(),
             version=__version__,
+            videos=self.home / "videos",
             on_update=on_update,
         )
 

@@ -70,9 +70,11 @@ class Tracker:
         backend: str,
         endpoint: str,
         version: str,
+        videos: Path,
         on_update: Callable[[Run], None] | None = None,
     ) -> None:
         self.log = log
+        self.videos = videos
         self.prices = prices
         self.region = region
         self.backend = backend
@@ -146,8 +148,7 @@ class Tracker:
         """Download a SUCCEEDED task's video and price it; price anything else at zero."""
         record = self.log.get(run_id) or {}
         if task.status is TaskStatus.SUCCEEDED and task.video_url and not record.get("video_path"):
-            dest = Path(self.log.home) / "videos" / f"{run_id}.mp4"
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest = self.videos / f"{run_id}.mp4"  # named by our run id, never by the server
             try:
                 video = await download_video(client.http, task.video_url, dest)
             except DownloadError as exc:
