@@ -223,7 +223,7 @@ def _check_image_and_template(
                 _problem(
                     "image",
                     _short(req.image),
-                    f"image is not accepted by text-to-video model {spec.name}; "
+                    f"image {_short(req.image)!r} is not accepted by text-to-video model {spec.name}; "
                     "use an image-to-video model (e.g. wan2.6-i2v-flash)",
                 )
             )
@@ -232,7 +232,7 @@ def _check_image_and_template(
                 _problem(
                     "template",
                     req.template,
-                    f"template (video effects) is not accepted by {spec.name}; "
+                    f"template {req.template!r} (a video effect) is not accepted by {spec.name}; "
                     "effects exist for wan2.1-i2v-turbo and wan2.1-i2v-plus",
                 )
             )
@@ -248,7 +248,7 @@ def _check_image_and_template(
             _problem(
                 "template",
                 req.template,
-                f"template (video effects) is not accepted by {spec.name}; "
+                f"template {req.template!r} (a video effect) is not accepted by {spec.name}; "
                 "effects exist for wan2.1-i2v-turbo and wan2.1-i2v-plus",
             )
         )
@@ -290,7 +290,7 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
                 _problem(
                     "audio",
                     req.audio,
-                    f"audio true is not possible: {spec.name} makes silent video only "
+                    f"audio={req.audio!r} is not possible: {spec.name} makes silent video only "
                     "(sound needs wan2.5 or later)",
                 )
             )
@@ -299,7 +299,7 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
                 _problem(
                     "audio",
                     req.audio,
-                    f"audio false is not possible: {spec.name} always adds sound "
+                    f"audio={req.audio!r} is not possible: {spec.name} always adds sound "
                     "(for silent image-to-video use wan2.6-i2v-flash with audio=False)",
                 )
             )
@@ -310,7 +310,7 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
             _problem(
                 "audio_url",
                 req.audio_url,
-                f"audio_url is not accepted by {spec.name}, which makes silent video only "
+                f"audio_url {_without_query(req.audio_url)!r} is not accepted by {spec.name}, which makes silent video only "
                 "(custom audio needs wan2.5 or later)",
             )
         )
@@ -324,6 +324,14 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
         out.append(_problem("audio", req.audio, msg, "warning"))
 
 
+def _without_query(url: Any) -> Any:
+    """A URL fit for a message: signed URLs carry tokens in the query, so it is left out."""
+    if not isinstance(url, str):
+        return _short(url)
+    parts = urlsplit(url.strip())
+    return parts._replace(query="", fragment="").geturl() + ("?…" if parts.query else "")
+
+
 def _audio_url_problem(url: Any) -> Problem | None:
     """An audio URL must be http(s) and name a wav or mp3 file; its length is the server's to check.
 
@@ -334,9 +342,11 @@ def _audio_url_problem(url: Any) -> Problem | None:
     want = " or ".join("." + e for e in exts)
     limits = f"{spec['min_seconds']}-{spec['max_seconds']} s, at most {spec['max_mb']} MB"
     if not isinstance(url, str) or not url.strip():
-        return _problem("audio_url", _short(url), f"audio_url: expected an http(s) URL to a {want} file")
+        return _problem(
+            "audio_url", _short(url), f"audio_url: expected an http(s) URL to a {want} file"
+        )
     parts = urlsplit(url.strip())
-    shown = parts._replace(query="", fragment="").geturl() + ("?…" if parts.query else "")
+    shown = _without_query(url)
     if parts.scheme.lower() not in ("http", "https"):
         got = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
         return _problem(
@@ -364,13 +374,16 @@ def _check_shot_type(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
             _problem(
                 "shot_type",
                 req.shot_type,
-                f"shot_type is not accepted by {spec.name}; multi-shot exists on wan2.6 models only",
+                f"shot_type {req.shot_type!r} is not accepted by {spec.name}; "
+                "shot_type exists on wan2.6 models only",
             )
         )
         return
     if req.shot_type not in ("single", "multi"):
         out.append(
-            _problem("shot_type", req.shot_type, f"shot_type {req.shot_type!r}: choose single or multi")
+            _problem(
+                "shot_type", req.shot_type, f"shot_type {req.shot_type!r}: choose single or multi"
+            )
         )
     elif req.shot_type == "multi" and req.prompt_extend is False:
         out.append(
@@ -407,7 +420,11 @@ def validate(req: Request, region: str = "intl") -> list[Problem]:
     out: list[Problem] = []
     if region not in cat.regions:
         out.append(
-            _problem("region", region, f"region {region!r} is unknown; choose one of {_choices(cat.regions)}")
+            _problem(
+                "region",
+                region,
+                f"region {region!r} is unknown; choose one of {_choices(cat.regions)}",
+            )
         )
     elif not cat.serves(region, spec):
         out.append(
@@ -431,7 +448,9 @@ def validate(req: Request, region: str = "intl") -> list[Problem]:
     _check_audio(req, spec, out)
     _check_shot_type(req, spec, out)
     if req.extra is not None and not isinstance(req.extra, Mapping):
-        out.append(_problem("extra", _short(req.extra), "extra must be a mapping of field -> value"))
+        out.append(
+            _problem("extra", _short(req.extra), "extra must be a mapping of field -> value")
+        )
     return out
 
 

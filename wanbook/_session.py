@@ -156,10 +156,8 @@ class Session:
         return client
 
     # ------------------------------------------------------------------ generation
-    def request(self, prompt: str | None = None, *, model: str | None = None, **params: Any) -> Request:
-        """A :class:`Request` from keyword arguments (``model`` defaults to wan2.2-t2v-plus / i2v-flash)."""
-        if model is None:
-            model = "wan2.6-i2v-flash" if params.get("image") is not None else "wan2.2-t2v-plus"
+    def request(self, prompt: str | None = None, *, model: str, **params: Any) -> Request:
+        """A :class:`Request` from keyword arguments. ``model`` is required: it decides the price."""
         return Request(model=model, prompt=prompt, **params)
 
     def prepare(self, request: Request, *, warn: bool = True) -> Prepared:
