@@ -1,0 +1,185 @@
+"""The HTTP envelope of the DashScope task API, as pure functions: URLs, headers, list parameters,
+and the translation of an error answer (status + body + headers) into wanbook's exception tree.
+
+No I/O: ``_client`` sends what these build and raises what ``error_from_response`` returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+from wanbook._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    RateLimitError,
+    ServerError,
+)
+from wanbook._retry import parse_retry_after
+from wanbook._secret import Secret
+from wanbook._wire import UTC8, TaskStatus, as_object, as_text
+
+__all__ = [
+    "CREATE_PATH",
+    "build_headers",
+    "error_body",
+    "error_from_response",
+    "format_list_time",
+    "list_params",
+    "normalize_base_url",
+    "task_path",
+]
+
+CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def format_list_time(when: datetime) -> str:
+    """``YYYYMMDDhhmmss`` in UTC+8, the form the list endpoint's ``start_time``/``end_time`` take."""
+    if when.tzinfo is None:
+        raise ValueError(f"list window times must be timezone-aware, got naive {when!r}")
+    return when.astimezone(UTC8).strftime("%Y%m%d%H%M%S")
+
+
+def normalize_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash; ConfigError unless it is an http(s) URL."""
+    text = str(base_url or "").strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise ConfigError(
+            f"base_url {base_url!r} is not an http(s) URL; expected e.g. "
+            "'https://dashscope-intl.aliyuncs.com/api/v1'"
+        )
+    return text
+
+
+def task_path(task_id: str, suffix: str = "") -> str:
+    """``/tasks/{task_id}[/suffix]`` with the id escaped (an id is never a path)."""
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise ValueError(f"task_id must be a non-empty string, got {task_id!r}")
+    return f"/tasks/{quote(task_id.strip(), safe='')}" + (f"/{suffix}" if suffix else "")
+
+
+def build_headers(api_key: Secret, *, user_agent: str, create: bool = False) -> dict[str, str]:
+    """The headers of one request. Only a create carries ``X-DashScope-Async: enable``."""
+    headers = {
+        "Authorization": f"Bearer {api_key.reveal()}",
+        "User-Agent": user_agent,
+        "Accept": "application/json",
+    }
+    if create:
+        headers["Content-Type"] = "application/json"
+        headers["X-DashScope-Async"] = "enable"
+    return headers
+
+
+def list_params(
+    *,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
+    model_name: str | None = None,
+    status: TaskStatus | str | None = None,
+    task_id: str | None = None,
+    page_no: int = 1,
+    page_size: int = 10,
+) -> dict[str, str]:
+    """Query parameters of the list endpoint (window at most 24 h; the server defaults to the
+    last 24 h). Datetimes must be timezone-aware; strings pass through as ``YYYYMMDDhhmmss``."""
+    if page_no < 1 or page_size < 1:
+        raise ValueError(f"page_no and page_size must be >= 1, got {page_no}, {page_size}")
+    params: dict[str, str] = {"page_no": str(page_no), "page_size": str(page_size)}
+    for key, when in (("start_time", start_time), ("end_time", end_time)):
+        if when is not None:
+            params[key] = format_list_time(when) if isinstance(when, datetime) else str(when)
+    if model_name:
+        params["model_name"] = model_name
+    if status:
+        params["status"] = TaskStatus.parse(status).value
+    if task_id:
+        params["task_id"] = task_id
+    return params
+
+
+# --------------------------------------------------------------------------- errors
+
+_STATUS_CLASS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: BadRequestError,
+    408: ServerError,
+    413: BadRequestError,
+    415: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def _class_for(status: int, code: str | None) -> type[APIError]:
+    """The error class for an HTTP status, corrected by the vendor code where it is unambiguous."""
+    if code and (code.startswith("Throttling") or code == "LimitRequests"):
+        return RateLimitError
+    if code and (code == "InvalidApiKey" or "AccessDenied" in code):
+        return AuthenticationError
+    if status in _STATUS_CLASS:
+        return _STATUS_CLASS[status]
+    if status >= 500:
+        return ServerError
+    return BadRequestError if status >= 400 else APIError
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A header's value, whatever the case of its name (plain dicts are case-sensitive)."""
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def error_body(body: Any) -> Mapping[str, Any] | None:
+    """The ``{"code", "message", "request_id"}`` object of an error answer, or None if the body is
+    not a DashScope error (HTML from a proxy, empty, other JSON)."""
+    try:
+        data = as_object(body)
+    except ValueError:
+        return None
+    return data if as_text(data.get("code")) or as_text(data.get("message")) else None
+
+
+def error_from_response(
+    status: int,
+    body: Any,
+    headers: Mapping[str, str] | None = None,
+    *,
+    secrets: Iterable[str] = (),
+) -> APIError:
+    """The wanbook error for a non-2xx answer. Never raises; a non-JSON body is quoted briefly.
+
+    ``secrets`` are strings to blank out of the message (the key, should a proxy echo it).
+    """
+    parsed = error_body(body)
+    code = as_text(parsed.get("code")) if parsed else None
+    request_id = as_text(parsed.get("request_id")) if parsed else None
+    message = as_text(parsed.get("message")) if parsed else None
+    if message is None:
+        if isinstance(body, (bytes, bytearray)):
+            body = body.decode("utf-8", "replace")
+        snippet = " ".join(str(body or "").split())[:200]
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "error"
+        message = f"{reason}: {snippet}" if snippet else reason
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "********")
+    retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    return _class_for(status, code)(
+        message, status_code=status, code=code, request_id=request_id, retry_after=retry_after
+    )
