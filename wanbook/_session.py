@@ -112,7 +112,8 @@ class Session:
     def log(self) -> RunLog:
         with self._lock:
             if self._log is None:
-                self._log = RunLog.open(self.home)
+                key = self.settings.api_key
+                self._log = RunLog.open(self.home, secrets=[key] if key else [])
             return self._log
 
     @property
@@ -206,6 +207,10 @@ class Session:
         tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
         try:
             task = await client.create(prep.body)
+        except asyncio.CancelledError:
+            # Interrupted mid-create: the task may exist. `resume` looks for it; never re-sent.
+            tracker.update(run_id, status="AMBIGUOUS", error_message="interrupted during create")
+            raise
         except AmbiguousCreateError as exc:
             tracker.update(run_id, status="AMBIGUOUS", error_message=str(exc))
             task = await tracker.find_ambiguous(client, run_id, prep.body["model"], sent_at)

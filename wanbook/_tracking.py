@@ -19,7 +19,7 @@ from wanbook._media_out import download_video
 from wanbook._prepare import Prepared
 from wanbook._pricing import PriceTable, cost
 from wanbook._run import Run
-from wanbook._runlog import RunLog
+from wanbook._runlog import RunLog, utc_iso
 from wanbook._wire import Task, TaskStatus
 
 __all__ = ["Tracker", "task_fields"]
@@ -192,11 +192,19 @@ class Tracker:
         self, client: Client, run_id: str, wire_model: str, sent_at: datetime
     ) -> Task | None:
         """Look for the task an ambiguous create may have made, through the list endpoint."""
-        found = await client.find_task(
-            wire_model, sent_after=sent_at - FIND_WINDOW, sent_before=sent_at + FIND_WINDOW
+        _, rows = self.log.query(
+            "SELECT task_id FROM runs WHERE task_id IS NOT NULL AND created_at >= ?",
+            [utc_iso(sent_at - 2 * FIND_WINDOW)],
         )
-        if found is None or self.log.find(task_id=found.task_id):
-            return None  # nothing there, or it belongs to another run
+        found = await client.find_task(
+            wire_model,
+            sent_after=sent_at,
+            sent_before=sent_at + FIND_WINDOW,
+            slack=FIND_WINDOW,
+            exclude={task_id for (task_id,) in rows},  # siblings of a batch belong to other runs
+        )
+        if found is None:
+            return None
         self.update(run_id, task_id=found.task_id, status=found.status.value, error_message=None)
         return found
 
