@@ -1,0 +1,42 @@
+"""An embedded DashScope-compatible Wan video service that renders real H.264 MP4s.
+
+wanbook uses it when there is no API key, and its tests use it as the service's double. The
+vendor's own SDK cannot tell it from the service (apart from the base URL)::
+
+    from wanbook.emulator import Emulator, Faults
+
+    with Emulator() as emu:                      # a free port on 127.0.0.1, background thread
+        emu.base_url                             # "http://127.0.0.1:PORT/api/v1"
+
+    with Emulator(faults=Faults(seed=1, task_fail_rate=0.2), rate_limits=False) as emu: ...
+
+``main(argv)`` is the ``wanbook emulator`` command. Time: ``time_scale`` 1.0 is the real
+service's pace (a task takes one to five minutes; ids and URLs live 24 h); the default
+``DEFAULT_TIME_SCALE`` = 1/60 makes a 5 s 480P task take about a second and expire after 24 min.
+
+Importing this package is cheap: the server, numpy, Pillow and PyAV load only when used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wanbook.emulator._faults import Faults
+
+if TYPE_CHECKING:
+    from wanbook.emulator._cli import main
+    from wanbook.emulator._server import DEFAULT_TIME_SCALE, Emulator
+
+__all__ = ["DEFAULT_TIME_SCALE", "Emulator", "Faults", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Emulator", "DEFAULT_TIME_SCALE"):
+        from wanbook.emulator import _server
+
+        return getattr(_server, name)
+    if name == "main":
+        from wanbook.emulator._cli import main
+
+        return main
+    raise AttributeError(f"module 'wanbook.emulator' has no attribute {name!r}")

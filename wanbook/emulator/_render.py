@@ -1,0 +1,254 @@
+"""Rendering: real H.264 MP4 files (30 fps, yuv420p, AAC sound when the model makes sound).
+
+Each video is described by a :class:`RenderJob`; its hash names the file, so identical requests
+share one render (a second task with the same inputs reuses the file, or waits for the render in
+progress). Renders run in a small thread pool; PyAV, numpy and Pillow are imported there, never
+when the emulator is imported.
+
+Output is byte-identical for identical jobs: x264 runs with a fixed thread count and no
+timestamps or varying metadata are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import queue
+import random
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from wanbook.emulator._media import ImageSource, decode_rgb
+from wanbook.emulator._tasks import Artifact
+
+__all__ = ["FPS", "Aborted", "RenderJob", "Renderer", "encode"]
+
+log = logging.getLogger("wanbook.emulator")
+T = TypeVar("T")
+
+FPS = 30
+AUDIO_RATE = 48000
+RENDER_VERSION = 1  # bump when the picture or sound changes, so old cache files are not reused
+X264_OPTIONS = {"preset": "ultrafast", "tune": "zerolatency", "crf": "26"}
+X264_THREADS = 1  # fixed: x264 output depends on its thread count
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything that decides the pixels and samples of one video."""
+
+    kind: str  # "t2v" | "i2v"
+    width: int
+    height: int
+    duration: int  # seconds; the video has duration × 30 frames
+    prompt: str
+    seed: int
+    variation: int  # 0 = none; otherwise a per-task change (prompt_extend rewrites differ)
+    watermark: bool
+    sound: bool
+    image: ImageSource | None = None
+
+    def key(self) -> str:
+        fields = asdict(self)
+        fields["image"] = self.image.digest if self.image is not None else None
+        fields["version"] = RENDER_VERSION
+        blob = json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _soundtrack(job: RenderJob) -> Any:
+    """A soft, deterministic chord with a little air, faded in and out (mono float32)."""
+    import numpy as np
+
+    rng = random.Random(f"sound:{job.seed}:{job.variation}:{job.prompt}")
+    n = job.duration * AUDIO_RATE
+    t = np.arange(n, dtype=np.float64) / AUDIO_RATE
+    root = 110.0 * 2 ** (rng.randrange(12) / 12)
+    chord = (1.0, 1.25 if rng.random() < 0.5 else 1.2, 1.5, 2.0)
+    wave = np.zeros(n)
+    for k, ratio in enumerate(chord):
+        wobble = 1 + 0.3 * np.sin(2 * math.pi * (0.15 + 0.1 * k) * t + rng.random() * 6.28)
+        wave += np.sin(2 * math.pi * root * ratio * t) * wobble / (k + 1)
+    noise = np.random.default_rng(rng.randrange(2**32)).standard_normal(n)
+    air = np.convolve(noise, np.ones(32) / 32, mode="same") * 0.6
+    signal = (wave / 2.5 + air) * 0.25
+    fade = min(n // 2, int(0.3 * AUDIO_RATE))
+    if fade:
+        ramp = np.linspace(0, 1, fade)
+        signal[:fade] *= ramp
+        signal[-fade:] *= ramp[::-1]
+    return signal.astype(np.float32)
+
+
+def _scene(job: RenderJob) -> Any:
+    from wanbook.emulator._scene import ImageScene, TextScene
+
+    if job.kind == "i2v":
+        assert job.image is not None
+        rgb = decode_rgb(job.image, job.width, job.height)
+        return ImageScene(rgb, job.seed, job.variation, job.watermark, job.duration * FPS, FPS)
+    return TextScene(job.width, job.height, job.prompt, job.seed, job.variation, job.watermark, FPS)
+
+
+def _video_frames(scene: Any, n_frames: int) -> Iterator[Any]:
+    import av
+
+    for i in range(n_frames):
+        frame = av.VideoFrame.from_ndarray(scene.frame(i), format="yuv420p")  # copies the buffer
+        frame.pts = i
+        yield frame
+
+
+def _prefetch(items: Iterator[T], depth: int = 6) -> Iterator[T]:
+    """Yield ``items`` produced by a helper thread a few ahead: synthesis overlaps encoding.
+
+    numpy and x264 release the GIL, so on two cores drawing frame n+1 costs little while frame
+    n is encoded. The order is kept, so the output stays byte-identical.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    quit_ = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not quit_.is_set():
+            try:
+                box.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put("item", item):
+                    return
+            put("end", None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put("error", exc)
+
+    worker = threading.Thread(target=produce, name="wanbook-frames", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        quit_.set()
+        worker.join()
+
+
+class Aborted(Exception):
+    """The emulator is stopping: the render was abandoned and no file was written."""
+
+
+def encode(job: RenderJob, path: Path, stop: Callable[[], bool] = lambda: False) -> None:
+    """Render ``job`` into ``path`` (written to a temporary name, then renamed into place).
+
+    ``stop`` is polled once per frame; when it returns True the render is abandoned (Aborted).
+    """
+    import av
+
+    scene = _scene(job)
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
+    n_frames = job.duration * FPS
+    try:
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            video = out.add_stream("libx264", rate=FPS)
+            video.width, video.height, video.pix_fmt = job.width, job.height, "yuv420p"
+            video.options = dict(X264_OPTIONS)
+            video.codec_context.thread_count = X264_THREADS
+            audio = samples = None
+            if job.sound:
+                audio = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+                audio.bit_rate = 96000
+                samples = _soundtrack(job)
+            sent = 0  # audio samples encoded so far
+            chunk = 1024
+            for i, frame in enumerate(_prefetch(_video_frames(scene, n_frames))):
+                if stop():
+                    raise Aborted(path.name)
+                out.mux(video.encode(frame))
+                if audio is not None and samples is not None:
+                    upto = min(len(samples), (i + 1) * AUDIO_RATE // FPS)
+                    while sent + chunk <= upto or (i == n_frames - 1 and sent < len(samples)):
+                        part = samples[sent : sent + chunk]
+                        af = av.AudioFrame.from_ndarray(
+                            part.reshape(1, -1), format="fltp", layout="mono"
+                        )
+                        af.sample_rate, af.pts = AUDIO_RATE, sent
+                        out.mux(audio.encode(af))
+                        sent += len(part)
+            out.mux(video.encode(None))
+            if audio is not None:
+                out.mux(audio.encode(None))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class Renderer:
+    """Renders jobs in worker threads into ``directory``; one file per distinct job."""
+
+    def __init__(self, directory: Path, clock: Callable[[], float], workers: int = 2) -> None:
+        self.directory = directory
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="wanbook-render"
+        )
+        self._artifacts: dict[str, Artifact] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def submit(self, job: RenderJob) -> Artifact:
+        """The artifact for ``job``: already there, being rendered, or queued now."""
+        key = job.key()
+        with self._lock:
+            art = self._artifacts.get(key)
+            if art is not None and art.error is None:
+                return art
+            art = Artifact(key=key, path=self.directory / f"{key}.mp4")
+            self._artifacts[key] = art
+            if art.path.exists():
+                art.ready_at = self._clock()
+                return art
+            self._pool.submit(self._run, job, art)
+            return art
+
+    def _run(self, job: RenderJob, art: Artifact) -> None:
+        try:
+            encode(job, art.path, self._stopping.is_set)
+        except Aborted:
+            art.error = "the emulator stopped before the video was rendered"
+            return
+        except Exception as exc:  # the task reports it as FAILED InternalError
+            log.exception("rendering %s failed", art.key)
+            art.error = f"{type(exc).__name__}: {exc}"
+            return
+        art.ready_at = self._clock()
+
+    def discard(self, in_use: set[str]) -> None:
+        """Delete finished files no task refers to any more (their URLs have expired)."""
+        with self._lock:
+            for key in [k for k in self._artifacts if k not in in_use]:
+                art = self._artifacts[key]
+                if art.ready_at is None and art.error is None:
+                    continue  # still rendering
+                del self._artifacts[key]
+                art.path.unlink(missing_ok=True)
+
+    def shutdown(self) -> None:
+        """Drop queued renders, abandon running ones, and wait for the workers to finish."""
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,419 @@
+"""The emulated service, free of sockets: a request (method, path, headers, body) in, a Reply out.
+
+This is where the service's rules live (wan-api.md §1-§4): authentication, the async header,
+validation through the shared catalogue, rate limits, fault injection, task creation, query,
+list, cancel, and the object-store side (video files and SDK uploads). ``_server`` only moves
+bytes between a socket and :meth:`Service.handle`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wanbook._catalogue import ModelSpec, catalogue, i2v_output_size
+from wanbook._errors import ValidationError
+from wanbook._request import request_from_body, resolve, validate
+from wanbook.emulator._faults import FaultPlan, Faults
+from wanbook.emulator._limits import SlidingWindow
+from wanbook.emulator._media import MediaRejected, resolve_image
+from wanbook.emulator._protocol import (
+    ERROR_MESSAGES,
+    actual_prompt,
+    error_body,
+    new_id,
+    oss_error_xml,
+    usage_for,
+)
+from wanbook.emulator._render import Renderer, RenderJob
+from wanbook.emulator._tasks import DAY, Task, TaskStore, parse_list_query, timing, total_pages
+from wanbook.emulator._uploads import UploadStore
+
+__all__ = ["HiddenKey", "Reply", "Service"]
+
+MSG = ERROR_MESSAGES
+API = "/api/v1"
+CREATE_PATH = f"{API}/services/aigc/video-generation/video-synthesis"
+PURGE_EVERY = 1.0  # seconds of clock between sweeps of expired tasks
+
+# Request fields the validator names -> where they sit in the wire body.
+_WIRE = {
+    "prompt": "input.prompt",
+    "negative_prompt": "input.negative_prompt",
+    "image": "input.img_url",
+    "audio_url": "input.audio_url",
+    "template": "input.template",
+    "extra": "parameters",
+}
+
+
+class HiddenKey:
+    """The key an emulator requires. Never shown: its repr is masked, only ``matches`` uses it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value.encode()
+
+    def matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self._value)
+
+    def __repr__(self) -> str:
+        return "HiddenKey('********')"
+
+    __str__ = __repr__
+
+
+@dataclass
+class Reply:
+    """What to answer: a status with a JSON body, raw bytes, a file, or nothing at all."""
+
+    status: int
+    body: Any = None  # dict (JSON) or bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None  # streamed instead of ``body``
+    drop: bool = False  # close the connection without any response
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    return Reply(status, error_body(code, message))
+
+
+def _oss_error(status: int, code: str, message: str) -> Reply:
+    return Reply(status, oss_error_xml(code, message, new_id()), content_type="application/xml")
+
+
+def _wire_field(name: str) -> str:
+    if name in _WIRE:
+        return _WIRE[name]
+    return name if name in ("model", "region") else f"parameters.{name}"
+
+
+class Service:
+    """One emulated DashScope account in one region."""
+
+    def __init__(
+        self,
+        *,
+        files_dir: Path,
+        clock: Callable[[], float],
+        time_scale: float,
+        rate_limits: bool = True,
+        faults: Faults | None = None,
+        region: str = "intl",
+        api_key: HiddenKey | None = None,
+        query_rate: int | None = None,
+        render_workers: int = 2,
+    ) -> None:
+        self.clock = clock
+        self.time_scale = time_scale
+        self.rate_limits = rate_limits
+        self.region = region
+        self._api_key = api_key
+        self.plan = FaultPlan(faults)
+        self.store = TaskStore()
+        self.uploads = UploadStore()
+        self.renderer = Renderer(files_dir, clock, render_workers)
+        self._windows: dict[str, SlidingWindow] = {}
+        self._query_window = SlidingWindow(query_rate) if query_rate else None
+        self._create_lock = threading.Lock()
+        self._last_purge = float("-inf")
+
+    # ------------------------------------------------------------------ routing
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        root: str,
+    ) -> Reply:
+        """Answer one request. ``headers`` must be case-insensitive; ``root`` is ``http://host:port``."""
+        now = self.clock()
+        self._purge(now)
+        path = path.rstrip("/") or "/"
+        parts = path.split("/")
+        if path.startswith("/files/"):
+            return self._file(method, path[len("/files/") :], query, now)
+        if path == "/oss":
+            return self._upload(method, headers, body)
+        if path == "/":
+            return Reply(
+                200,
+                b"wanbook emulator: a DashScope-compatible Wan video API at /api/v1\n",
+                content_type="text/plain; charset=utf-8",
+            )
+        if not (path == API or path.startswith(API + "/")):
+            return _error(404, "NotFound", f"No such path: {path}")
+        route = self._route(method, path, parts)
+        if route is None:
+            return _error(404, "NotFound", f"No such path: {path}")
+        want, handler = route
+        if method != want and not (method == "HEAD" and want == "GET"):
+            return _error(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
+        denied = self._authenticate(headers)
+        if denied is not None:
+            return denied
+        if self.plan.request_error():
+            return _error(500, "InternalError", MSG["internal"])
+        limited = self._query_window is not None and path != CREATE_PATH
+        if limited and not self._query_window.acquire(now):  # type: ignore[union-attr]
+            return _error(429, "Throttling.RateQuota", MSG["rate"])
+        return handler(now=now, query=query, headers=headers, body=body, root=root, parts=parts)
+
+    def _route(
+        self, method: str, path: str, parts: list[str]
+    ) -> tuple[str, Callable[..., Reply]] | None:
+        if path == CREATE_PATH:
+            return "POST", self._create
+        if path == f"{API}/tasks":
+            return "GET", self._list
+        if path == f"{API}/uploads":
+            return "GET", self._policy
+        if len(parts) == 5 and path.startswith(f"{API}/tasks/"):
+            return "GET", self._query
+        if len(parts) == 6 and path.startswith(f"{API}/tasks/") and parts[5] == "cancel":
+            return "POST", self._cancel
+        return None
+
+    def _authenticate(self, headers: Mapping[str, str]) -> Reply | None:
+        auth = headers.get("Authorization") or ""
+        scheme, _, key = auth.strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return _error(401, "InvalidApiKey", MSG["no_key"])
+        if self._api_key is not None and not self._api_key.matches(key):
+            return _error(401, "InvalidApiKey", MSG["bad_key"])
+        return None
+
+    # ------------------------------------------------------------------ create
+    def _create(self, *, now: float, headers: Mapping[str, str], body: bytes, **_: Any) -> Reply:
+        if (headers.get("X-DashScope-Async") or "").strip().lower() != "enable":
+            return _error(403, "AccessDenied", MSG["sync"])
+        try:
+            data = json.loads(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _error(400, "InvalidParameter", f"{MSG['json']} ({exc})")
+        if not isinstance(data, dict):
+            return _error(400, "InvalidParameter", f"{MSG['json']} (expected a JSON object)")
+        model = data.get("model")
+        if not isinstance(model, str) or not model.strip():
+            return _error(400, "BadRequest.EmptyModel", MSG["empty_model"])
+        spec = catalogue().get(model)
+        if spec is None or not catalogue().serves(self.region, spec):
+            return _error(404, "ModelNotFound", f"{MSG['model']} (model: {model})")
+        if "input" not in data or data.get("input") is None:
+            return _error(400, "BadRequest.EmptyInput", MSG["empty_input"])
+        try:
+            req = request_from_body(data)
+        except ValidationError as exc:
+            return _error(400, "InvalidParameter", "; ".join(p.message for p in exc.problems))
+        errors = [p for p in validate(req, self.region) if p.severity == "error"]
+        if errors:
+            text = "; ".join(f"{_wire_field(p.field)}: {p.message}" for p in errors)
+            return _error(400, "InvalidParameter", text)
+        image = None
+        if not spec.is_t2v:
+            oss = (headers.get("X-DashScope-OssResourceResolve") or "").lower() == "enable"
+            try:
+                image = resolve_image(req.image, spec, self.uploads, oss)
+            except MediaRejected as exc:
+                return _error(exc.status, exc.code, exc.message)
+        injected = self.plan.create_error()
+        if injected == "unavailable":
+            return _error(503, "ModelUnavailable", MSG["unavailable"])
+        if injected == "throttle":
+            return _error(429, "Throttling", MSG["throttle"])
+        with self._create_lock:
+            now = self.clock()  # after any image fetch: admission sees arrival order
+            refused = self._admit(spec, now)
+            if refused is not None:
+                return refused
+            task = self._new_task(model, spec, req, image, now)
+            self.store.add(task)
+        if self.plan.lose_response():
+            return Reply(0, drop=True)
+        return Reply(
+            200,
+            {
+                "output": {"task_status": "PENDING", "task_id": task.task_id},
+                "request_id": task.request_id,
+            },
+        )
+
+    def _admit(self, spec: ModelSpec, now: float) -> Reply | None:
+        """Apply the family's rate limits (wan-api.md §4.1); a Reply if the create is refused."""
+        if not self.rate_limits:
+            return None
+        window = self._windows.setdefault(spec.family, SlidingWindow(spec.rate_per_second))
+        if not window.acquire(now):
+            return _error(
+                429,
+                "Throttling.RateQuota",
+                f"{MSG['rate']} (more than {spec.rate_per_second} task submissions per second "
+                f"for {spec.family} models)",
+            )
+        if self.store.in_flight(spec.family, now) >= spec.rate_in_flight:
+            window.release_last()
+            return _error(
+                429,
+                "Throttling.RateQuota",
+                f"{MSG['rate']} (more than {spec.rate_in_flight} {spec.family} tasks in progress "
+                "at once)",
+            )
+        return None
+
+    def _new_task(self, model: str, spec: ModelSpec, req: Any, image: Any, now: float) -> Task:
+        res = resolve(req)
+        task_id = new_id()
+        fate = self.plan.task_fate()
+        queue, run = timing(res.tier, res.duration, task_id, self.time_scale, fate.slow)
+        prompt = (req.prompt or "")[: spec.prompt_limit] if req.template is None else ""
+        seed = res.seed if res.seed is not None else random.SystemRandom().randrange(2**31)
+        variation = 1 + int(task_id.replace("-", ""), 16) % 999 if res.prompt_extend else 0
+        if spec.is_t2v:
+            w, h = (int(v) for v in (res.size or spec.default).split("*"))
+        else:
+            w, h = i2v_output_size(image.width, image.height, res.tier)
+        artifact = None
+        if fate.fail is None:
+            job = RenderJob(
+                kind=spec.kind,
+                width=w,
+                height=h,
+                duration=res.duration,
+                prompt=prompt,
+                seed=seed,
+                variation=variation,
+                watermark=res.watermark,
+                sound=res.sound,
+                image=image,
+            )
+            artifact = self.renderer.submit(job)
+        rewritten = None
+        if res.prompt_extend and spec.rewrite_visible:
+            rewritten = actual_prompt(prompt, seed, from_image=not spec.is_t2v)
+        return Task(
+            task_id=task_id,
+            request_id=new_id(),
+            model=model,
+            spec=spec,
+            region=self.region,
+            submit=now,
+            queue=queue,
+            run=run,
+            task_ttl=DAY * self.time_scale,
+            url_ttl=DAY * self.time_scale,
+            orig_prompt=prompt,
+            actual_prompt=rewritten,
+            usage=usage_for(
+                spec, duration=res.duration, tier=res.tier, size=f"{w}*{h}", sound=res.sound
+            ),
+            fail=fate.fail,
+            artifact=artifact,
+        )
+
+    # ------------------------------------------------------------------ query, list, cancel
+    def _query(self, *, now: float, parts: list[str], root: str, **_: Any) -> Reply:
+        task_id = parts[4]
+        request_id = new_id()
+        with self.store.lock:
+            task = self.store.get(task_id)
+            if task is None:
+                return Reply(
+                    200,
+                    {
+                        "request_id": request_id,
+                        "output": {"task_id": task_id, "task_status": "UNKNOWN"},
+                    },
+                )
+            expires = task.url_expires()
+            url = f"{root}/files/{task_id}.mp4?Expires={math.ceil(expires or 0)}"
+            output, usage = task.output(now, url)
+        answer: dict[str, Any] = {"request_id": request_id, "output": output}
+        if usage is not None:
+            answer["usage"] = usage
+        return Reply(200, answer)
+
+    def _list(self, *, now: float, query: Mapping[str, list[str]], **_: Any) -> Reply:
+        def arg(name: str) -> str | None:
+            values = query.get(name)
+            return values[-1] if values and values[-1] != "" else None
+
+        try:
+            q = parse_list_query(arg, now)
+        except ValueError as exc:
+            return _error(400, "InvalidParameter", str(exc))
+        data, total = self.store.query(q, now)
+        return Reply(
+            200,
+            {
+                "request_id": new_id(),
+                "data": data,
+                "total": total,
+                "total_page": total_pages(total, q.page_size),
+                "page_no": q.page_no,
+                "page_size": q.page_size,
+            },
+        )
+
+    def _cancel(self, *, now: float, parts: list[str], **_: Any) -> Reply:
+        if not self.store.cancel(parts[4], now):
+            return _error(400, "UnsupportedOperation", MSG["cancel"])
+        return Reply(200, {"request_id": new_id()})
+
+    # ------------------------------------------------------------------ object store
+    def _policy(self, *, query: Mapping[str, list[str]], root: str, **_: Any) -> Reply:
+        if (query.get("action") or [""])[-1] != "getPolicy":
+            return _error(400, "InvalidParameter", "action must be getPolicy")
+        return Reply(200, {"request_id": new_id(), "data": self.uploads.policy(root)})
+
+    def _upload(self, method: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        if method != "POST":
+            return _oss_error(405, "MethodNotAllowed", "The specified method is not allowed.")
+        try:
+            self.uploads.receive(headers.get("Content-Type") or "", body)
+        except ValueError as exc:
+            return _oss_error(400, "InvalidArgument", str(exc))
+        return Reply(200, b"", content_type="text/plain")
+
+    def _file(self, method: str, name: str, query: Mapping[str, list[str]], now: float) -> Reply:
+        """A video, as a signed OSS link serves it: 403 once ``Expires`` has passed, like OSS."""
+        if method not in ("GET", "HEAD"):
+            return _oss_error(405, "MethodNotAllowed", "The specified method is not allowed.")
+        signed = (query.get("Expires") or [""])[-1]
+        if signed.isdigit() and now >= int(signed):
+            return _oss_error(403, "AccessDenied", "Request has expired.")
+        task = self.store.get(name[: -len(".mp4")]) if name.endswith(".mp4") else None
+        with self.store.lock:
+            done = task.success_time() if task is not None else None
+            expires = task.url_expires() if task is not None else None
+            artifact = task.artifact if task is not None else None
+        if done is None or expires is None or artifact is None or now < done:
+            return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
+        if now >= expires:
+            return _oss_error(403, "AccessDenied", "Request has expired.")
+        return Reply(200, content_type="video/mp4", file=artifact.path)
+
+    # ------------------------------------------------------------------ housekeeping
+    def set_faults(self, faults: Faults) -> None:
+        self.plan.reset(faults)
+
+    def _purge(self, now: float) -> None:
+        if now - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = now
+        if self.store.purge(now):
+            self.renderer.discard(self.store.artifacts_in_use())
+
+    def close(self) -> None:
+        self.renderer.shutdown()
