@@ -14,7 +14,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -302,9 +302,18 @@ class Session:
     def resume(self, **kwargs: Any) -> list[Run]:
         return run_sync(self.aresume(**kwargs))
 
-    async def aresume(self, *, on_update: OnUpdate | None = None) -> list[Run]:
-        """Finish every unfinished run: poll young tasks to the end, download, expire old ones."""
+    async def aresume(
+        self, *, on_update: OnUpdate | None = None, list_grace: float | None = None
+    ) -> list[Run]:
+        """Finish every unfinished run: poll young tasks to the end, download, expire old ones.
+
+        A create whose answer was lost is looked for through the list endpoint; if the list does
+        not show it and the create is younger than ``list_grace`` seconds (default 15), the run
+        is left for a later resume rather than declared never created.
+        """
         tracker = self._tracker(on_update)
+        if list_grace is not None:
+            tracker.list_grace = timedelta(seconds=list_grace)
         out: list[Run] = []
         for record in self.log.unfinished():
             if record.get("backend") != self.backend:

@@ -26,6 +26,9 @@ __all__ = ["Tracker", "task_fields"]
 
 TASK_TTL = timedelta(hours=24)  # wan-api.md §1: task ids and video URLs live 24 hours
 FIND_WINDOW = timedelta(minutes=2)  # how far around our send time an ambiguous task is looked for
+# A create younger than this that the list does not show yet is left for a later resume: the list
+# endpoint may lag a moment behind a create that was still in flight.
+LIST_GRACE = timedelta(seconds=15)
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -81,6 +84,7 @@ class Tracker:
         self.endpoint = endpoint
         self.version = version
         self.on_update = on_update
+        self.list_grace = LIST_GRACE
 
     # -------------------------------------------------------------- writing
     def start(self, prep: Prepared, experiment: str | None, tags: list[str]) -> str:
@@ -218,7 +222,7 @@ class Tracker:
         if not task_id and record.get("status") in ("SUBMITTING", "AMBIGUOUS"):
             task = await self.find_ambiguous(client, run_id, record.get("model") or "", created_at)
             if task is None:
-                if now - created_at < FIND_WINDOW:
+                if now - created_at < self.list_grace:
                     return Run(record)  # too soon to tell: the list may not show it yet
                 return self.update(
                     run_id,
