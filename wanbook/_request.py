@@ -227,29 +227,20 @@ def _check_image_and_template(
                     "use an image-to-video model (e.g. wan2.6-i2v-flash)",
                 )
             )
-        if req.template is not None:
-            out.append(
-                _problem(
-                    "template",
-                    req.template,
-                    f"template {req.template!r} (a video effect) is not accepted by {spec.name}; "
-                    "effects exist for wan2.1-i2v-turbo and wan2.1-i2v-plus",
-                )
-            )
-        return
-    if req.image is None or (isinstance(req.image, str) and not req.image.strip()):
+    elif req.image is None or (isinstance(req.image, str) and not req.image.strip()):
         out.append(
             _problem("image", req.image, f"image is required by image-to-video model {spec.name}")
         )
     if req.template is None:
         return
     if not spec.templates:
+        with_effects = ", ".join(m.name for m in cat.models.values() if m.templates)
         out.append(
             _problem(
                 "template",
                 req.template,
                 f"template {req.template!r} (a video effect) is not accepted by {spec.name}; "
-                "effects exist for wan2.1-i2v-turbo and wan2.1-i2v-plus",
+                f"effects exist for {with_effects}",
             )
         )
     elif req.template not in spec.templates:
