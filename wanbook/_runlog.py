@@ -1,0 +1,530 @@
+"""The run log: every run in SQLite (``<home>/runs.sqlite``), durable from before it is sent.
+
+One row per run in the ``runs`` table (columns: :data:`COLUMNS`, documented in
+``docs/runlog-schema.md``). The session writes the row *before* the create request
+(:meth:`RunLog.insert`) and updates it at every step (:meth:`RunLog.update`); each call is its own
+short transaction, committed at once, so a dead kernel leaves a row saying what was known.
+
+Several threads (one lock per :class:`RunLog`) and several processes (WAL mode, a 30 s busy
+timeout, ``BEGIN IMMEDIATE`` migrations) can write one log at the same time. Timestamps are stored
+as UTC ISO-8601 text with microseconds (``2026-11-01T12:00:00.000000+00:00``), which sorts and
+compares as text. Structured values (``tags``, ``params``, ``request_body``, ``usage``) are JSON
+text. The log never holds media bytes or the API key: register the key with
+:meth:`RunLog.register_secret` and any value containing it is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from wanbook._errors import RunLogError
+from wanbook._migrations import migrate
+from wanbook._pricing import canonical_model
+from wanbook._secret import Secret
+from wanbook._version import __version__
+
+__all__ = [
+    "COLUMNS",
+    "STATUSES",
+    "TERMINAL",
+    "UNFINISHED",
+    "RunLog",
+    "new_run_id",
+    "since_iso",
+    "utc_iso",
+]
+
+# Every column of `runs`, in table order, and how its values are stored: text, int, real,
+# bool (0/1), json (text), time (UTC ISO text). The current schema, all migrations applied.
+_SCHEMA = """
+run_id:text created_at:time updated_at:time experiment:text tags:json backend:text
+endpoint_host:text wanbook_version:text model:text kind:text prompt:text negative_prompt:text
+seed:int params:json request_body:json image_sha256:text image_bytes:int image_width:int
+image_height:int task_id:text request_id:text status:text error_code:text error_message:text
+submitted_at:time submit_time:time scheduled_time:time end_time:time queue_seconds:real
+run_seconds:real actual_prompt:text video_url:text video_url_expires_at:time video_path:text
+video_sha256:text video_bytes:int width:int height:int fps:real duration:real has_audio:bool
+usage:json billed_seconds:real tier:text price_per_second:real cost:real currency:text
+price_table_date:text estimate:real estimate_currency:text fingerprint:text finished_at:time
+region:text hostname:text pid:int last_polled_at:time image_source:text rerun_of:text seq:int
+"""
+COLUMNS: dict[str, str] = dict(item.split(":") for item in _SCHEMA.split())  # type: ignore[misc]
+
+UNFINISHED = ("PREPARED", "SUBMITTING", "AMBIGUOUS", "PENDING", "RUNNING")
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN", "EXPIRED", "ERROR", "NOT_CREATED")
+STATUSES = UNFINISHED + TERMINAL
+BUSY_TIMEOUT_S = 30.0
+FILTERS = ("experiment", "model", "status", "since", "tag", "backend")
+
+
+def new_run_id() -> str:
+    """26 hex characters: milliseconds since the epoch, then 56 random bits (sorts by time)."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(7).hex()}"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def utc_iso(value: Any, field: str = "time") -> str:
+    """A moment as stored: UTC ISO-8601 with microseconds. Naive times are refused (ambiguous)."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            raise RunLogError(
+                f"{field}={value!r} is not a time; expected an ISO-8601 time with a UTC offset"
+            ) from None
+    elif isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        moment = datetime.fromtimestamp(value, timezone.utc)  # epoch seconds
+    else:
+        raise RunLogError(f"{field}={value!r} is not a time; expected a datetime or ISO-8601 text")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise RunLogError(
+            f"{field}={value!r} has no time zone; give a UTC offset (server times are UTC+8)"
+        )
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def since_iso(value: Any) -> str:
+    """A ``since`` filter as stored time text. Unlike a stored time, a filter may be naive
+    (``"2026-11-01"``, ``datetime(2026, 11, 1)``): it is read as UTC."""
+    if isinstance(value, str) and len(value.strip()) == 10:
+        value = value.strip() + "T00:00:00+00:00"  # a date
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            value = parsed.replace(tzinfo=timezone.utc)
+    elif isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return utc_iso(value, "since")
+
+
+def _encode(column: str, value: Any) -> Any:
+    """A Python value as stored in ``column``; a clear error naming the column when it cannot be."""
+    kind = COLUMNS[column]
+    if value is None:
+        return None
+    if kind == "json":
+        if column == "tags" and not (
+            isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)
+        ):
+            raise RunLogError(f"tags={value!r} is not allowed; expected a list of strings")
+        if column != "tags" and not isinstance(value, dict):
+            raise RunLogError(f"{column}={value!r} is not allowed; expected a dict")
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise RunLogError(f"{column} cannot be stored as JSON: {exc}") from exc
+    if kind == "time":
+        return utc_iso(value, column)
+    if kind in ("int", "bool"):
+        if kind == "bool" and isinstance(value, bool):
+            return int(value)
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            number = operator.index(value)  # int and numpy integers, not floats or bools
+        except TypeError:
+            raise RunLogError(
+                f"{column}={value!r} is not allowed; expected "
+                + ("True or False" if kind == "bool" else "an integer")
+            ) from None
+        return number if kind == "int" else int(bool(number))
+    if kind == "real":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RunLogError(f"{column}={value!r} is not allowed; expected a number")
+        return None if math.isnan(value) else float(value)  # NaN is stored as NULL (unknown)
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise RunLogError(f"{column}={value!r} is not allowed; expected text")
+    if column == "model":
+        return canonical_model(value)  # one name per model: wanx2.1-t2v-turbo is wan2.1-t2v-turbo
+    if column == "status" and value not in STATUSES:
+        raise RunLogError(f"status={value!r} is not allowed; expected one of {', '.join(STATUSES)}")
+    return value
+
+
+def _decode(row: sqlite3.Row | tuple[Any, ...], names: Iterable[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in zip(names, row, strict=True):
+        kind = COLUMNS.get(name)
+        if kind == "json":
+            value = json.loads(value) if value is not None else ([] if name == "tags" else None)
+        elif kind == "bool" and value is not None:
+            value = bool(value)
+        out[name] = value
+    if isinstance(out.get("params"), dict) and out.get("seed") is not None:
+        out["params"].setdefault("seed", out["seed"])  # stored once, in the seed column
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+
+
+def where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The SQL ``WHERE`` clause (or "") and its parameters for the view filters.
+
+    ``experiment``, ``model``, ``status``, ``backend``: a value or a list of values (any of them);
+    ``since``: runs created at or after this time; ``tag``: a tag, or a list of tags (all of them).
+    """
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise RunLogError(
+            f"unknown filter {', '.join(sorted(unknown))}; allowed: {', '.join(FILTERS)}"
+        )
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name in ("experiment", "model", "status", "backend"):
+        value = filters.get(name)
+        if value is None:
+            continue
+        values = _as_list(value)
+        if name == "model":
+            values = [canonical_model(str(v)) for v in values]
+        if name == "status":
+            for v in values:
+                _encode("status", v)
+        clauses.append(f"{name} IN ({', '.join('?' * len(values))})")
+        params += values
+    if filters.get("since") is not None:
+        clauses.append("created_at >= ?")
+        params.append(since_iso(filters["since"]))
+    for tag in _as_list(filters["tag"]) if filters.get("tag") is not None else []:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
+        params.append(tag)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+class RunLog:
+    """The run log of one home directory. Open with :meth:`open`; use as a context manager.
+
+    One SQLite connection per object, guarded by a lock: share one object between threads, or
+    open one per process (an object carried across ``fork`` reconnects in the child).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.home = path.parent
+        self._conn: sqlite3.Connection | None = conn
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._secrets: list[Secret | str] = []
+        self._inherited: list[sqlite3.Connection] = []
+        self._frame_cache: tuple[int, Any] | None = None  # (seq, DataFrame), kept by _frames
+
+    # ------------------------------------------------------------------ opening and closing
+    @classmethod
+    def open(cls, home: str | Path, *, secrets: Iterable[Secret | str] = ()) -> RunLog:
+        """Open (creating and migrating as needed) ``<home>/runs.sqlite``."""
+        home = Path(home).expanduser()
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunLogError(f"cannot create the run log folder {str(home)!r}: {exc}") from exc
+        path = home / "runs.sqlite"
+        log = cls(path, _connect(path))
+        for secret in secrets:
+            log.register_secret(secret)
+        return log
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and os.getpid() == self._pid:
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RunLog {str(self.path)!r}{' closed' if self._conn is None else ''}>"
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RunLogError(f"the run log {str(self.path)!r} is closed")
+        if os.getpid() != self._pid:
+            # Never use a connection across fork: keep the parent's (unclosed) and reconnect.
+            self._inherited.append(self._conn)
+            self._conn, self._pid = _connect(self.path), os.getpid()
+        return self._conn
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db().execute(sql, tuple(params))
+            except sqlite3.Error as exc:
+                raise RunLogError(f"run log {str(self.path)!r}: {exc}") from exc
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Run a read-only ``SELECT``; (column names, rows). Used by the views in ``_frames``."""
+        with self._lock:
+            cur = self._execute(sql, params)
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    # ------------------------------------------------------------------ secrets
+    def register_secret(self, secret: Secret | str) -> None:
+        """Refuse, from now on, to write any value that contains ``secret`` (the API key)."""
+        self._secrets.append(secret)
+
+    def _check_secrets(self, column: str, stored: Any) -> None:
+        if not isinstance(stored, str) or not self._secrets:
+            return
+        for secret in self._secrets:
+            text = secret.reveal() if isinstance(secret, Secret) else secret
+            if text and text in stored:
+                raise RunLogError(f"refusing to write {column}: it contains the API key")
+
+    def _row_values(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = [name for name in fields if name not in COLUMNS]
+        if unknown:
+            raise RunLogError(
+                f"unknown run log column(s) {', '.join(map(repr, unknown))}; "
+                "see docs/runlog-schema.md for the columns"
+            )
+        if "seq" in fields:
+            raise RunLogError("seq is kept by the run log itself (a change counter); do not set it")
+        params = fields.get("params")
+        seed = fields.get("seed")
+        if isinstance(params, dict) and seed is not None and params.get("seed") == seed:
+            # The seed lives in its own column; kept once, params repeat across a seed sweep
+            # (which makes the DataFrame view fast). get() puts it back into params.
+            fields = {**fields, "params": {k: v for k, v in params.items() if k != "seed"}}
+        out = {}
+        for name, value in fields.items():
+            try:
+                out[name] = _encode(name, value)
+            except RunLogError as exc:  # the message shows the value: never with the key in it
+                raise RunLogError(self._redact(str(exc))) from None
+            self._check_secrets(name, out[name])
+        return out
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            revealed = secret.reveal() if isinstance(secret, Secret) else secret
+            if revealed:
+                text = text.replace(revealed, "********")
+        return text
+
+    # ------------------------------------------------------------------ writing
+    def insert(self, **fields: Any) -> str:
+        """Write a new run (the write-ahead row) and return its ``run_id`` (new unless given).
+
+        Defaults: ``status`` PREPARED, ``created_at`` now, ``tags`` [], ``wanbook_version``,
+        ``hostname`` and ``pid`` of this process.
+        """
+        now = utc_now()
+        row = {
+            "run_id": new_run_id(),
+            "created_at": now,
+            "status": "PREPARED",
+            "tags": [],
+            "wanbook_version": __version__,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            **{k: v for k, v in fields.items() if not (k == "run_id" and v is None)},
+        }
+        values = self._row_values(row)
+        values["updated_at"] = now
+        if values["status"] in TERMINAL and values.get("finished_at") is None:
+            values["finished_at"] = now
+        names = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        try:
+            self._execute(f"INSERT INTO runs ({names}) VALUES ({marks})", values.values())
+        except RunLogError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise RunLogError(f"a run with run_id={values['run_id']!r} exists already") from exc
+            raise
+        return str(values["run_id"])
+
+    def update(self, run_id: str, /, **fields: Any) -> None:
+        """Change some columns of one run, committed at once; ``updated_at`` is set to now.
+
+        Setting a terminal ``status`` also sets ``finished_at`` (unless given, or set before).
+        """
+        if "run_id" in fields:
+            raise RunLogError("run_id cannot be changed")
+        values = self._row_values(fields)
+        now = utc_now()
+        sets = [f"{name} = ?" for name in values] + ["updated_at = ?"]
+        params = [*values.values(), now]
+        if values.get("status") in TERMINAL and "finished_at" not in values:
+            sets.append("finished_at = COALESCE(finished_at, ?)")
+            params.append(now)
+        cur = self._execute(
+            f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id]
+        )
+        if cur.rowcount == 0:
+            raise RunLogError(f"no run with run_id={run_id!r} in {str(self.path)!r}")
+
+    # ------------------------------------------------------------------ reading
+    def _select(self, tail: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        names, rows = self.query(f"SELECT * FROM runs{tail}", params)
+        return [_decode(row, names) for row in rows]
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """One run as a dict (JSON columns decoded), or None."""
+        found = self._select(" WHERE run_id = ?", [run_id])
+        return found[0] if found else None
+
+    def find(self, **equals: Any) -> list[dict[str, Any]]:
+        """Runs whose columns equal the given values (``None`` matches NULL), oldest first."""
+        values = self._row_values(equals)
+        clauses = [f"{k} IS NULL" if v is None else f"{k} = ?" for k, v in values.items()]
+        params = [v for v in values.values() if v is not None]
+        tail = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._select(tail + " ORDER BY created_at, run_id", params)
+
+    def runs(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Runs matching the view filters (see :func:`where`), oldest first; with ``limit``,
+        only the newest ``limit`` of them."""
+        clause, params = where(filters)
+        if limit is None:
+            return self._select(clause + " ORDER BY created_at, run_id", params)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise RunLogError(f"limit={limit!r} is not allowed; expected an integer >= 0")
+        newest = self._select(
+            clause + " ORDER BY created_at DESC, run_id DESC LIMIT ?", [*params, limit]
+        )
+        return newest[::-1]
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Runs resume must look at: not yet ended, or SUCCEEDED without a downloaded video."""
+        marks = ", ".join("?" * len(UNFINISHED))
+        return self._select(
+            f" WHERE status IN ({marks}) OR (status = 'SUCCEEDED' AND video_path IS NULL)"
+            " ORDER BY created_at, run_id",
+            UNFINISHED,
+        )
+
+    def find_reusable(self, fingerprint: str) -> dict[str, Any] | None:
+        """The latest SUCCEEDED run with this fingerprint and a video path (the caller checks the
+        file is still there)."""
+        found = self._select(
+            " WHERE fingerprint = ? AND status = 'SUCCEEDED' AND video_path IS NOT NULL"
+            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
+            [fingerprint],
+        )
+        return found[0] if found else None
+
+    def spent(self, currency: str, **filters: Any) -> float:
+        """Sum of the known costs of SUCCEEDED runs in ``currency`` (optionally filtered, e.g.
+        ``backend=...``). Unknown (NULL) costs are left out: see :meth:`in_flight_estimate`."""
+        clause, params = where({**filters, "status": "SUCCEEDED"})
+        _, rows = self.query(
+            f"SELECT TOTAL(cost) FROM runs{clause} AND currency = ?", [*params, currency]
+        )
+        return float(rows[0][0])
+
+    def in_flight_estimate(self, currency: str, **filters: Any) -> float:
+        """Sum of the estimates, in ``currency``, of money committed but not yet counted as spent:
+        runs not yet ended (AMBIGUOUS included: the task may exist) and SUCCEEDED runs whose cost
+        is not recorded (yet)."""
+        clause, params = where(filters)
+        marks = ", ".join("?" * len(UNFINISHED))
+        sql = (
+            f"SELECT TOTAL(estimate) FROM runs{clause or ' WHERE 1'} AND estimate_currency = ?"
+            f" AND (status IN ({marks}) OR (status = 'SUCCEEDED' AND cost IS NULL))"
+        )
+        _, rows = self.query(sql, [*params, currency, *UNFINISHED])
+        return float(rows[0][0])
+
+    def count(self) -> int:
+        return int(self.query("SELECT COUNT(*) FROM runs")[1][0][0])
+
+    # ------------------------------------------------------------------ views
+    def dataframe(
+        self,
+        *,
+        experiment: str | Sequence[str] | None = None,
+        model: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        since: datetime | date | str | None = None,
+        tag: str | Sequence[str] | None = None,
+        backend: str | Sequence[str] | None = None,
+        columns: str | Sequence[str] | None = None,
+    ) -> Any:
+        """The runs as a pandas DataFrame indexed by run_id, oldest first (``_frames.runs_frame``).
+
+        Filters: a value or a list of values (any of them); ``since``: created at or after;
+        ``tag``: a tag or a list of tags (all of them). ``columns``: None (the default view),
+        ``"all"``, or a list of column names.
+        """
+        from wanbook._frames import runs_frame
+
+        filters = dict(
+            experiment=experiment, model=model, status=status, since=since, tag=tag, backend=backend
+        )
+        return runs_frame(self, columns=columns, **filters)
+
+    def export(
+        self,
+        fmt: str,
+        file: IO[str] | str | Path | None = None,
+        *,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> str:
+        """The runs as ``csv``, ``json`` or a text ``table`` (see ``wanbook._frames.export``),
+        written to ``file`` when given and returned. ``limit``: only the newest N runs."""
+        from wanbook._frames import export
+
+        return export(self, fmt, file, limit=limit, **filters)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode with WAL, a busy timeout, and the schema migrated."""
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise RunLogError(f"cannot open the run log {str(path)!r}: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable with WAL across a process crash
+        migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise RunLogError(f"cannot open the run log {str(path)!r}: {exc}") from exc
+    return conn
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. The switch needs a moment alone with the file, and SQLite does not always
+    wait for it through the busy handler, so retry for up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
