@@ -1,0 +1,165 @@
+"""One generation started by the form: its panel, the task on the portal loop, and Cancel.
+
+The panel is a status line (state, elapsed time, and when it is over the seed actually used and
+the cost), a Cancel button while the task is PENDING, and the run's card when it is ready — or
+the error in plain words. Everything it does happens on wanbook's portal loop; the kernel only
+sees widget values change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import time
+from typing import TYPE_CHECKING, Any
+
+from wanbook._html import error_words, esc
+from wanbook._progress import status_line
+from wanbook._request import Request
+from wanbook._sync import portal_loop
+
+if TYPE_CHECKING:
+    from wanbook._form import Form
+    from wanbook._run import Run
+
+__all__ = ["Job"]
+
+
+class Job:
+    """One generation started by the form: its panel, its future and its run."""
+
+    def __init__(self, form: Form, request: Request) -> None:
+        import ipywidgets as w
+
+        self.form = form
+        self.request = request
+        self.run: Run | None = None
+        self.error: BaseException | None = None
+        self.future: concurrent.futures.Future[Run | None] | None = None
+        self._generating: asyncio.Task[Run] | None = None  # session.agenerate, on the portal
+        self._stopped = False  # its task was canceled at the service: stop following it
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        one = form._shared[0]
+        self.status = form._html()
+        self.cancel_button = w.Button(layout=one, description="Cancel", icon="stop", disabled=True)
+        self.reuse_seed = w.Button(
+            layout=one, description=f"Use seed {request.seed}", disabled=True
+        )
+        self.output = form._html()
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.reuse_seed.on_click(lambda _: self._use_seed())
+        self.widget = w.VBox(
+            [w.HBox([self.status, self.cancel_button, self.reuse_seed], layout=one), self.output],
+            layout=one,
+        )
+        self._render()
+
+    @property
+    def state(self) -> str:
+        if self.error is not None and (self.run is None or not self.run.finished):
+            return "ERROR"
+        return str(self.run.status) if self.run is not None else "STARTING"
+
+    @property
+    def over(self) -> bool:
+        return self.ended is not None
+
+    def start(self) -> None:
+        self.future = asyncio.run_coroutine_threadsafe(self._work(), portal_loop())
+
+    def result(self, timeout: float | None = None) -> Run | None:
+        """Wait for the generation (for code and tests; the form itself never waits)."""
+        assert self.future is not None
+        return self.future.result(timeout)
+
+    async def _work(self) -> Run | None:
+        loop = asyncio.get_running_loop()
+        ticker = loop.create_task(self._tick())
+        self._generating = loop.create_task(
+            self.form.session.agenerate(
+                request=self.request,
+                experiment=self.form.experiment,
+                tags=self.form.tags,
+                on_update=self._on_update,
+                raise_on_failure=False,
+            )
+        )
+        try:
+            try:
+                run = await self._generating
+            except asyncio.CancelledError:
+                if not self._stopped or self.run is None:
+                    raise
+                run = self.form.session.run(self.run.run_id)  # canceled and priced by acancel
+            self.run = run
+            from wanbook._display import run_card
+
+            self.output.value = await asyncio.to_thread(run_card, run.record)
+            return run
+        except Exception as exc:  # shown in place, in plain words
+            self.error = exc
+            self.output.value = f'<div style="color:#b91c1c">{esc(error_words(exc))}</div>'
+            return None
+        finally:
+            ticker.cancel()
+            self.ended = time.monotonic()
+            self._render()
+            self.form.job_changed()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._render()
+
+    def _on_update(self, run: Run) -> None:
+        before = self.state
+        self.run = run
+        self._render()
+        if self.state != before:
+            self.form.job_changed()
+
+    def _render(self) -> None:
+        end = self.ended if self.ended is not None else time.monotonic()
+        record = self.run.record if self.run is not None else {"seed": self.request.seed}
+        error = error_words(self.error) if self.error is not None else None
+        line = status_line(self.state, end - self.started, record, error)
+        self.status.value = f"<span>{html.escape(line)}</span>"
+        self.cancel_button.disabled = self.state != "PENDING"
+        self.reuse_seed.disabled = not (self.over and self.request.seed is not None)
+
+    def cancel(self) -> concurrent.futures.Future[Any] | None:
+        """Ask the service to cancel this task if it is PENDING; returns at once."""
+        if self.state != "PENDING" or self.run is None:
+            return None
+        self.cancel_button.disabled = True
+        future = asyncio.run_coroutine_threadsafe(self._cancel(self.run.run_id), portal_loop())
+        future.add_done_callback(self._cancel_done)
+        return future
+
+    async def _cancel(self, run_id: str) -> Run:
+        """Cancel at the service; once it says the task is over, stop following it (the run is
+        already logged as canceled and priced) instead of waiting for the next poll."""
+        run = await self.form.session.acancel(run_id)
+        generating = self._generating
+        if run.finished and generating is not None and not generating.done():
+            self._stopped = True
+            generating.cancel()
+        return run
+
+    def _cancel_done(self, future: concurrent.futures.Future[Any]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.output.value = (
+                f'<div style="color:#b45309">could not cancel: {esc(error_words(exc))}</div>'
+            )
+            self._render()
+        elif not self.over:
+            self._on_update(future.result())  # CANCELED shows now, not at the next poll
+
+    def _use_seed(self) -> None:
+        if self.request.seed is not None:
+            self.form.use_seed(self.request.seed)
