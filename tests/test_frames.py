@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wanbook import _frames, _framestore
 from wanbook._errors import RunLogError
 from wanbook._frames import DEFAULT_COLUMNS
 from wanbook._runlog import COLUMNS, STATUSES, RunLog
@@ -195,9 +198,23 @@ def test_the_caller_cannot_change_the_kept_copy(log: RunLog) -> None:
 
 
 def cold(log: RunLog) -> pd.DataFrame:
-    """The default view read afresh, as a new process would."""
+    """The default view read afresh from SQLite (no kept copy, in memory or on disk)."""
     with RunLog.open(log.home) as other:
-        return other.dataframe()
+        return other.dataframe(columns=list(DEFAULT_COLUMNS))
+
+
+def spy_full_reads(log: RunLog) -> list[str]:
+    """The full reads (every run from SQLite) ``log`` makes from now on."""
+    full_reads: list[str] = []
+    real = log.query
+
+    def spy(sql: str, params: Any = ()) -> Any:
+        if sql.startswith("SELECT run_id, seq") and "WHERE" not in sql:
+            full_reads.append(sql)
+        return real(sql, params)
+
+    log.query = spy  # type: ignore[method-assign]
+    return full_reads
 
 
 def test_the_kept_copy_follows_every_change(log: RunLog) -> None:
@@ -288,3 +305,306 @@ def test_import_wanbook_does_not_import_pandas() -> None:
 
 def test_default_columns_are_run_log_columns() -> None:
     assert set(DEFAULT_COLUMNS) <= set(COLUMNS)
+
+
+# ------------------------------------------------------------------ the kept copy, on disk
+def varied(log: RunLog, n: int) -> list[str]:
+    """``n`` runs with every kind of column filled in different ways."""
+    ids = []
+    for i in range(n):
+        ids.append(
+            add(
+                log,
+                created_at=f"2026-01-01T00:00:{i:02d}.{i:06d}+00:00",
+                model=["wan2.6-t2v", "wan2.1-t2v-turbo"][i % 2],
+                seed=None if i % 3 == 0 else i,
+                params={"size": "832*480", "duration": 5 + i % 2, "sent": ["size"] * (i % 2)},
+                tags=[f"t{i % 3}", "x"][: 1 + i % 2],
+                prompt=f"prompt {i} ✓" if i % 4 else "with a NUL \x00 inside",
+            )
+        )
+        if i % 2:
+            log.update(ids[-1], status="SUCCEEDED", cost=0.1 * i, currency="USD", width=832)
+    return ids
+
+
+def on_disk(log: RunLog) -> Path:
+    return log.home / "runs.frame.npz"
+
+
+def test_a_new_log_object_loads_the_copy_on_disk(log: RunLog, monkeypatch: Any) -> None:
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 5)
+    varied(log, 4)
+    log.dataframe()
+    assert not on_disk(log).exists()  # below PERSIST_MIN_ROWS: not worth a file
+    varied(log, 4)
+    first = log.dataframe()
+    assert on_disk(log).exists()
+    with RunLog.open(log.home) as other:
+        full_reads = spy_full_reads(other)
+        pd.testing.assert_frame_equal(other.dataframe(), first)
+        assert full_reads == []  # loaded, not read from SQLite
+        other.dataframe(model="wan2.6-t2v")  # filters work on the loaded copy
+    pd.testing.assert_frame_equal(first, cold(log))
+
+
+def saved_seq(log: RunLog) -> int:
+    with np.load(on_disk(log), allow_pickle=False) as archive:
+        return int(json.loads(archive["meta"].tobytes())["seq"])
+
+
+def test_the_copy_is_rewritten_once_enough_runs_changed(log: RunLog, monkeypatch: Any) -> None:
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 5)
+    ids = varied(log, 6)
+    log.dataframe()
+    written = saved_seq(log)
+    for run_id in ids[:4]:  # 4 runs changed: fewer than 5, the file stays
+        log.update(run_id, status="FAILED")
+        log.dataframe()
+    assert saved_seq(log) == written
+    log.update(ids[4], status="FAILED")
+    log.dataframe()  # the 5th: rewritten
+    assert saved_seq(log) > written
+    with RunLog.open(log.home) as other:
+        full_reads = spy_full_reads(other)
+        pd.testing.assert_frame_equal(other.dataframe(), cold(log))
+        assert full_reads == []
+
+
+def replace_log(log: RunLog, source: Path) -> None:
+    """Put the SQLite file ``source`` where ``log``'s is (as a user restoring a backup would)."""
+    log.close()
+    for suffix in ("-wal", "-shm"):
+        log.path.with_name(log.path.name + suffix).unlink(missing_ok=True)
+    log.path.write_bytes(source.read_bytes())
+
+
+def backup(log: RunLog, to: Path) -> Path:
+    target = sqlite3.connect(to)
+    log._db().backup(target)
+    target.close()
+    return to
+
+
+def delete(log: RunLog, run_id: str) -> None:
+    log._db().execute("DELETE FROM runs WHERE run_id = ?", [run_id])  # e.g. the sqlite3 shell
+
+
+def newest(log: RunLog) -> str:
+    return str(log.query("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 1")[1][0][0])
+
+
+# What happens between the copy being written and a new process reading it, and whether that
+# process can use the copy (True) or must read every run (False).
+CHANGES: dict[str, tuple[Any, bool]] = {
+    "nothing": (lambda log, tmp: None, True),
+    "runs added and changed": (
+        lambda log, tmp: (varied(log, 2), log.update(newest(log), tags=["new"])),
+        True,
+    ),
+    "the newest run updated": (lambda log, tmp: log.update(newest(log), error_code="E"), True),
+    "a run deleted": (lambda log, tmp: delete(log, log.runs()[0]["run_id"]), False),
+    "the newest deleted, another added (its seq given again)": (
+        lambda log, tmp: (delete(log, newest(log)), add(log, prompt="new")),
+        False,
+    ),
+    "the log replaced by another": (
+        lambda log, tmp: replace_log(log, fresh_log(tmp / "other", 9)),
+        False,
+    ),
+    "an older backup restored": (
+        lambda log, tmp: replace_log(log, tmp / "backup.sqlite"),
+        False,
+    ),
+}
+
+
+def fresh_log(home: Path, n: int) -> Path:
+    with RunLog.open(home) as other:
+        varied(other, n)
+    return home / "runs.sqlite"
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_the_copy_on_disk_is_used_only_when_it_still_fits(
+    tmp_path: Path, monkeypatch: Any, change: str
+) -> None:
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
+    home = tmp_path / "home"
+    log = RunLog.open(home)
+    varied(log, 6)
+    backup(log, tmp_path / "backup.sqlite")
+    varied(log, 2)
+    log.dataframe()  # the copy on disk
+    make, usable = CHANGES[change]
+    make(log, tmp_path)
+    log.close()
+    with RunLog.open(home) as reader:
+        full_reads = spy_full_reads(reader)
+        df = reader.dataframe()
+        assert (full_reads == []) is usable
+        pd.testing.assert_frame_equal(df, cold(reader))
+        assert list(df.index) == [r["run_id"] for r in reader.runs()]
+
+
+@pytest.mark.parametrize("how", ["garbage", "another view", "another pandas"])
+def test_a_copy_on_disk_that_does_not_fit_is_replaced(
+    log: RunLog, monkeypatch: Any, how: str
+) -> None:
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
+    varied(log, 3)
+    expected = log.dataframe()
+    if how == "garbage":
+        on_disk(log).write_bytes(b"PK\x03\x04 not really a zip")
+    else:
+        key = {"view": ["prompt"]} if how == "another view" else {"pandas": "1"}
+        meta = {**_frames._view_key(), "seq": 10**9, "marker": None, **key}
+        assert _framestore.save(on_disk(log), expected, meta)
+    with RunLog.open(log.home) as reader:
+        full_reads = spy_full_reads(reader)
+        pd.testing.assert_frame_equal(reader.dataframe(), expected)
+        assert len(full_reads) == 1
+    with RunLog.open(log.home) as reader:  # and the file was written afresh
+        full_reads = spy_full_reads(reader)
+        pd.testing.assert_frame_equal(reader.dataframe(), expected)
+        assert full_reads == []
+
+
+def test_a_home_where_the_copy_cannot_be_written_still_works(log: RunLog, monkeypatch: Any) -> None:
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
+    on_disk(log).mkdir()  # nothing can be written there
+    varied(log, 3)
+    pd.testing.assert_frame_equal(log.dataframe(), cold(log))
+    assert sorted(p.name for p in log.home.iterdir() if "frame" in p.name) == ["runs.frame.npz"]
+
+
+def test_the_newest_run_deleted_and_its_seq_given_again_is_noticed(log: RunLog) -> None:
+    """In memory too: the kept copy's newest run is gone, a new run takes its change number."""
+    writer = RunLog.open(log.home)
+    varied(writer, 3)
+    log.dataframe()
+    gone = newest(writer)
+    delete(writer, gone)
+    new = add(writer, prompt="takes the same seq")
+    assert log.get(new)["seq"] == log.query("SELECT MAX(seq) FROM runs")[1][0][0]
+    df = log.dataframe()
+    assert new in df.index and gone not in df.index
+    pd.testing.assert_frame_equal(df, cold(log))
+    writer.close()
+
+
+CHILD = r"""
+import json, sys
+import pandas as pd
+from wanbook import _frames
+from wanbook._frames import DEFAULT_COLUMNS
+from wanbook._runlog import RunLog
+
+home, action = sys.argv[1], sys.argv[2]
+_frames.PERSIST_MIN_ROWS = 1
+with RunLog.open(home) as log:
+    full_reads = []
+    real = log.query
+    def spy(sql, params=()):
+        if sql.startswith("SELECT run_id, seq") and "WHERE" not in sql:
+            full_reads.append(sql)
+        return real(sql, params)
+    log.query = spy
+    df = log.dataframe()
+    used_copy = not full_reads
+    pd.testing.assert_frame_equal(df, log.dataframe(columns=list(DEFAULT_COLUMNS)))
+    if action == "change":
+        new = log.insert(model="wan2.6-t2v", prompt="from the child", tags=["child"])
+        log.update(new, status="SUCCEEDED", cost=0.5, currency="CNY", params={"fps": 24.5})
+        first = log.runs()[0]["run_id"]
+        log.update(first, status="FAILED", error_message="changed by the child")
+    elif action == "delete the newest":
+        newest = log.query("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 1")[1][0][0]
+        log._db().execute("DELETE FROM runs WHERE run_id = ?", [newest])
+        log.insert(model="wan2.6-t2v", prompt="takes its seq")
+print(json.dumps({"used_copy": used_copy, "rows": len(df)}))
+"""
+
+
+def child(home: Path, action: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(home), action], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_the_copy_on_disk_across_processes(log: RunLog, monkeypatch: Any) -> None:
+    """Processes read the copy another wrote, and see each other's changes and deletions."""
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
+    varied(log, 5)
+    log.dataframe()  # written by this process
+    assert child(log.home, "change") == {"used_copy": True, "rows": 5}
+    with RunLog.open(log.home) as reader:  # the child's changes: merged into the copy
+        full_reads = spy_full_reads(reader)
+        df = reader.dataframe()
+        assert full_reads == [] and len(df) == 6 and "from the child" in set(df["prompt"])
+        pd.testing.assert_frame_equal(df, cold(log))
+    pd.testing.assert_frame_equal(log.dataframe(), cold(log))  # this process's kept copy too
+    assert child(log.home, "delete the newest") == {"used_copy": True, "rows": 6}
+    pd.testing.assert_frame_equal(log.dataframe(), cold(log))
+    with RunLog.open(log.home) as reader:
+        pd.testing.assert_frame_equal(reader.dataframe(), cold(log))
+    assert child(log.home, "read") == {"used_copy": True, "rows": 6}
+
+
+def test_random_changes_read_through_the_copy_on_disk(log: RunLog, monkeypatch: Any) -> None:
+    """Each step a new reader (no kept copy in memory) gets the same frame as a fresh read,
+    deletions included, the copy on disk rewritten after every change."""
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
+    rng = random.Random(7)
+    ids = varied(log, 5)
+
+    def drop(run_id: str) -> None:
+        if len(ids) > 2:
+            ids.remove(run_id)
+            delete(log, run_id)
+
+    changes = [
+        lambda: ids.append(add(log, model=rng.choice(["wan2.6-t2v", "wan2.1-t2v-turbo"]))),
+        lambda: log.update(rng.choice(ids), status=rng.choice(STATUSES), has_audio=True),
+        lambda: log.update(rng.choice(ids), params={"shot_type": "multi", "n": rng.random()}),
+        lambda: log.update(rng.choice(ids), tags=["y", str(rng.randint(0, 3))]),
+        lambda: drop(rng.choice(ids)),
+        lambda: drop(newest(log)),  # its seq is given again to the next change
+    ]
+    used_copy = 0
+    for step in range(25):
+        for _ in range(rng.randint(0, 2)):
+            rng.choice(changes)()
+        with RunLog.open(log.home) as reader:
+            full_reads = spy_full_reads(reader)
+            df = reader.dataframe()
+            used_copy += not full_reads
+            pd.testing.assert_frame_equal(df, cold(log), obj=f"step {step}")
+    assert used_copy >= 10  # the copy was used, not read afresh every time
+
+
+def test_a_change_made_during_a_read_is_not_half_seen(log: RunLog) -> None:
+    """The checks and reads of one call see one state: here another process adds a run between
+    two of its queries, after a deletion (which only the row count reveals)."""
+    writer = RunLog.open(log.home)
+    ids = varied(writer, 4)
+    log.dataframe()
+    delete(writer, ids[1])
+    expected = cold(log)  # the state when the next read starts
+    real = log.query
+
+    def racing(sql: str, params: Any = ()) -> Any:
+        out = real(sql, params)
+        if sql.startswith("SELECT run_id, seq") and "WHERE seq > ?" in sql:
+            add(writer, prompt="added meanwhile")
+        return out
+
+    log.query = racing  # type: ignore[method-assign]
+    pd.testing.assert_frame_equal(log.dataframe(), expected)  # not 4 runs with the deleted one
+    log.query = real  # type: ignore[method-assign]
+    df = log.dataframe()
+    assert len(df) == 4 and ids[1] not in df.index
+    pd.testing.assert_frame_equal(df, cold(log))
+    writer.close()

@@ -340,6 +340,23 @@ def test_four_processes_write_one_log_and_lose_nothing(tmp_path: Path) -> None:
         assert len(set(seqs)) == 1000 and max(seqs) == 3000  # every write counted once
 
 
+def test_a_snapshot_sees_one_state(log: RunLog) -> None:
+    """Queries inside ``snapshot()`` ignore what other connections commit meanwhile."""
+    log.insert(prompt="before")
+    other = RunLog.open(log.home)
+    with log.snapshot():
+        assert log.count() == 1
+        other.insert(prompt="meanwhile")  # a writer is not blocked by the reader
+        with log.snapshot():  # nested: the same snapshot
+            assert log.count() == 1
+        assert [r["prompt"] for r in log.runs()] == ["before"]
+    assert log.count() == 2
+    with pytest.raises(ZeroDivisionError), log.snapshot():
+        1 / 0  # noqa: B018
+    assert not log._db().in_transaction and log.count() == 2
+    other.close()
+
+
 def test_threads_share_one_log(log: RunLog) -> None:
     errors: list[BaseException] = []
 

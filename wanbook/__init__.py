@@ -32,9 +32,24 @@ from wanbook._request import Request
 from wanbook._version import __version__
 
 if TYPE_CHECKING:
-    from wanbook._default import agenerate, estimate, generate, models, resume, run, runs, session
+    from wanbook._compare import acompare, compare
+    from wanbook._default import (
+        agenerate,
+        estimate,
+        generate,
+        models,
+        resume,
+        run,
+        runs,
+        session,
+        submit_many,
+    )
+    from wanbook._form import form
+    from wanbook._report import cost_report
+    from wanbook._repro import reproducibility
     from wanbook._run import Run
     from wanbook._session import Session
+    from wanbook._show import show
 
 _LAZY = {
     "Session": "wanbook._session",
@@ -47,6 +62,13 @@ _LAZY = {
     "run": "wanbook._default",
     "runs": "wanbook._default",
     "session": "wanbook._default",
+    "submit_many": "wanbook._default",
+    "acompare": "wanbook._compare",
+    "compare": "wanbook._compare",
+    "form": "wanbook._form",
+    "show": "wanbook._show",
+    "cost_report": "wanbook._report",
+    "reproducibility": "wanbook._repro",
 }
 
 __all__ = sorted(

@@ -188,9 +188,11 @@ class Client:
         json: Any = None,
         params: Mapping[str, str] | None = None,
         create: bool = False,
+        retry_throttled: bool = True,
     ) -> tuple[httpx.Response, float]:
         """Send one API request with retries; return the 2xx response and when (epoch seconds) its
-        attempt was sent. Raises the mapped error once retrying is over or not allowed."""
+        attempt was sent. Raises the mapped error once retrying is over or not allowed
+        (``retry_throttled=False``: a 429 raises RateLimitError at once)."""
         url = self.base_url + path
         headers = build_headers(self._key, user_agent=self.user_agent, create=create)
         for attempt in itertools.count():
@@ -212,7 +214,9 @@ class Client:
             if response.is_success:
                 return response, sent_at
             error = self._error(response)
-            retriable = isinstance(error, (RateLimitError, ServerError))
+            retriable = isinstance(error, ServerError) or (
+                retry_throttled and isinstance(error, RateLimitError)
+            )
             if create and isinstance(error, ServerError) and error_body(response.content) is None:
                 # A bare 5xx (a gateway's page, no DashScope answer): the service may have made it.
                 raise self._ambiguous(
@@ -267,14 +271,21 @@ class Client:
 
     # ------------------------------------------------------------------ the API
 
-    async def create(self, body: Mapping[str, Any]) -> Task:
+    async def create(self, body: Mapping[str, Any], *, retry_throttled: bool = True) -> Task:
         """Create a task from a wire body (see ``_request.build_body``). Re-sent only when no task
-        can have been made; otherwise raises AmbiguousCreateError (see the module docstring)."""
+        can have been made; otherwise raises AmbiguousCreateError (see the module docstring).
+        ``retry_throttled=False`` raises RateLimitError on a 429 instead of retrying it, for a
+        caller that paces its creates itself (a batch's limiter)."""
         if not isinstance(body, Mapping) or not body.get("model"):
             model = body.get("model") if isinstance(body, Mapping) else body
             raise ValidationError([Problem("model", model, "the create body needs a model name")])
         response, sent_at = await self._call(
-            "POST", CREATE_PATH, what=f"create ({body['model']})", json=dict(body), create=True
+            "POST",
+            CREATE_PATH,
+            what=f"create ({body['model']})",
+            json=dict(body),
+            create=True,
+            retry_throttled=retry_throttled,
         )
         task = self._parse(
             response,

@@ -7,14 +7,27 @@ The environment is read when that session is made, not at import. ``wb.session(.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
+from wanbook._batch import Outcome
 from wanbook._catalogue import catalogue
 from wanbook._pricing import Estimate
+from wanbook._request import Request
 from wanbook._run import Run
 from wanbook._session import Session
 
-__all__ = ["agenerate", "estimate", "generate", "models", "resume", "run", "runs", "session"]
+__all__ = [
+    "agenerate",
+    "estimate",
+    "generate",
+    "models",
+    "resume",
+    "run",
+    "runs",
+    "session",
+    "submit_many",
+]
 
 _lock = threading.Lock()
 _default: Session | None = None
@@ -38,6 +51,12 @@ def generate(prompt: str | None = None, **kwargs: Any) -> Run:
 
 async def agenerate(prompt: str | None = None, **kwargs: Any) -> Run:
     return await session().agenerate(prompt, **kwargs)
+
+
+def submit_many(requests: Sequence[Request], **kwargs: Any) -> list[Outcome]:
+    """Run many requests with the default session, as fast as the account's limits allow; their
+    outcomes in input order (see :meth:`Session.batch` for the options)."""
+    return session().submit_many(requests, **kwargs)
 
 
 def estimate(prompt: str | None = None, **kwargs: Any) -> Estimate:

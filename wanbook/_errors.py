@@ -17,6 +17,7 @@ are translated once, at the boundary that meets them, with ``raise ... from exc`
     ├── AmbiguousCreateError        a create may have reached the server; never re-sent blindly
     ├── TaskFailedError             the task ended FAILED / CANCELED / UNKNOWN
     ├── TaskTimeoutError (TimeoutError) waited past the deadline
+    ├── BatchCancelled              a batch was cancelled before this request was sent
     ├── DownloadError               a video could not be fetched or did not verify
     └── RunLogError                 the run log could not be opened or written
 
@@ -34,6 +35,7 @@ __all__ = [
     "AmbiguousCreateError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchCancelled",
     "BudgetExceededError",
     "ConfigError",
     "DownloadError",
@@ -170,6 +172,11 @@ class TaskFailedError(WanbookError):
 
 class TaskTimeoutError(WanbookError, TimeoutError):
     """Waited for a task (or a request) past its deadline. The task may still finish: resume later."""
+
+
+class BatchCancelled(WanbookError):
+    """The batch was cancelled before this request's task was created: nothing was sent (or a
+    create refused with 429 was not sent again), nothing is billed."""
 
 
 class DownloadError(WanbookError):

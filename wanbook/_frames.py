@@ -19,26 +19,38 @@ The DataFrame has one row per run, ordered by ``created_at`` (then ``run_id``), 
 The default view (:data:`DEFAULT_COLUMNS`) leaves out the bookkeeping columns; ``columns="all"``
 gives every column but ``seq``.
 
-Speed: Python's sqlite3 turns each cell into an object, ~0.1-0.2 µs apiece, so reading 100,000
-runs costs about a second however it is written. The default view is therefore kept per
-:class:`RunLog` and brought up to date from the runs changed since (the ``seq`` change counter
-kept by triggers, m004): the first call in a process reads everything, later calls read only what
-changed. JSON values that repeat (tags, usage, parameter sets) are decoded once each.
+Speed: Python's sqlite3 turns each cell into an object, and typing the columns costs as much
+again: building the default view of 100,000 runs from SQLite takes 1-2 s. So the default view is
+kept, and only the runs changed since are read (the ``seq`` change counter kept by triggers,
+m004): per :class:`RunLog` in memory, and across processes in ``<home>/runs.frame.npz``
+(``_framestore``), written once a process has read at least :data:`PERSIST_MIN_ROWS` runs from
+SQLite that the file lacks. A new process loads the file (~0.2-0.3 s for 100,000 runs) instead of
+reading every run (``bench/runlog.py``).
+
+A kept copy as of change number ``seq`` is used only while it can still be brought up to date:
+the run that had that ``seq`` (its *marker*) must still be in the log with that ``seq`` or a
+higher one. Every insert or update takes a ``seq`` above the highest in the log, so while the
+marker is there every change since has a higher ``seq`` and is read; once it is gone (deleted, or
+the file replaced by another log or a backup), numbers may be given again, and everything is read
+afresh. Rows deleted otherwise are caught by the row count. All of this happens in one read
+transaction (:meth:`RunLog.snapshot`), so concurrent writers cannot slip a change between checks.
 """
 
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from wanbook import _framestore
 from wanbook._errors import RunLogError
+from wanbook._framebuild import CATEGORIES, build, fetch, no_gc, ordered, pandas_3
 from wanbook._pricing import canonical_model
-from wanbook._runlog import COLUMNS, STATUSES, since_iso, where
+from wanbook._runlog import COLUMNS, since_iso, where
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,16 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_COLUMNS", "EXPORT_FORMATS", "export", "runs_frame", "text_table"]
 
-CATEGORIES = (
-    "model",
-    "status",
-    "kind",
-    "backend",
-    "region",
-    "tier",
-    "currency",
-    "estimate_currency",
-)
 DEFAULT_COLUMNS = (
     *("created_at", "experiment", "tags", "backend", "region", "model", "kind", "prompt"),
     *("negative_prompt", "seed", "params", "status", "error_code", "error_message", "task_id"),
@@ -67,141 +69,41 @@ DEFAULT_COLUMNS = (
 )
 EXPORT_FORMATS = ("table", "csv", "json")
 TABLE_COLUMNS = ("run_id", "created_at", "model", "status", "seed", "tier", "cost", "prompt")
+# The copy on disk is written for logs of at least this many runs, once this many runs would
+# otherwise have to be read from SQLite by the next process (~20 ms per 1,000 runs).
+PERSIST_MIN_ROWS = 2000
 
 
-# ------------------------------------------------------------------------- building a frame
-def _fetch(log: RunLog, names: Sequence[str], tail: str, params: Sequence[Any]) -> dict[str, Any]:
-    """Columns run_id, seq, created_at and ``names`` of the selected runs: name -> tuple."""
-    wanted = ["run_id", "seq", "created_at", *(n for n in names if n != "created_at")]
-    sql = f"SELECT {', '.join(wanted)} FROM runs{tail}"
-    enabled = gc.isenabled()
-    gc.disable()  # 100,000s of new tuples would trigger collections that find nothing
-    try:
-        _, rows = log.query(sql, params)
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(wanted)
-    finally:
-        if enabled:
-            gc.enable()
-    return dict(zip(wanted, columns, strict=True))
+# ------------------------------------------------------------------ the kept default view
+def _concat(a: Any, b: Any) -> Any:
+    """Two arrays of one dtype end to end."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        return np.concatenate([a, b])
+    return type(a)._concat_same_type([a, b])
 
 
-def _build(names: Sequence[str], raw: Mapping[str, Any]) -> pd.DataFrame:
-    """The typed frame from fetched columns (see the module docstring), in canonical order."""
+def _arrays(frame: pd.DataFrame) -> dict[str, Any]:
+    """Each column's array (numpy columns as numpy arrays)."""
+    import numpy as np
+
+    out = {}
+    for name in frame.columns:
+        series = frame[name]
+        out[name] = series.to_numpy() if isinstance(series.dtype, np.dtype) else series.array
+    return out
+
+
+def _all_missing(n: int, dtype: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    data: dict[str, Any] = {}
-    for name in names:
-        values, kind = raw[name], COLUMNS[name]
-        if name == "params":
-            data.update(_param_columns(values))
-        elif kind == "time":
-            series = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-            data[name] = series.astype("datetime64[us, UTC]").array
-        elif name in CATEGORIES:
-            data[name] = _category(values, STATUSES if name == "status" else None)
-        elif kind == "int":
-            data[name] = pd.array(values, dtype="Int64")
-        elif kind == "real":
-            data[name] = np.array(values, dtype="float64")
-        elif kind == "bool":
-            data[name] = pd.array(values, dtype="boolean")
-        elif kind == "json":
-            data[name] = _json_column(values, name)
-        else:
-            data[name] = pd.array(np.array(values, dtype=object), dtype=_text_dtype())
-    index = pd.Index(np.array(raw["run_id"], dtype=object), name="run_id")
-    frame = pd.DataFrame(data, index=index, columns=list(data))
-    return _ordered(frame, names, np.array(raw["created_at"], dtype=object))
+    if isinstance(dtype, np.dtype):
+        return np.full(n, np.nan if dtype.kind == "f" else None, dtype=dtype)
+    return pd.array([None] * n, dtype=dtype)
 
 
-def _ordered(frame: pd.DataFrame, names: Sequence[str], created: Any) -> pd.DataFrame:
-    """Columns in table order (param_* sorted, where params is); rows by created_at then run_id
-    (``created``: an array of the times, or of their stored texts, which sort as the times do)."""
-    import pandas as pd
-
-    params = sorted(c for c in frame.columns if c.startswith("param_") and frame[c].notna().any())
-    columns = [p for n in names for p in (params if n == "params" else [n])]
-    if columns != list(frame.columns):
-        frame = frame[columns]
-    times = pd.Index(created)
-    if not (times.is_monotonic_increasing and times.is_unique):
-        keys = pd.DataFrame({"created": times, "run_id": frame.index.to_numpy()})
-        frame = frame.iloc[keys.sort_values(["created", "run_id"], kind="stable").index]
-    return frame
-
-
-def _text_dtype() -> Any:
-    """pandas' own string dtype (pandas 3: ``str``, NaN when missing); object before pandas 3.
-    Fixed, so a text column's dtype does not depend on whether any value is present."""
-    import numpy as np
-    import pandas as pd
-
-    return pd.StringDtype(na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3 else object
-
-
-def _category(values: Sequence[Any], categories: Sequence[str] | None) -> Any:
-    """A categorical with sorted (or the given) categories, built from codes (fast)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, uniques = pd.factorize(np.array(values, dtype=object), use_na_sentinel=True)
-    cats = list(categories) if categories is not None else sorted(uniques)
-    position = {c: i for i, c in enumerate(cats)}
-    remap = np.array([position[u] for u in uniques] + [-1], dtype=np.int32)
-    return pd.Categorical.from_codes(remap[codes], categories=cats)
-
-
-def _decode_distinct(values: Sequence[Any]) -> tuple[Any, list[Any]]:
-    """(code per row, -1 for NULL; each distinct JSON text decoded once)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, uniques = pd.factorize(np.array(values, dtype=object), use_na_sentinel=True)
-    return codes, [json.loads(u) for u in uniques]
-
-
-def _json_column(values: Sequence[Any], name: str) -> list[Any]:
-    """tags: a tuple per row (made lists on the way out); usage, request_body: a dict or None."""
-    codes, decoded = _decode_distinct(values)
-    if name == "tags":
-        tags = [tuple(t) for t in decoded] + [()]
-        return [tags[c] for c in codes]
-    decoded.append(None)
-    return [decoded[c] for c in codes]
-
-
-def _param_columns(values: Sequence[Any]) -> dict[str, Any]:
-    """``param_<name>`` columns: each distinct params text decoded once, spread by its codes."""
-    import numpy as np
-
-    codes, decoded = _decode_distinct(values)
-    rows = np.where(codes < 0, len(decoded), codes)  # no params -> the None added at the end
-    keys = sorted({key for d in decoded for key in d})
-    return {f"param_{key}": _typed([d.get(key) for d in decoded] + [None], rows) for key in keys}
-
-
-def _typed(per_unique: list[Any], rows: Any) -> Any:
-    """One parameter's column: its distinct values typed, then taken for every row."""
-    import numpy as np
-    import pandas as pd
-
-    types = {type(v) for v in per_unique if v is not None}
-    if types and types <= {bool}:
-        return pd.array(per_unique, dtype="boolean").take(rows)
-    if types and types <= {int}:
-        return pd.array(per_unique, dtype="Int64").take(rows)
-    if types and types <= {int, float}:
-        return np.array([np.nan if v is None else v for v in per_unique], dtype="float64")[rows]
-    if types == {str}:
-        return pd.array(np.array(per_unique, dtype=object), dtype=_text_dtype()).take(rows)
-    objects = np.empty(len(per_unique), dtype=object)
-    for i, v in enumerate(per_unique):  # one by one: numpy would make a list of lists 2-D
-        objects[i] = tuple(v) if isinstance(v, list) else v
-    return objects[rows]
-
-
-# ------------------------------------------------------------------ the cached default view
 def _merge(base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame | None:
     """``base`` with the rows of ``delta`` replaced or added, column by column; None if a
     column's dtypes cannot agree (then the caller reads everything again)."""
@@ -210,14 +112,14 @@ def _merge(base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame | None:
 
     keep = ~base.index.isin(delta.index)
     appended_only = bool(keep.all())
+    olds, news = _arrays(base), _arrays(delta)
     data: dict[str, Any] = {}
     for name in [*base.columns, *(c for c in delta.columns if c not in base.columns)]:
-        a = base[name].array if name in base.columns else None
-        b = delta[name].array if name in delta.columns else None
+        a, b = olds.get(name), news.get(name)
         if a is None:
-            a = pd.array([None] * len(base), dtype=b.dtype)  # type: ignore[union-attr]
+            a = _all_missing(len(base), b.dtype)  # type: ignore[union-attr]
         if b is None:
-            b = pd.array([None] * len(delta), dtype=a.dtype)
+            b = _all_missing(len(delta), a.dtype)
         if not appended_only:
             a = a[keep]
         if isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype):
@@ -225,45 +127,134 @@ def _merge(base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame | None:
                 cats = a.categories.union(b.categories)  # type: ignore[attr-defined]
                 a, b = a.set_categories(cats), b.set_categories(cats)  # type: ignore[attr-defined]
         elif a.dtype != b.dtype:
-            if b.isna().all():
+            if pd.isna(b).all():
                 b = b.astype(a.dtype)
-            elif a.isna().all():
+            elif pd.isna(a).all():
                 a = a.astype(b.dtype)
             else:
                 return None
-        column = pd.concat([pd.Series(a), pd.Series(b)], ignore_index=True).array
+        column = _concat(a, b)
         if isinstance(column.dtype, pd.CategoricalDtype) and name != "status":
             column = column.remove_unused_categories()  # type: ignore[attr-defined]
         data[name] = column
-    index = (
-        base.index[keep].append(delta.index)
-        if not appended_only
-        else base.index.append(delta.index)
-    )
-    return pd.DataFrame(data, index=pd.Index(np.asarray(index, dtype=object), name="run_id"))
+    ids = [np.asarray(base.index if appended_only else base.index[keep], dtype=object)]
+    index = pd.Index(np.concatenate([*ids, np.asarray(delta.index, dtype=object)]), name="run_id")
+    return pd.DataFrame(data, index=index, copy=False)
+
+
+@dataclass
+class _Kept:
+    """The default view of every run as of change number ``seq``."""
+
+    seq: int
+    marker: str | None  # the run_id of the run that had change number `seq` (None: seq 0)
+    frame: pd.DataFrame
+    saved_seq: int | None  # the seq of the copy on disk, if this process knows one
+
+
+def _max_seq(seqs: Any) -> int:
+    import numpy as np
+
+    known = seqs[np.not_equal(seqs, None)]
+    return int(known.max()) if len(known) else 0
+
+
+def _marker(log: RunLog, seq: int) -> str | None:
+    """The run_id of a run with change number ``seq`` (None for 0: an empty log)."""
+    if seq == 0:
+        return None
+    _, rows = log.query("SELECT run_id FROM runs WHERE seq = ? ORDER BY run_id LIMIT 1", [seq])
+    return str(rows[0][0]) if rows else None
+
+
+def _usable(log: RunLog, seq: int, marker: str | None) -> bool:
+    """Whether a copy as of ``seq`` can be brought up to date by reading the runs with a higher
+    seq: its marker run is still there, with that seq or a later one (see the module doc)."""
+    if marker is None:
+        return seq == 0
+    _, rows = log.query("SELECT seq FROM runs WHERE run_id = ?", [marker])
+    return bool(rows) and isinstance(rows[0][0], int) and rows[0][0] >= seq
+
+
+def _store_path(log: RunLog) -> Path:
+    return log.path.with_name(f"{log.path.stem}.frame.npz")
+
+
+def _view_key() -> dict[str, Any]:
+    """What a copy on disk must have been made for: this view, and this pandas (whose major
+    version decides the text dtype)."""
+    import pandas as pd
+
+    return {"view": list(DEFAULT_COLUMNS), "pandas": pd.__version__.split(".")[0]}
+
+
+def _from_disk(log: RunLog) -> _Kept | None:
+    """The copy on disk, if there is one this log can be brought up to date from."""
+    key = _view_key()
+
+    def accept(meta: dict[str, Any]) -> bool:
+        seq, marker = meta.get("seq"), meta.get("marker")
+        return (
+            all(meta.get(k) == v for k, v in key.items())
+            and isinstance(seq, int)
+            and (marker is None or isinstance(marker, str))
+            and _usable(log, seq, marker)
+        )
+
+    loaded = _framestore.load(_store_path(log), accept)
+    if loaded is None:
+        return None
+    meta, frame = loaded
+    plain = [c for c in frame.columns if not str(c).startswith("param_")]
+    if plain != [c for c in DEFAULT_COLUMNS if c != "params"] or frame.index.name != "run_id":
+        return None
+    return _Kept(meta["seq"], meta["marker"], frame, saved_seq=meta["seq"])
+
+
+def _refreshed(log: RunLog, kept: _Kept) -> _Kept | None:
+    """``kept`` with the runs changed since merged in; None if that cannot be done (then the
+    caller reads everything)."""
+    names = DEFAULT_COLUMNS
+    raw = fetch(log, names, " WHERE seq > ?", [kept.seq])
+    total = int(log.query("SELECT COUNT(*) FROM runs")[1][0][0])
+    frame, seq = kept.frame, kept.seq
+    if len(raw["run_id"]):
+        merged = _merge(frame, build(names, raw))
+        if merged is None:
+            return None
+        frame = ordered(merged, names)
+        seq = max(seq, _max_seq(raw["seq"]))
+    if len(frame) != total:  # some run was deleted
+        return None
+    marker = kept.marker if seq == kept.seq else _marker(log, seq)
+    return _Kept(seq, marker, frame, kept.saved_seq)
 
 
 def _current(log: RunLog) -> pd.DataFrame:
-    """The default view of every run, up to date: the kept copy plus what changed since."""
-    names = DEFAULT_COLUMNS
-    kept = getattr(log, "_frame_cache", None)
-    if kept is not None:
-        seq, frame = kept
-        raw = _fetch(log, names, " WHERE seq > ?", [seq])
-        total = int(log.query("SELECT COUNT(*) FROM runs")[1][0][0])
-        if raw["run_id"]:
-            merged = _merge(frame, _build(names, raw))
-            frame = None
-            if merged is not None:
-                frame = _ordered(merged, names, merged["created_at"].array)
-            seq = max(seq, *raw["seq"])
-        if frame is not None and len(frame) == total:
-            log._frame_cache = (seq, frame)
-            return frame
-    raw = _fetch(log, names, "", [])
-    frame = _build(names, raw)
-    log._frame_cache = (max(raw["seq"], default=0), frame)
-    return frame
+    """The default view of every run, up to date: the kept copy (in memory, or else on disk)
+    plus what changed since; every run read afresh when there is no usable copy."""
+    kept = log._frame_cache if isinstance(log._frame_cache, _Kept) else None
+    with log.snapshot():
+        if kept is not None and not _usable(log, kept.seq, kept.marker):
+            kept = None
+        if kept is None:
+            kept = _from_disk(log)
+        fresh = _refreshed(log, kept) if kept is not None else None
+        if fresh is None:
+            raw = fetch(log, DEFAULT_COLUMNS, "", [])
+            frame = build(DEFAULT_COLUMNS, raw)
+            seq = _max_seq(raw["seq"])
+            fresh = _Kept(seq, _marker(log, seq), frame, saved_seq=None)
+        unsaved = len(fresh.frame)
+        if fresh.saved_seq is not None:
+            _, rows = log.query("SELECT COUNT(*) FROM runs WHERE seq > ?", [fresh.saved_seq])
+            unsaved = int(rows[0][0])
+    if len(fresh.frame) >= PERSIST_MIN_ROWS and unsaved >= max(1, PERSIST_MIN_ROWS):
+        meta = {**_view_key(), "seq": fresh.seq, "marker": fresh.marker}
+        _framestore.save(_store_path(log), fresh.frame, meta)
+        fresh.saved_seq = fresh.seq  # written, or not writable: try again after as many changes
+    log._frame_cache = fresh
+    return fresh.frame
 
 
 def _filtered(frame: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
@@ -290,30 +281,40 @@ def _filtered(frame: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
     return frame[mask] if not mask.all() else frame
 
 
+def _lists(values: Any) -> Any:
+    """A fresh list per row (an object array; numpy would make equal-length lists 2-D)."""
+    import numpy as np
+
+    return np.fromiter(map(list, values), dtype=object, count=len(values))
+
+
 def runs_frame(
     log: RunLog, *, columns: str | Sequence[str] | None = None, **filters: Any
 ) -> pd.DataFrame:
     """The runs matching ``filters`` (experiment, model, status, since, tag, backend) as a
     DataFrame indexed by ``run_id``, oldest first. ``columns``: None (the default view, kept up
     to date per log), ``"all"``, or a list of column names (read afresh)."""
-    if columns is None:
-        kept = _current(log)
-        frame = _filtered(kept, filters)
-        if len(frame) < len(kept):  # the same shape as if only these runs were read
-            frame = _ordered(frame, DEFAULT_COLUMNS, frame["created_at"].array).copy()
-            for name in CATEGORIES:
-                if name != "status":
-                    frame[name] = frame[name].cat.remove_unused_categories()
-        frame = frame.copy()
-    else:
-        names = _frame_columns(columns)
-        clause, params = where(filters)
-        frame = _build(names, _fetch(log, names, clause, params))
-    if "tags" in frame.columns:  # fresh lists: nothing the caller does reaches the cached copy
-        frame["tags"] = list(map(list, frame["tags"]))
-    for name in ("usage", "request_body"):
-        if name in frame.columns:
-            frame[name] = [dict(u) if u is not None else None for u in frame[name]]
+    with no_gc():
+        if columns is None:
+            kept = _current(log)
+            frame = _filtered(kept, filters)
+            some = len(frame) < len(kept)
+            # Copy-on-write (pandas 3) keeps the caller's changes off the kept copy; before it,
+            # a deep copy does.
+            frame = (ordered(frame, DEFAULT_COLUMNS) if some else frame).copy(deep=not pandas_3())
+            if some:  # the same shape as if only these runs were read
+                for name in CATEGORIES:
+                    if name != "status":
+                        frame[name] = frame[name].cat.remove_unused_categories()
+        else:
+            names = _frame_columns(columns)
+            clause, params = where(filters)
+            frame = build(names, fetch(log, names, clause, params))
+        if "tags" in frame.columns:  # fresh lists: nothing the caller does reaches the kept copy
+            frame["tags"] = _lists(frame["tags"].to_numpy())
+        for name in ("usage", "request_body"):
+            if name in frame.columns:
+                frame[name] = [dict(u) if u is not None else None for u in frame[name]]
     return frame
 
 

@@ -23,7 +23,8 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -232,7 +233,7 @@ class RunLog:
         self._lock = threading.RLock()
         self._secrets: list[Secret | str] = []
         self._inherited: list[sqlite3.Connection] = []
-        self._frame_cache: tuple[int, Any] | None = None  # (seq, DataFrame), kept by _frames
+        self._frame_cache: Any = None  # the DataFrame view's kept copy, owned by _frames
 
     # ------------------------------------------------------------------ opening and closing
     @classmethod
@@ -285,6 +286,21 @@ class RunLog:
         with self._lock:
             cur = self._execute(sql, params)
             return [d[0] for d in cur.description], cur.fetchall()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: the queries made inside see one state of the log, however many
+        they are (other processes keep writing; their changes show after it). For views that
+        read in several steps (``_frames``). Other threads using this object wait meanwhile."""
+        with self._lock:
+            if self._db().in_transaction:  # already inside one: it is the snapshot
+                yield
+                return
+            self._execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._execute("COMMIT")  # nothing was written: COMMIT just ends the read
 
     # ------------------------------------------------------------------ secrets
     def register_secret(self, secret: Secret | str) -> None:

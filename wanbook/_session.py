@@ -13,30 +13,31 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from wanbook._batch import Batch, Outcome, prepare_all
 from wanbook._catalogue import catalogue
 from wanbook._client import Client
 from wanbook._config import Settings
 from wanbook._errors import (
-    AmbiguousCreateError,
-    APIError,
     BudgetExceededError,
     TaskFailedError,
-    TransportError,
+    WanbookError,
 )
-from wanbook._pricing import Estimate, PriceTable
 from wanbook._prepare import Prepared, prepare
+from wanbook._pricing import Estimate, PriceTable
 from wanbook._request import Request
 from wanbook._run import Run
 from wanbook._runlog import RunLog
 from wanbook._secret import Secret
+from wanbook._submit import Pace, plan_for_record, submit_one
 from wanbook._sync import run_sync
-from wanbook._tracking import Tracker
+from wanbook._tracking import Tracker, task_fields
 from wanbook._version import __version__
+from wanbook._wire import Task
 
 __all__ = ["Session"]
 
@@ -202,37 +203,68 @@ class Session:
         self._check_budget(prep)
         tracker = self._tracker(on_update)
         run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
-        client = self.client()
-        sent_at = datetime.now(UTC)
-        tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
-        try:
-            task = await client.create(prep.body)
-        except asyncio.CancelledError:
-            # Interrupted mid-create: the task may exist. `resume` looks for it; never re-sent.
-            tracker.update(run_id, status="AMBIGUOUS", error_message="interrupted during create")
-            raise
-        except AmbiguousCreateError as exc:
-            tracker.update(run_id, status="AMBIGUOUS", error_message=str(exc))
-            task = await tracker.find_ambiguous(client, run_id, prep.body["model"], sent_at)
-            if task is None:
-                raise
-        except (APIError, TransportError) as exc:
-            tracker.update(
-                run_id,
-                status="ERROR",
-                error_code=getattr(exc, "code", None) or type(exc).__name__,
-                error_message=getattr(exc, "message", None) or str(exc),
-                cost=0.0,
-                finished_at=datetime.now(UTC),
-            )
-            raise
-        tracker.update(
-            run_id, task_id=task.task_id, request_id=task.request_id, status=task.status.value
-        )
-        run = await tracker.follow(client, run_id, task.task_id, deadline=self.deadline)
+        run = await self._submit_one(prep, tracker, run_id, deadline=self.deadline)
         if raise_on_failure and run.status != "SUCCEEDED":
             raise TaskFailedError(_TaskView(run))
         return run
+
+    async def _submit_one(
+        self,
+        prep: Prepared,
+        tracker: Tracker,
+        run_id: str,
+        *,
+        deadline: float,
+        pace: Pace | None = None,
+        on_task: Callable[[Task], None] | None = None,
+    ) -> Run:
+        """The per-run steps after the write-ahead row, shared with batches: create (never blindly
+        re-sent), log the task id, follow with the adaptive poll schedule, download, price."""
+        return await submit_one(
+            self, prep, tracker, run_id, deadline=deadline, pace=pace, on_task=on_task
+        )
+
+    # ------------------------------------------------------------------ batches
+    def batch(
+        self,
+        requests: Sequence[Request],
+        *,
+        experiment: str | None = None,
+        tags: Iterable[str] = (),
+        deadline: float | None = None,
+        limits: Mapping[str, tuple[int, int]] | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> Batch:
+        """Start a batch of ``requests`` on the running event loop (see ``wanbook._batch``).
+
+        Every request is validated and priced first: one ValidationError names every failing
+        index, and BudgetExceededError refuses the batch's total, before anything is sent.
+        ``limits`` overrides the account's ``{family or group: (per_second, in_flight)}``.
+        """
+        preps = prepare_all(self, requests)
+        self._check_budget(*preps)
+        return Batch(
+            self,
+            preps,
+            experiment=experiment,
+            tags=list(tags),
+            deadline=deadline,
+            limits=limits,
+            on_update=on_update,
+        )
+
+    async def asubmit_many(self, requests: Sequence[Request], **kwargs: Any) -> list[Outcome]:
+        """Run a batch to the end; outcomes in input order. Cancelling this stops the batch."""
+        batch = self.batch(requests, **kwargs)
+        try:
+            return await batch.wait()
+        except asyncio.CancelledError:
+            batch._abort()
+            raise
+
+    def submit_many(self, requests: Sequence[Request], **kwargs: Any) -> list[Outcome]:
+        """Run a batch from plain code (see :meth:`batch`); outcomes in input order."""
+        return run_sync(self.asubmit_many(requests, **kwargs))
 
     def _tracker(self, on_update: OnUpdate | None) -> Tracker:
         return Tracker(
@@ -246,26 +278,30 @@ class Session:
             on_update=on_update,
         )
 
-    def _check_budget(self, prep: Prepared) -> None:
-        if self.budget is None:
+    def _check_budget(self, *preps: Prepared) -> None:
+        """Refuse (before anything is sent) runs whose estimates, together, would exceed the budget."""
+        if self.budget is None or not preps:
             return
-        est = prep.estimate
         currency = self.budget_currency or catalogue().regions[self.region].currency
-        if not est.known:
-            raise BudgetExceededError(
-                f"refused: the price of {prep.resolved.spec.name} at {prep.resolved.tier} in region "
-                f"{self.region!r} is unknown, so it cannot be kept within the budget of "
-                f"{self.budget:g} {currency}"
-            )
-        if est.currency != currency:
-            raise BudgetExceededError(
-                f"refused: the estimate is in {est.currency} but the budget is in {currency}"
-            )
+        for prep in preps:
+            est = prep.estimate
+            if not est.known:
+                raise BudgetExceededError(
+                    f"refused: the price of {prep.resolved.spec.name} at {prep.resolved.tier} in "
+                    f"region {self.region!r} is unknown, so it cannot be kept within the budget of "
+                    f"{self.budget:g} {currency}"
+                )
+            if est.currency != currency:
+                raise BudgetExceededError(
+                    f"refused: the estimate is in {est.currency} but the budget is in {currency}"
+                )
+        amount = sum(prep.estimate.amount for prep in preps)
         spent = self.log.spent(currency)
         in_flight = self.log.in_flight_estimate(currency)
-        if spent + in_flight + est.amount > self.budget + 1e-9:
+        if spent + in_flight + amount > self.budget + 1e-9:
+            what = "this run is" if len(preps) == 1 else f"these {len(preps)} runs are"
             raise BudgetExceededError(
-                f"refused: this run is estimated at {est.amount:.4f} {currency}; {spent:.4f} is "
+                f"refused: {what} estimated at {amount:.4f} {currency}; {spent:.4f} is "
                 f"spent and {in_flight:.4f} in flight, which would exceed the budget of "
                 f"{self.budget:g} {currency} (left: {max(0.0, self.budget - spent - in_flight):.4f})"
             )
@@ -299,6 +335,36 @@ class Session:
             req = req.replace(image=record["image_source"])
         return self.generate(request=req, experiment=record.get("experiment"))
 
+    def cancel(self, run_id: str) -> Run:
+        """Ask the service to cancel the task of ``run_id`` (only a PENDING task can be). See
+        :meth:`acancel`."""
+        return run_sync(self.acancel(run_id))
+
+    async def acancel(self, run_id: str) -> Run:
+        """Ask the service to cancel the task of ``run_id``; returns the run as logged now.
+
+        Only a task still waiting in the queue (PENDING) can be canceled; the service refuses
+        any other with :class:`BadRequestError` (``UnsupportedOperation``). The task's new state
+        is logged at once (CANCELED, unbilled) — whoever follows the task sees it too.
+        """
+        record = self.log.get(run_id)
+        if record is None:
+            raise KeyError(f"no run {run_id!r} in {self.home}")
+        task_id = record.get("task_id")
+        if not task_id:
+            raise WanbookError(
+                f"run {run_id} has no task to cancel (status {record.get('status')}): "
+                "a task can be canceled once the service has answered the create request"
+            )
+        client = self.client()
+        await client.cancel(task_id)
+        task = await client.query(task_id)
+        tracker = self._tracker(None)
+        tracker.update(run_id, **task_fields(task))
+        if task.is_terminal:
+            return await tracker.finish(client, run_id, task)  # priced: a canceled task is free
+        return self.run(run_id)
+
     def resume(self, **kwargs: Any) -> list[Run]:
         return run_sync(self.aresume(**kwargs))
 
@@ -318,7 +384,10 @@ class Session:
         for record in self.log.unfinished():
             if record.get("backend") != self.backend:
                 continue  # a run of another backend is resumed by a session of that backend
-            out.append(await tracker.resume(self.client(), record, deadline=self.deadline))
+            poll = plan_for_record(self, record)
+            out.append(
+                await tracker.resume(self.client(), record, deadline=self.deadline, poll=poll)
+            )
         return out
 
     # ------------------------------------------------------------------ lifecycle

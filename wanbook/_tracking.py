@@ -7,6 +7,7 @@ whatever that row says.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from wanbook._client import Client
 from wanbook._errors import DownloadError, TaskTimeoutError
 from wanbook._media_in import describe_for_log
 from wanbook._media_out import download_video
+from wanbook._polling import PollPlan
 from wanbook._prepare import Prepared
 from wanbook._pricing import PriceTable, cost
 from wanbook._run import Run
@@ -135,13 +137,35 @@ class Tracker:
         return run
 
     # -------------------------------------------------------------- following
-    async def follow(self, client: Client, run_id: str, task_id: str, *, deadline: float) -> Run:
-        """Poll ``task_id`` to its end, logging each status change; then download and price it."""
+    async def follow(
+        self,
+        client: Client,
+        run_id: str,
+        task_id: str,
+        *,
+        deadline: float,
+        poll: PollPlan | None = None,
+        on_task: Callable[[Task], None] | None = None,
+    ) -> Run:
+        """Poll ``task_id`` to its end, logging each status change; then download and price it.
+
+        ``poll`` is the schedule of waits (default: the client's); when it has already seen the
+        task (the create's answer), the first query waits for it instead of going out at once.
+        ``on_task`` is called with each new state of the task, after it is logged.
+        """
         last: Task | None = None
         try:
-            async for task in client.watch(task_id, deadline=deadline):
+            if poll is not None and poll.observed:
+                wait = min(next(poll), max(0.0, deadline))
+                await asyncio.sleep(wait)
+                deadline -= wait
+            async for task in client.watch(task_id, deadline=deadline, delays=poll):
                 last = task
+                if poll is not None:
+                    poll.observe(task)
                 self.update(run_id, **task_fields(task))
+                if on_task is not None:
+                    on_task(task)
         except TaskTimeoutError as exc:
             self.update(run_id, error_message=f"stopped waiting: {exc}; `wanbook resume` finishes it")
             raise
@@ -193,9 +217,17 @@ class Tracker:
         )
 
     async def find_ambiguous(
-        self, client: Client, run_id: str, wire_model: str, sent_at: datetime
+        self,
+        client: Client,
+        run_id: str,
+        wire_model: str,
+        sent_at: datetime,
+        answered_at: datetime | None = None,
     ) -> Task | None:
-        """Look for the task an ambiguous create may have made, through the list endpoint."""
+        """Look for the task an ambiguous create may have made, through the list endpoint.
+
+        ``answered_at`` (when the create failed, if known) narrows where the task is looked for
+        to between sending and failing, so two ambiguous creates of a batch do not swap tasks."""
         _, rows = self.log.query(
             "SELECT task_id FROM runs WHERE task_id IS NOT NULL AND created_at >= ?",
             [utc_iso(sent_at - 2 * FIND_WINDOW)],
@@ -203,7 +235,7 @@ class Tracker:
         found = await client.find_task(
             wire_model,
             sent_after=sent_at,
-            sent_before=sent_at + FIND_WINDOW,
+            sent_before=answered_at or sent_at + FIND_WINDOW,
             slack=FIND_WINDOW,
             exclude={task_id for (task_id,) in rows},  # siblings of a batch belong to other runs
         )
@@ -212,7 +244,14 @@ class Tracker:
         self.update(run_id, task_id=found.task_id, status=found.status.value, error_message=None)
         return found
 
-    async def resume(self, client: Client, record: dict[str, Any], *, deadline: float) -> Run:
+    async def resume(
+        self,
+        client: Client,
+        record: dict[str, Any],
+        *,
+        deadline: float,
+        poll: PollPlan | None = None,
+    ) -> Run:
         """Carry one unfinished run forward as far as it can go. Running it twice changes nothing."""
         run_id = record["run_id"]
         task_id = record.get("task_id")
@@ -246,7 +285,7 @@ class Tracker:
             if task.status is not TaskStatus.SUCCEEDED:
                 return self.update(run_id, error_message="the video URL is no longer served")
             return await self.finish(client, run_id, task)
-        return await self.follow(client, run_id, task_id, deadline=deadline)
+        return await self.follow(client, run_id, task_id, deadline=deadline, poll=poll)
 
 
 def _parse_utc(value: Any) -> datetime:
