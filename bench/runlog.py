@@ -287,7 +287,7 @@ def main() -> None:
         ),
         (f"{n}, same process, nothing changed", f"{unchanged:.3f} s", "<= 0.5 s"),
         (
-            f"{n}, first read ever (no runs.frame.npz: every run from SQLite, file written)",
+            f"{n}, first read ever (no runs.frame.npz: every run from SQLite, file written), twice",
             f"{first_ever:.3f} s / {no_copy:.3f} s",
             "",
         ),

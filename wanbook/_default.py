@@ -6,7 +6,6 @@ The environment is read when that session is made, not at import. ``wb.session(.
 
 from __future__ import annotations
 
-import atexit
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -41,18 +40,8 @@ def session(**settings: Any) -> Session:
         if settings or _default is None:
             if _default is not None:
                 _default.close()
-            else:
-                atexit.register(_close_default)  # stop its emulator and close its log at exit
             _default = Session(**settings)
         return _default
-
-
-def _close_default() -> None:
-    global _default
-    with _lock:
-        if _default is not None:
-            _default.close()
-            _default = None
 
 
 def generate(prompt: str | None = None, **kwargs: Any) -> Run:

@@ -101,7 +101,7 @@ def ordered(frame: pd.DataFrame, names: Sequence[str], created: Any = None) -> p
     import pandas as pd
 
     created = frame["created_at"].array if created is None else created
-    params = sorted(c for c in frame.columns if c.startswith("param_") and frame[c].notna().any())
+    params = sorted(c for c in frame.columns if c.startswith("param_") and _any_value(frame[c]))
     columns = [p for n in names for p in (params if n == "params" else [n])]
     if columns != list(frame.columns):
         frame = frame[columns]
@@ -110,6 +110,13 @@ def ordered(frame: pd.DataFrame, names: Sequence[str], created: Any = None) -> p
         keys = pd.DataFrame({"created": times, "run_id": frame.index.to_numpy()})
         frame = frame.iloc[keys.sort_values(["created", "run_id"], kind="stable").index]
     return frame
+
+
+def _any_value(column: pd.Series) -> bool:
+    """Whether ``column`` has a value somewhere; its two ends are looked at first (quick: a
+    column of text needs a Python-level check per row)."""
+    ends = (column.iloc[:1000], column.iloc[-1000:]) if len(column) > 2000 else ()
+    return any(bool(part.notna().any()) for part in (*ends, column))
 
 
 def text_dtype() -> Any:

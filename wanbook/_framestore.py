@@ -15,9 +15,12 @@ three arrays:
 - ``category``: the codes, and the categories as JSON text;
 - ``Int64`` / ``boolean``: the values and the missing mask;
 - ``numpy``: the array as it is (float64, ...);
-- ``str`` (pandas' string dtype with NaN) and ``object``: codes into a JSON array of the distinct
-  values (missing: code -1 for ``str``; ``null`` for ``object``); lists at the top level of an
-  ``object`` value come back as tuples, which is how the view holds tags and list parameters.
+- ``str`` (pandas' string dtype with NaN): the missing mask and the other values joined by NUL
+  (``str.split`` makes 100,000 strings fastest; a JSON array if a value holds a NUL), each value
+  once plus codes when a sample shows the column repeats itself (experiment, parameters);
+- ``object``: codes into a JSON array of the distinct values, told apart by their JSON text;
+  lists at the top level come back as tuples, which is how the view holds tags and list
+  parameters.
 
 A frame with a column of any other kind, or a value JSON cannot hold, is not written (returns
 False): the log works without the file. Writes go to a temporary file renamed over the old one,
@@ -242,10 +245,8 @@ def load(
                 return None
             arrays = {name: archive[name] for name in archive.files}
             return meta, decode_frame(arrays, meta)
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError, LookupError, TypeError, AttributeError, EOFError, BadZipFile):
-        return None  # damaged or foreign: the caller builds the frame from the log (and rewrites)
+        return None  # none, damaged or foreign: the caller builds the frame from the log
 
 
 def save(path: Path, frame: pd.DataFrame, meta: Mapping[str, Any]) -> bool:
@@ -262,7 +263,7 @@ def save(path: Path, frame: pd.DataFrame, meta: Mapping[str, Any]) -> bool:
         with file:
             np.savez(file, **encode_frame(frame, meta))
         os.replace(temp, path)
-    except (OSError, Unsupported, UnicodeEncodeError):
+    except (OSError, ValueError, TypeError):  # Unsupported and UnicodeEncodeError included
         with contextlib.suppress(OSError):
             os.unlink(temp)
         return False
