@@ -5,7 +5,8 @@ base URL in the environment is hidden from the kernel: the demo is a rehearsal a
 into one fresh ``WANBOOK_HOME`` inside the output folder, then exported to HTML beside it. The
 kernel works in the output folder, so the ``<video src="wanbook-runs/videos/...">`` the notebooks
 write resolve from the HTML pages: the videos play straight from disk. An index page lists the
-notebooks with their run times; its path is the last line printed.
+notebooks with their run times; its path is the last line printed. Two notebooks run at a time
+(they mostly wait); the cost report runs last, so it reports on the runs of all the others.
 
 Layout of the output folder (``demo-output/`` by default)::
 
