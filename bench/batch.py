@@ -69,6 +69,7 @@ class Stats:
     noticed: dict[str, float] = field(default_factory=dict)  # task id -> seconds after its end
     throttled: int = 0  # 429 answers to creates
     creates: int = 0  # create requests answered or dropped
+    lost: int = 0  # creates that made a task but got no answer (injected)
 
 
 class Recorder:
@@ -96,6 +97,7 @@ class Recorder:
                 st = self.stats[model]
                 st.creates += 1
                 st.throttled += reply.status == 429
+                st.lost += bool(reply.drop)
                 if reply.status == 200:
                     self._task_model[reply.body["output"]["task_id"]] = model
             elif len(parts) == 5 and parts[3] == "tasks" and method == "GET":
@@ -232,6 +234,7 @@ def scenario(
                 "tasks": len(tasks),
                 **{k: v for k, v in results[label].items() if k in ("ok", "failed")},
                 "extra": results[label],
+                "lost": st.lost,
                 "task_list": tasks,
             }
         )
@@ -247,6 +250,7 @@ def check_faults(row: dict) -> str:
     failed_logged = sum(1 for r in runs if r.status == "FAILED")
     dupes = len(logged) - len(set(logged))
     notes = [
+        f"{row['lost']} create answers lost",
         f"{len(created)} tasks for {row['n']} requests",
         f"{dupes} task ids logged twice",
         f"{len(created - set(logged))} created tasks not in the run log",

@@ -103,7 +103,8 @@ async def submit_one(
         raise
     r = prep.resolved
     poll = poll_plan(session, r.spec.name, r.tier, r.duration, since=since)
-    poll.observe(task)
+    if not task.is_terminal:  # known state: the first query can wait (an ended one: ask at once)
+        poll.observe(task)
     if on_task is not None:
         on_task(task)
     return await tracker.follow(
