@@ -27,12 +27,13 @@ demo: $(STAMP)
 	$(BIN)/wanbook demo --out demo-output
 
 lint: $(STAMP)
-	$(BIN)/ruff check wanbook tests bench
+	$(BIN)/ruff check wanbook tests bench notebooks
 	$(BIN)/ruff format --check wanbook tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/emulator.py
 	$(BIN)/python bench/runlog.py
+	$(BIN)/python bench/batch.py
 
 clean:
 	rm -rf $(VENV) wanbook-runs demo-output .pytest_cache

@@ -15,7 +15,11 @@ TEST_API_KEY = "sk-wanbooktest" + "0123456789abcdef0123"
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test sees the developer's real settings; every test gets its own WANBOOK_HOME."""
     for name in list(os.environ):
-        if name == "DASHSCOPE_API_KEY" or name.startswith("WANBOOK_") or name.startswith("DASHSCOPE_"):
+        if (
+            name == "DASHSCOPE_API_KEY"
+            or name.startswith("WANBOOK_")
+            or name.startswith("DASHSCOPE_")
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WANBOOK_HOME", str(tmp_path_factory.mktemp("wanbook-home")))
 

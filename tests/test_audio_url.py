@@ -8,7 +8,11 @@ from wanbook._request import Request, validate
 
 
 def _audio_problems(url: object) -> list:
-    return [p for p in validate(Request(model="wan2.6-t2v", prompt="p", audio_url=url)) if p.field == "audio_url"]  # type: ignore[arg-type]
+    return [
+        p
+        for p in validate(Request(model="wan2.6-t2v", prompt="p", audio_url=url))
+        if p.field == "audio_url"
+    ]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -62,19 +62,27 @@ def test_eu_needs_a_workspace(api_key: str) -> None:
 @pytest.mark.parametrize(
     ("env", "value", "match"),
     [
-        ("WANBOOK_REGION", "mars", "WANBOOK_REGION 'mars' is unknown; choose one of intl, us, cn, eu"),
+        (
+            "WANBOOK_REGION",
+            "mars",
+            "WANBOOK_REGION 'mars' is unknown; choose one of intl, us, cn, eu",
+        ),
         ("WANBOOK_BASE_URL", "ftp://x/api/v1", "must be an http"),
         ("WANBOOK_BASE_URL", "http://127.0.0.1:8000", "must end in /api/v1"),
         ("DASHSCOPE_API_KEY", "   ", "set but empty"),
     ],
 )
-def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, env: str, value: str, match: str) -> None:
+def test_bad_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, match: str
+) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError, match=match):
         Settings.from_env()
 
 
-def test_emulator_flag_ignores_key_and_base_url(monkeypatch: pytest.MonkeyPatch, api_key: str) -> None:
+def test_emulator_flag_ignores_key_and_base_url(
+    monkeypatch: pytest.MonkeyPatch, api_key: str
+) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", api_key)
     monkeypatch.setenv("WANBOOK_BASE_URL", "http://127.0.0.1:9/api/v1")
     assert Settings.from_env(emulator=True).uses_emulator

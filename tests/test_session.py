@@ -32,7 +32,9 @@ def _session(emu: Any, api_key: str, **kw: Any) -> wb.Session:
 def test_generate_on_embedded_emulator_logs_everything(capsys: pytest.CaptureFixture[str]) -> None:
     steps: list[dict] = []
     with wb.Session(experiment="first") as s:
-        run = s.generate("a kitten in the moonlight", on_update=lambda r: steps.append(r.record), **T2V)
+        run = s.generate(
+            "a kitten in the moonlight", on_update=lambda r: steps.append(r.record), **T2V
+        )
         assert run.status == "SUCCEEDED" and run.ok
         info = probe(run.video)
         assert (info.width, info.height, round(info.fps)) == (832, 480, 30)
@@ -55,14 +57,14 @@ def test_generate_on_embedded_emulator_logs_everything(capsys: pytest.CaptureFix
 
 
 def test_failed_task_is_logged_unbilled_and_raises(api_key: str) -> None:
-    with Emulator(faults=Faults(task_fail_rate=1.0, task_fail_code="InternalError")) as emu:
-        with _session(emu, api_key) as s:
-            with pytest.raises(wb.TaskFailedError) as info:
-                s.generate("a fox", **T2V)
-            assert info.value.code == "InternalError"
-            (row,) = s.runs().to_dict("records")
-            assert row["status"] == "FAILED" and row["cost"] == 0.0
-            assert row["error_code"] == "InternalError"
+    faults = Faults(task_fail_rate=1.0, task_fail_code="InternalError")
+    with Emulator(faults=faults) as emu, _session(emu, api_key) as s:
+        with pytest.raises(wb.TaskFailedError) as info:
+            s.generate("a fox", **T2V)
+        assert info.value.code == "InternalError"
+        (row,) = s.runs().to_dict("records")
+        assert row["status"] == "FAILED" and row["cost"] == 0.0
+        assert row["error_code"] == "InternalError"
 
 
 def test_ambiguous_create_is_found_not_resent(api_key: str) -> None:

@@ -34,27 +34,97 @@ CASES: list[tuple[str, dict, str, str]] = [
     ("t2v-empty-prompt", dict(model="wan2.2-t2v-plus", prompt=""), "intl", "prompt"),
     ("t2v-blank-prompt", dict(model="wan2.1-t2v-turbo", prompt="   "), "intl", "prompt"),
     ("t2v-prompt-not-text", dict(model="wan2.1-t2v-plus", prompt=42), "intl", "prompt"),
-    ("neg-not-text", dict(model="wan2.1-t2v-plus", prompt="p", negative_prompt=["a"]), "intl", "negative_prompt"),
+    (
+        "neg-not-text",
+        dict(model="wan2.1-t2v-plus", prompt="p", negative_prompt=["a"]),
+        "intl",
+        "negative_prompt",
+    ),
     # --- size / resolution
-    ("size-wrong-tier-2.2", dict(model="wan2.2-t2v-plus", prompt="p", size="1280*720"), "intl", "size"),
+    (
+        "size-wrong-tier-2.2",
+        dict(model="wan2.2-t2v-plus", prompt="p", size="1280*720"),
+        "intl",
+        "size",
+    ),
     ("size-aspect", dict(model="wan2.6-t2v", prompt="p", size="16:9"), "intl", "size"),
     ("size-tier-name", dict(model="wan2.6-t2v", prompt="p", size="720P"), "intl", "size"),
     ("size-480-on-2.6", dict(model="wan2.6-t2v", prompt="p", size="832*480"), "intl", "size"),
-    ("size-1080-on-2.1-turbo", dict(model="wan2.1-t2v-turbo", prompt="p", size="1920*1080"), "intl", "size"),
-    ("size-480-on-2.1-plus", dict(model="wan2.1-t2v-plus", prompt="p", size="832*480"), "intl", "size"),
-    ("size-x-separator", dict(model="wan2.5-t2v-preview", prompt="p", size="1280x720"), "intl", "size"),
-    ("size-unknown-wh", dict(model="wan2.5-t2v-preview", prompt="p", size="1000*1000"), "intl", "size"),
+    (
+        "size-1080-on-2.1-turbo",
+        dict(model="wan2.1-t2v-turbo", prompt="p", size="1920*1080"),
+        "intl",
+        "size",
+    ),
+    (
+        "size-480-on-2.1-plus",
+        dict(model="wan2.1-t2v-plus", prompt="p", size="832*480"),
+        "intl",
+        "size",
+    ),
+    (
+        "size-x-separator",
+        dict(model="wan2.5-t2v-preview", prompt="p", size="1280x720"),
+        "intl",
+        "size",
+    ),
+    (
+        "size-unknown-wh",
+        dict(model="wan2.5-t2v-preview", prompt="p", size="1000*1000"),
+        "intl",
+        "size",
+    ),
     ("size-int", dict(model="wan2.5-t2v-preview", prompt="p", size=720), "intl", "size"),
-    ("t2v-resolution", dict(model="wan2.6-t2v", prompt="p", resolution="720P"), "intl", "resolution"),
-    ("t2v-resolution-2.1", dict(model="wan2.1-t2v-turbo", prompt="p", resolution="480P"), "intl", "resolution"),
+    (
+        "t2v-resolution",
+        dict(model="wan2.6-t2v", prompt="p", resolution="720P"),
+        "intl",
+        "resolution",
+    ),
+    (
+        "t2v-resolution-2.1",
+        dict(model="wan2.1-t2v-turbo", prompt="p", resolution="480P"),
+        "intl",
+        "resolution",
+    ),
     ("i2v-size", dict(model="wan2.6-i2v-flash", image=IMG, size="1280*720"), "intl", "size"),
     ("i2v-size-2.1", dict(model="wan2.1-i2v-turbo", image=IMG, size="832*480"), "intl", "size"),
-    ("i2v-480-on-2.6", dict(model="wan2.6-i2v", image=IMG, resolution="480P"), "intl", "resolution"),
-    ("i2v-720-on-2.2-plus", dict(model="wan2.2-i2v-plus", image=IMG, resolution="720P"), "intl", "resolution"),
-    ("i2v-1080-on-2.1-turbo", dict(model="wan2.1-i2v-turbo", image=IMG, resolution="1080P"), "intl", "resolution"),
-    ("i2v-480-on-2.1-plus", dict(model="wan2.1-i2v-plus", image=IMG, resolution="480P"), "intl", "resolution"),
-    ("i2v-resolution-wh", dict(model="wan2.5-i2v-preview", image=IMG, resolution="1280*720"), "intl", "resolution"),
-    ("i2v-resolution-lower", dict(model="wan2.5-i2v-preview", image=IMG, resolution="720p"), "intl", "resolution"),
+    (
+        "i2v-480-on-2.6",
+        dict(model="wan2.6-i2v", image=IMG, resolution="480P"),
+        "intl",
+        "resolution",
+    ),
+    (
+        "i2v-720-on-2.2-plus",
+        dict(model="wan2.2-i2v-plus", image=IMG, resolution="720P"),
+        "intl",
+        "resolution",
+    ),
+    (
+        "i2v-1080-on-2.1-turbo",
+        dict(model="wan2.1-i2v-turbo", image=IMG, resolution="1080P"),
+        "intl",
+        "resolution",
+    ),
+    (
+        "i2v-480-on-2.1-plus",
+        dict(model="wan2.1-i2v-plus", image=IMG, resolution="480P"),
+        "intl",
+        "resolution",
+    ),
+    (
+        "i2v-resolution-wh",
+        dict(model="wan2.5-i2v-preview", image=IMG, resolution="1280*720"),
+        "intl",
+        "resolution",
+    ),
+    (
+        "i2v-resolution-lower",
+        dict(model="wan2.5-i2v-preview", image=IMG, resolution="720p"),
+        "intl",
+        "resolution",
+    ),
     ("i2v-4k", dict(model="wan2.6-i2v-flash", image=IMG, resolution="2160P"), "intl", "resolution"),
     # --- image / template
     ("i2v-no-image", dict(model="wan2.6-i2v-flash", prompt="p"), "intl", "image"),
@@ -62,23 +132,68 @@ CASES: list[tuple[str, dict, str, str]] = [
     ("i2v-no-image-2.1", dict(model="wan2.1-i2v-plus"), "intl", "image"),
     ("t2v-with-image", dict(model="wan2.6-t2v", prompt="p", image=IMG), "intl", "image"),
     ("t2v-with-image-2.2", dict(model="wan2.2-t2v-plus", prompt="p", image=IMG), "intl", "image"),
-    ("template-on-t2v", dict(model="wan2.1-t2v-turbo", prompt="p", template="flying"), "intl", "template"),
-    ("template-on-2.6", dict(model="wan2.6-i2v-flash", image=IMG, template="flying"), "intl", "template"),
-    ("template-on-2.2", dict(model="wan2.2-i2v-plus", image=IMG, template="squish"), "intl", "template"),
+    (
+        "template-on-t2v",
+        dict(model="wan2.1-t2v-turbo", prompt="p", template="flying"),
+        "intl",
+        "template",
+    ),
+    (
+        "template-on-2.6",
+        dict(model="wan2.6-i2v-flash", image=IMG, template="flying"),
+        "intl",
+        "template",
+    ),
+    (
+        "template-on-2.2",
+        dict(model="wan2.2-i2v-plus", image=IMG, template="squish"),
+        "intl",
+        "template",
+    ),
     # --- duration
     ("dur-10-on-2.2", dict(model="wan2.2-t2v-plus", prompt="p", duration=10), "intl", "duration"),
-    ("dur-3-on-2.1-t2v", dict(model="wan2.1-t2v-turbo", prompt="p", duration=3), "intl", "duration"),
+    (
+        "dur-3-on-2.1-t2v",
+        dict(model="wan2.1-t2v-turbo", prompt="p", duration=3),
+        "intl",
+        "duration",
+    ),
     ("dur-7-on-2.6-t2v", dict(model="wan2.6-t2v", prompt="p", duration=7), "intl", "duration"),
-    ("dur-15-on-2.5-t2v", dict(model="wan2.5-t2v-preview", prompt="p", duration=15), "intl", "duration"),
+    (
+        "dur-15-on-2.5-t2v",
+        dict(model="wan2.5-t2v-preview", prompt="p", duration=15),
+        "intl",
+        "duration",
+    ),
     ("dur-1-on-flash", dict(model="wan2.6-i2v-flash", image=IMG, duration=1), "intl", "duration"),
     ("dur-16-on-flash", dict(model="wan2.6-i2v-flash", image=IMG, duration=16), "intl", "duration"),
-    ("dur-float-on-flash", dict(model="wan2.6-i2v-flash", image=IMG, duration=5.5), "intl", "duration"),
+    (
+        "dur-float-on-flash",
+        dict(model="wan2.6-i2v-flash", image=IMG, duration=5.5),
+        "intl",
+        "duration",
+    ),
     ("dur-str", dict(model="wan2.6-i2v", image=IMG, duration="5"), "intl", "duration"),
     ("dur-bool", dict(model="wan2.6-i2v", image=IMG, duration=True), "intl", "duration"),
     ("dur-7-on-2.6-us", dict(model="wan2.6-i2v-us", image=IMG, duration=7), "us", "duration"),
-    ("dur-15-on-2.5-i2v", dict(model="wan2.5-i2v-preview", image=IMG, duration=15), "intl", "duration"),
-    ("dur-10-on-2.2-flash", dict(model="wan2.2-i2v-flash", image=IMG, duration=10), "intl", "duration"),
-    ("dur-2-on-2.1-turbo", dict(model="wan2.1-i2v-turbo", image=IMG, duration=2), "intl", "duration"),
+    (
+        "dur-15-on-2.5-i2v",
+        dict(model="wan2.5-i2v-preview", image=IMG, duration=15),
+        "intl",
+        "duration",
+    ),
+    (
+        "dur-10-on-2.2-flash",
+        dict(model="wan2.2-i2v-flash", image=IMG, duration=10),
+        "intl",
+        "duration",
+    ),
+    (
+        "dur-2-on-2.1-turbo",
+        dict(model="wan2.1-i2v-turbo", image=IMG, duration=2),
+        "intl",
+        "duration",
+    ),
     ("dur-4-on-2.1-plus", dict(model="wan2.1-i2v-plus", image=IMG, duration=4), "intl", "duration"),
     # --- seed
     ("seed-negative", dict(model="wan2.6-t2v", prompt="p", seed=-1), "intl", "seed"),
@@ -87,24 +202,79 @@ CASES: list[tuple[str, dict, str, str]] = [
     ("seed-str", dict(model="wan2.2-t2v-plus", prompt="p", seed="7"), "intl", "seed"),
     ("seed-bool", dict(model="wan2.1-i2v-turbo", image=IMG, seed=True), "intl", "seed"),
     # --- booleans
-    ("prompt-extend-str", dict(model="wan2.6-t2v", prompt="p", prompt_extend="yes"), "intl", "prompt_extend"),
+    (
+        "prompt-extend-str",
+        dict(model="wan2.6-t2v", prompt="p", prompt_extend="yes"),
+        "intl",
+        "prompt_extend",
+    ),
     ("watermark-int", dict(model="wan2.6-t2v", prompt="p", watermark=1), "intl", "watermark"),
     # --- shot_type
-    ("shot-on-2.5", dict(model="wan2.5-t2v-preview", prompt="p", shot_type="multi"), "intl", "shot_type"),
-    ("shot-on-2.2-i2v", dict(model="wan2.2-i2v-plus", image=IMG, shot_type="single"), "intl", "shot_type"),
-    ("shot-bad-value", dict(model="wan2.6-t2v", prompt="p", shot_type="triple"), "intl", "shot_type"),
-    ("shot-multi-no-extend", dict(model="wan2.6-t2v", prompt="p", shot_type="multi", prompt_extend=False), "intl", "shot_type"),
-    ("shot-multi-no-extend-i2v", dict(model="wan2.6-i2v-flash", image=IMG, shot_type="multi", prompt_extend=False), "intl", "shot_type"),
+    (
+        "shot-on-2.5",
+        dict(model="wan2.5-t2v-preview", prompt="p", shot_type="multi"),
+        "intl",
+        "shot_type",
+    ),
+    (
+        "shot-on-2.2-i2v",
+        dict(model="wan2.2-i2v-plus", image=IMG, shot_type="single"),
+        "intl",
+        "shot_type",
+    ),
+    (
+        "shot-bad-value",
+        dict(model="wan2.6-t2v", prompt="p", shot_type="triple"),
+        "intl",
+        "shot_type",
+    ),
+    (
+        "shot-multi-no-extend",
+        dict(model="wan2.6-t2v", prompt="p", shot_type="multi", prompt_extend=False),
+        "intl",
+        "shot_type",
+    ),
+    (
+        "shot-multi-no-extend-i2v",
+        dict(model="wan2.6-i2v-flash", image=IMG, shot_type="multi", prompt_extend=False),
+        "intl",
+        "shot_type",
+    ),
     # --- audio
     ("audio-on-2.2", dict(model="wan2.2-t2v-plus", prompt="p", audio=True), "intl", "audio"),
     ("audio-on-2.1-i2v", dict(model="wan2.1-i2v-turbo", image=IMG, audio=True), "intl", "audio"),
     ("silent-on-2.6-i2v", dict(model="wan2.6-i2v", image=IMG, audio=False), "intl", "audio"),
-    ("silent-on-2.5-i2v", dict(model="wan2.5-i2v-preview", image=IMG, audio=False), "intl", "audio"),
+    (
+        "silent-on-2.5-i2v",
+        dict(model="wan2.5-i2v-preview", image=IMG, audio=False),
+        "intl",
+        "audio",
+    ),
     ("audio-str", dict(model="wan2.6-t2v", prompt="p", audio="on"), "intl", "audio"),
-    ("audio-url-on-2.2", dict(model="wan2.2-t2v-plus", prompt="p", audio_url="https://e.com/a.mp3"), "intl", "audio_url"),
-    ("audio-url-on-2.1-i2v", dict(model="wan2.1-i2v-plus", image=IMG, audio_url="https://e.com/a.mp3"), "intl", "audio_url"),
-    ("audio-url-ftp", dict(model="wan2.6-t2v", prompt="p", audio_url="ftp://e.com/a.mp3"), "intl", "audio_url"),
-    ("audio-url-ogg", dict(model="wan2.5-t2v-preview", prompt="p", audio_url="https://e.com/a.ogg"), "intl", "audio_url"),
+    (
+        "audio-url-on-2.2",
+        dict(model="wan2.2-t2v-plus", prompt="p", audio_url="https://e.com/a.mp3"),
+        "intl",
+        "audio_url",
+    ),
+    (
+        "audio-url-on-2.1-i2v",
+        dict(model="wan2.1-i2v-plus", image=IMG, audio_url="https://e.com/a.mp3"),
+        "intl",
+        "audio_url",
+    ),
+    (
+        "audio-url-ftp",
+        dict(model="wan2.6-t2v", prompt="p", audio_url="ftp://e.com/a.mp3"),
+        "intl",
+        "audio_url",
+    ),
+    (
+        "audio-url-ogg",
+        dict(model="wan2.5-t2v-preview", prompt="p", audio_url="https://e.com/a.ogg"),
+        "intl",
+        "audio_url",
+    ),
     # --- extra
     ("extra-not-mapping", dict(model="wan2.6-t2v", prompt="p", extra=[1, 2]), "intl", "extra"),
 ]
@@ -116,7 +286,9 @@ def test_at_least_sixty_cases_across_every_model() -> None:
     assert set(wb.models()) <= models
 
 
-@pytest.mark.parametrize(("kwargs", "region", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("kwargs", "region", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_invalid_request_names_field_and_sends_nothing(
     kwargs: dict, region: str, field: str, api_key: str
 ) -> None:
@@ -145,14 +317,20 @@ def test_invalid_request_names_field_and_sends_nothing(
 
 def test_every_problem_is_reported_at_once() -> None:
     req = Request(
-        model="wan2.2-t2v-plus", prompt="p", size="1280*720", duration=10, seed=-1, shot_type="multi"
+        model="wan2.2-t2v-plus",
+        prompt="p",
+        size="1280*720",
+        duration=10,
+        seed=-1,
+        shot_type="multi",
     )
     with pytest.raises(ValidationError) as info:
         check(req)
     assert info.value.fields == ["size", "duration", "seed", "shot_type"]
     msg = str(info.value)
-    assert "size '1280*720' is not offered by wan2.2-t2v-plus; choose one of 832*480" in msg.replace(
-        " (720P is not a tier of this model)", ""
+    assert (
+        "size '1280*720' is not offered by wan2.2-t2v-plus; choose one of 832*480"
+        in msg.replace(" (720P is not a tier of this model)", "")
     )
     assert "fixed at 5 s" in msg
 
@@ -163,8 +341,14 @@ def test_every_problem_is_reported_at_once() -> None:
         (dict(model="wan2.2-t2v-plus", prompt=LONG), "prompt"),
         (dict(model="wan2.6-t2v", prompt="p", negative_prompt="n" * 600), "negative_prompt"),
         (dict(model="wan2.1-i2v-turbo", image=IMG, template="not-a-template"), "template"),
-        (dict(model="wan2.6-t2v", prompt="p", audio=False, audio_url="https://e.com/a.mp3"), "audio"),
-        (dict(model="wan2.6-i2v-flash", image=IMG, audio=False, audio_url="https://e.com/a.mp3"), "audio"),
+        (
+            dict(model="wan2.6-t2v", prompt="p", audio=False, audio_url="https://e.com/a.mp3"),
+            "audio",
+        ),
+        (
+            dict(model="wan2.6-i2v-flash", image=IMG, audio=False, audio_url="https://e.com/a.mp3"),
+            "audio",
+        ),
     ],
 )
 def test_warnings_do_not_block(kwargs: dict, field: str) -> None:
@@ -181,7 +365,14 @@ def test_prompt_warning_says_where_the_server_cuts() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(model="wan2.6-t2v", prompt="p", size="1280*720", duration=15, audio=False, shot_type="multi"),
+        dict(
+            model="wan2.6-t2v",
+            prompt="p",
+            size="1280*720",
+            duration=15,
+            audio=False,
+            shot_type="multi",
+        ),
         dict(model="wan2.2-t2v-plus", prompt="p", size="832*480", duration=5),
         dict(model="wan2.6-i2v-flash", image=IMG, resolution="720P", duration=2, audio=False),
         dict(model="wan2.2-i2v-flash", image=IMG, resolution="1080P"),

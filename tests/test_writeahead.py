@@ -46,7 +46,9 @@ def emu():
 
 
 def _tasks(emu: Emulator) -> int:
-    answer = httpx.get(f"{emu.base_url}/tasks/", headers={"Authorization": f"Bearer {TEST_API_KEY}"})
+    answer = httpx.get(
+        f"{emu.base_url}/tasks/", headers={"Authorization": f"Bearer {TEST_API_KEY}"}
+    )
     return int(answer.json()["total"])
 
 
@@ -60,11 +62,19 @@ def _tasks(emu: Emulator) -> int:
         ("SUCCEEDED", "SUCCEEDED", 1),
     ],
 )
-def test_kill_at_each_step_then_resume(emu: Emulator, tmp_path: Path, step: str, final: str, created: int) -> None:
+def test_kill_at_each_step_then_resume(
+    emu: Emulator, tmp_path: Path, step: str, final: str, created: int
+) -> None:
     before = _tasks(emu)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
-    env |= {"DASHSCOPE_API_KEY": TEST_API_KEY, "WANBOOK_BASE_URL": emu.base_url, "WANBOOK_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, step], env=env, capture_output=True, timeout=120)
+    env |= {
+        "DASHSCOPE_API_KEY": TEST_API_KEY,
+        "WANBOOK_BASE_URL": emu.base_url,
+        "WANBOOK_HOME": str(tmp_path),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, step], env=env, capture_output=True, timeout=120
+    )
     assert proc.returncode == -9, proc.stderr.decode()
 
     with wb.Session(api_key=TEST_API_KEY, base_url=emu.base_url, home=tmp_path, quiet=True) as s:

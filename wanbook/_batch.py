@@ -35,7 +35,6 @@ from wanbook._errors import (
     MediaError,
     Problem,
     RateLimitError,
-    TaskFailedError,
     TaskTimeoutError,
     ValidationError,
 )
@@ -278,7 +277,7 @@ class Batch:
             run = await self._session._submit_one(
                 prep, self._tracker, run_id, deadline=deadline, pace=pace, on_task=on_task
             )
-            outcome = Outcome(i, prep.request, run, None if run.ok else _failure(run))
+            outcome = Outcome(i, prep.request, run, None if run.ok else run.failure())
         except Exception as exc:
             outcome = Outcome(i, prep.request, self._latest(run_id), exc)
         finally:
@@ -315,21 +314,3 @@ def prepare_all(session: Session, requests: Iterable[Request]) -> list[Prepared]
         bad = sorted({int(p.field[1:].split("]")[0]) for p in problems})
         raise ValidationError(problems, model=f"batch requests {', '.join(map(str, bad))}")
     return preps
-
-
-def _failure(run: Run) -> BaseException:
-    """The error of a run that ended without a video."""
-    if run.status == "SUCCEEDED":  # ended well, but the video is not on disk
-        return TaskFailedError(_View(run, "VideoMissing", run.error_message or "no video file"))
-    return TaskFailedError(_View(run, run.error_code, run.error_message))
-
-
-class _View:
-    """What TaskFailedError reads from a run."""
-
-    def __init__(self, run: Run, code: str | None, message: str | None) -> None:
-        self.task_id = run.task_id
-        self.status = run.status
-        self.code = code
-        self.message = message
-        self.run = run

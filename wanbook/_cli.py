@@ -45,14 +45,24 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--audio-url", help="custom audio (wav/mp3 URL), wan2.5 and later")
     g.add_argument("--negative-prompt")
     g.add_argument("--template", help="video effect (wan2.1 image-to-video), e.g. flying")
-    g.add_argument("--no-prompt-extend", action="store_true", help="do not let the service rewrite the prompt")
+    g.add_argument(
+        "--no-prompt-extend", action="store_true", help="do not let the service rewrite the prompt"
+    )
     g.add_argument("--watermark", action="store_true", help='add the "AI Generated" mark')
     g.add_argument("--shot-type", choices=["single", "multi"])
-    g.add_argument("--no-audio", action="store_true", help="ask for a silent video where the model allows")
+    g.add_argument(
+        "--no-audio", action="store_true", help="ask for a silent video where the model allows"
+    )
     g.add_argument("--experiment")
     g.add_argument("--tag", action="append", default=[], dest="tags")
-    g.add_argument("--reuse", action="store_true", help="return an identical earlier run instead of paying again")
-    g.add_argument("--budget", type=float, help="refuse if the estimate would exceed this total spend")
+    g.add_argument(
+        "--reuse",
+        action="store_true",
+        help="return an identical earlier run instead of paying again",
+    )
+    g.add_argument(
+        "--budget", type=float, help="refuse if the estimate would exceed this total spend"
+    )
     g.add_argument("--json", action="store_true", help="print the run record as one JSON object")
 
     r = sub.add_parser("runs", help="print the run log")
@@ -63,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, help="only the newest N runs")
 
     sub.add_parser("resume", help="finish every unfinished run (younger than 24 h)")
-    d = sub.add_parser("demo", help="the main job on the embedded emulator; prints where results are")
+    d = sub.add_parser(
+        "demo", help="the main job on the embedded emulator; prints where results are"
+    )
     d.add_argument("--out", default=None, help="where to write the demo's results")
     e = sub.add_parser("emulator", help="serve the DashScope-compatible emulator", add_help=False)
     e.add_argument("args", nargs=argparse.REMAINDER)
@@ -79,7 +91,11 @@ def _progress(stream: Any) -> Any:
         if status != last[0]:
             last[0] = status
             task = run.record.get("task_id") or "-"
-            print(f"[{time.monotonic() - started:6.1f}s] {status:<10} task {task}", file=stream, flush=True)
+            print(
+                f"[{time.monotonic() - started:6.1f}s] {status:<10} task {task}",
+                file=stream,
+                flush=True,
+            )
 
     return on_update
 
@@ -130,7 +146,9 @@ def _generate(args: argparse.Namespace) -> int:
         if args.json:
             print(record_json(run.record))
         else:
-            print(f"run {run.run_id}: {run.status}; video: {run.video_path or '-'}; {run.cost_text()}")
+            print(
+                f"run {run.run_id}: {run.status}; video: {run.video_path or '-'}; {run.cost_text()}"
+            )
         return 0 if run.status == "SUCCEEDED" else 1
 
 
@@ -138,7 +156,9 @@ def _runs(args: argparse.Namespace) -> int:
     from wanbook._session import Session
 
     with Session(quiet=True) as session:
-        filters = {k: getattr(args, k) for k in ("model", "status", "experiment") if getattr(args, k)}
+        filters = {
+            k: getattr(args, k) for k in ("model", "status", "experiment") if getattr(args, k)
+        }
         session.log.export(args.format, sys.stdout, limit=args.limit, **filters)
     return 0
 

@@ -50,7 +50,11 @@ class Settings:
         env = os.environ if environ is None else environ
         key = api_key if api_key is not None else (env.get(ENV_KEY) or None)
         if emulator:
-            key, base_url, env = None, None, {k: v for k, v in env.items() if k != "WANBOOK_BASE_URL"}
+            key, base_url, env = (
+                None,
+                None,
+                {k: v for k, v in env.items() if k != "WANBOOK_BASE_URL"},
+            )
         secret = key if isinstance(key, Secret) or key is None else _secret(key)
         region = region or env.get("WANBOOK_REGION") or "intl"
         regions = catalogue().regions

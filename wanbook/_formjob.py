@@ -84,6 +84,7 @@ class Job:
                 tags=self.form.tags,
                 on_update=self._on_update,
                 raise_on_failure=False,
+                warn=False,  # the form already shows each warning beside its field
             )
         )
         try:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from wanbook._errors import TaskFailedError
 
 __all__ = ["Run"]
 
-_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN", "EXPIRED", "ERROR", "NOT_CREATED"})
+_TERMINAL = frozenset(
+    {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN", "EXPIRED", "ERROR", "NOT_CREATED"}
+)
 
 
 class Run:
@@ -59,6 +63,15 @@ class Run:
             return "cost unknown"
         return f"{cost:.4f} {cur or ''}".strip()
 
+    def failure(self) -> TaskFailedError:
+        """The error of a run that ended without a video, with the server's code and message."""
+        r = self._record
+        if r.get("status") == "SUCCEEDED":  # ended well, but the video is not on disk
+            code, message = "VideoMissing", r.get("error_message") or "no video file"
+        else:
+            code, message = r.get("error_code"), r.get("error_message")
+        return TaskFailedError(_Ended(r.get("task_id"), r.get("status"), code, message, self))
+
     def to_dict(self) -> dict[str, Any]:
         return self.record
 
@@ -85,3 +98,13 @@ class Run:
         return isinstance(other, Run) and other._record == self._record
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class _Ended(NamedTuple):
+    """What TaskFailedError reads from a run that ended without a video."""
+
+    task_id: str | None
+    status: str | None
+    code: str | None
+    message: str | None
+    run: Run

@@ -11,8 +11,11 @@ wanbook's own loop thread (safe inside Jupyter's running loop; see ``_sync``).
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +27,6 @@ from wanbook._client import Client
 from wanbook._config import Settings
 from wanbook._errors import (
     BudgetExceededError,
-    TaskFailedError,
     WanbookError,
 )
 from wanbook._prepare import Prepared, prepare
@@ -93,6 +95,7 @@ class Session:
         self._emulator: Any = None
         self._log: RunLog | None = None
         self._clients: dict[int, Client] = {}
+        self._exit_hook = False
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ resources (lazy)
@@ -136,6 +139,7 @@ class Session:
                 emu = Emulator(region=self.region, **self._emulator_options)
                 emu.start()
                 self._emulator = emu
+                self._close_at_exit()
                 if not self.quiet:
                     print(
                         f"wanbook: no DASHSCOPE_API_KEY set: using the embedded emulator at "
@@ -155,7 +159,19 @@ class Session:
         if client is None:
             client = Client(self.endpoint(), self._key(), transport=self._transport)
             self._clients[loop_id] = client
+            self._close_at_exit()
         return client
+
+    def _close_at_exit(self) -> None:
+        """Close this session when Python exits, if nobody did (a notebook rarely does).
+
+        Registered after the emulator starts, so it runs before the emulator's own temporary
+        directory is cleaned up (atexit runs last-in, first-out). Holds only a weak reference.
+        """
+        if not self._exit_hook:
+            ref = weakref.ref(self)
+            atexit.register(lambda: (session := ref()) is not None and session.close())
+            self._exit_hook = True
 
     # ------------------------------------------------------------------ generation
     def request(self, prompt: str | None = None, *, model: str, **params: Any) -> Request:
@@ -185,6 +201,7 @@ class Session:
         reuse: bool = False,
         on_update: OnUpdate | None = None,
         raise_on_failure: bool = True,
+        warn: bool = True,
         **params: Any,
     ) -> Run:
         """Validate, price, log, create, poll, download and log one generation.
@@ -192,10 +209,11 @@ class Session:
         Invalid input raises before anything is sent. With ``reuse=True`` an identical earlier
         run (fixed seed, prompt_extend off) whose video is on disk is returned instead of paying
         again. A FAILED task raises :class:`TaskFailedError` unless ``raise_on_failure=False``;
-        either way it is in the run log.
+        either way it is in the run log. ``warn=False`` keeps request warnings (a prompt the
+        server will cut …) silent, for callers that show them themselves (the form).
         """
         req = request if request is not None else self.request(prompt, **params)
-        prep = self.prepare(req)
+        prep = self.prepare(req, warn=warn)
         if reuse and prep.repeatable:
             found = self.log.find_reusable(prep.fingerprint)
             if found and found.get("video_path") and Path(found["video_path"]).is_file():
@@ -205,7 +223,7 @@ class Session:
         run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
         run = await self._submit_one(prep, tracker, run_id, deadline=self.deadline)
         if raise_on_failure and run.status != "SUCCEEDED":
-            raise TaskFailedError(_TaskView(run))
+            raise run.failure()
         return run
 
     async def _submit_one(
@@ -395,10 +413,8 @@ class Session:
         """Close connections, the run log and the embedded emulator. Safe to call twice."""
         clients, self._clients = self._clients, {}
         for client in clients.values():
-            try:
+            with contextlib.suppress(RuntimeError):  # its loop is gone; its sockets went with it
                 run_sync(client.aclose())
-            except RuntimeError:
-                pass  # its loop is gone; the sockets go with it
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -415,15 +431,3 @@ class Session:
     def __repr__(self) -> str:
         where = "emulator" if self.settings.uses_emulator else self.settings.endpoint()
         return f"Session(backend={where!r}, region={self.region!r}, home={str(self.home)!r})"
-
-
-class _TaskView:
-    """What TaskFailedError reads from a failed run."""
-
-    def __init__(self, run: Run) -> None:
-        self.task_id = run.task_id
-        self.status = run.status
-        self.code = run.error_code
-        self.message = run.error_message
-        self.run = run
-

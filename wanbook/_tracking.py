@@ -167,7 +167,9 @@ class Tracker:
                 if on_task is not None:
                     on_task(task)
         except TaskTimeoutError as exc:
-            self.update(run_id, error_message=f"stopped waiting: {exc}; `wanbook resume` finishes it")
+            self.update(
+                run_id, error_message=f"stopped waiting: {exc}; `wanbook resume` finishes it"
+            )
             raise
         assert last is not None
         return await self.finish(client, run_id, last)
