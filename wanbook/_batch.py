@@ -42,6 +42,7 @@ from wanbook._limiter import Limiter, group_of, limits_for
 from wanbook._prepare import Prepared
 from wanbook._request import Request
 from wanbook._run import Run
+from wanbook._submit import submit_one
 from wanbook._wire import Task
 
 if TYPE_CHECKING:
@@ -274,8 +275,14 @@ class Batch:
             remaining = self._remaining()
             if remaining is not None:
                 deadline = min(deadline, remaining)
-            run = await self._session._submit_one(
-                prep, self._tracker, run_id, deadline=deadline, pace=pace, on_task=on_task
+            run = await submit_one(
+                self._session,
+                prep,
+                self._tracker,
+                run_id,
+                deadline=deadline,
+                pace=pace,
+                on_task=on_task,
             )
             outcome = Outcome(i, prep.request, run, None if run.ok else run.failure())
         except Exception as exc:

@@ -22,6 +22,7 @@ from wanbook._errors import Problem
 from wanbook._formimage import ImageInput
 from wanbook._formjob import Job
 from wanbook._formlogic import (
+    FIELDS,
     KINDS,
     MULTI_SHOT_NOTE,
     Controls,
@@ -47,21 +48,6 @@ __all__ = ["Form", "form"]
 
 _LABEL = {"description_width": "120px"}
 _SEED_MAX = 2147483647
-_CONTROLS = (
-    "image",
-    "template",
-    "prompt",
-    "negative_prompt",
-    "size",
-    "resolution",
-    "duration",
-    "audio",
-    "audio_url",
-    "shot_type",
-    "prompt_extend",
-    "watermark",
-    "seed",
-)
 
 
 def _messages_html(problems: Sequence[Problem], note: str | None = None) -> str:
@@ -156,7 +142,7 @@ class Form:
         self.status = self._html()
         self.results = w.VBox(layout=one)
 
-        self._messages: dict[str, w.HTML] = {name: self._html() for name in ("model", *_CONTROLS)}
+        self._messages: dict[str, w.HTML] = {name: self._html() for name in FIELDS}
         self._messages["request"] = self._html()
         self.duration_box = w.HBox([self.duration_choice], layout=one)
         rows = {

@@ -35,11 +35,10 @@ from wanbook._request import Request
 from wanbook._run import Run
 from wanbook._runlog import RunLog
 from wanbook._secret import Secret
-from wanbook._submit import Pace, plan_for_record, submit_one
+from wanbook._submit import plan_for_record, submit_one
 from wanbook._sync import run_sync
 from wanbook._tracking import Tracker, task_fields
 from wanbook._version import __version__
-from wanbook._wire import Task
 
 __all__ = ["Session"]
 
@@ -221,26 +220,10 @@ class Session:
         self._check_budget(prep)
         tracker = self._tracker(on_update)
         run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
-        run = await self._submit_one(prep, tracker, run_id, deadline=self.deadline)
+        run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline)
         if raise_on_failure and run.status != "SUCCEEDED":
             raise run.failure()
         return run
-
-    async def _submit_one(
-        self,
-        prep: Prepared,
-        tracker: Tracker,
-        run_id: str,
-        *,
-        deadline: float,
-        pace: Pace | None = None,
-        on_task: Callable[[Task], None] | None = None,
-    ) -> Run:
-        """The per-run steps after the write-ahead row, shared with batches: create (never blindly
-        re-sent), log the task id, follow with the adaptive poll schedule, download, price."""
-        return await submit_one(
-            self, prep, tracker, run_id, deadline=deadline, pace=pace, on_task=on_task
-        )
 
     # ------------------------------------------------------------------ batches
     def batch(
