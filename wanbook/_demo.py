@@ -19,7 +19,6 @@ nbclient, nbconvert and ipykernel are imported when the demo runs (``pip install
 
 from __future__ import annotations
 
-import asyncio
 import html
 import os
 import re
@@ -36,6 +35,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from wanbook._errors import WanbookError
+from wanbook._sync import run_sync
 
 __all__ = ["NotebookResult", "demo_env", "find_notebooks", "run_demo", "video_sources"]
 
@@ -212,7 +212,7 @@ def _execute(source: Path, out: Path, env: dict[str, str]) -> NotebookResult:
     # The kernel's own stderr (its start-up chatter, a crash) goes to a log file, not the terminal.
     with open(logs / f"{source.stem}.log", "wb") as kernel_log:
         try:
-            _run_in_own_loop(client.async_execute(env=env, cwd=str(out), stderr=kernel_log))
+            run_sync(client.async_execute(env=env, cwd=str(out), stderr=kernel_log))
         except CellExecutionError as exc:
             error = _first_line(exc)
         except Exception as exc:  # a kernel that died or never started: report it, go on
@@ -227,16 +227,6 @@ def _execute(source: Path, out: Path, env: dict[str, str]) -> NotebookResult:
     return NotebookResult(
         source.stem, title_of(nb, source.stem), seconds, page, ipynb, error, videos
     )
-
-
-def _run_in_own_loop(coro: Any) -> Any:
-    """Run ``coro`` on a new event loop, closed afterwards (a worker thread's; nothing leaks)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 def _execute_all(
