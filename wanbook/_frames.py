@@ -52,7 +52,7 @@ from wanbook import _framestore
 from wanbook._errors import RunLogError
 from wanbook._framebuild import CATEGORIES, build, fetch, no_gc, ordered, pandas_3
 from wanbook._pricing import canonical_model
-from wanbook._runlog import COLUMNS, since_iso, where
+from wanbook._runschema import COLUMNS, since_iso, where
 
 if TYPE_CHECKING:
     import pandas as pd
