@@ -154,3 +154,24 @@ def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (320, 240), (200, 80, 40)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_rerun_repeats_a_run_exactly_as_a_new_run(api_key: str, emu: Any, tmp_path: Path) -> None:
+    with _session(emu, api_key) as s:
+        first = s.generate("a fox", **T2V)
+        again = s.rerun(first.run_id)
+        assert again.run_id != first.run_id and again.rerun_of == first.run_id
+        assert again.seed == first.seed and again.params == first.params
+        assert again.video_sha256 == first.video_sha256  # fixed seed, no rewrite: same video
+        changed = s.rerun(first.run_id, seed=8)
+        assert changed.seed == 8 and changed.rerun_of == first.run_id
+
+        image = tmp_path / "first-frame.png"
+        image.write_bytes(_png())
+        i2v = s.generate(model="wan2.1-i2v-turbo", image=str(image), resolution="480P", seed=2)
+        assert s.rerun(i2v.run_id).image_sha256 == i2v.image_sha256  # read again from its path
+        from_bytes = s.generate(model="wan2.1-i2v-turbo", image=_png(), resolution="480P", seed=2)
+        with pytest.raises(wb.ValidationError, match="pass image=") as info:
+            s.rerun(from_bytes.run_id)
+        assert info.value.fields == ["image"]
+        assert s.rerun(from_bytes.run_id, image=_png()).status == "SUCCEEDED"

@@ -22,6 +22,7 @@ __all__ = [
     "estimate",
     "generate",
     "models",
+    "rerun",
     "resume",
     "run",
     "runs",
@@ -67,6 +68,11 @@ def estimate(prompt: str | None = None, **kwargs: Any) -> Estimate:
 def runs(**filters: Any) -> Any:
     """The run log as a pandas DataFrame."""
     return session().runs(**filters)
+
+
+def rerun(run_id: str, **changes: Any) -> Run:
+    """Run the request of ``run_id`` again (with ``changes``) as a new run."""
+    return session().rerun(run_id, **changes)
 
 
 def run(run_id: str) -> Run:

@@ -25,10 +25,7 @@ from wanbook._batch import Batch, Outcome, prepare_all
 from wanbook._catalogue import catalogue
 from wanbook._client import Client
 from wanbook._config import Settings
-from wanbook._errors import (
-    BudgetExceededError,
-    WanbookError,
-)
+from wanbook._errors import BudgetExceededError, Problem, ValidationError, WanbookError
 from wanbook._prepare import Prepared, prepare
 from wanbook._pricing import Estimate, PriceTable
 from wanbook._request import Request
@@ -326,15 +323,38 @@ class Session:
         return Run(record)
 
     def rerun(self, run_id: str, **changes: Any) -> Run:
-        """Run the request of ``run_id`` again (with ``changes``), as a new run."""
-        record = self.run(run_id).record
-        body = record.get("request_body") or {}
+        """Run the request of ``run_id`` again (with ``changes``) as a new run (``rerun_of``).
+
+        The log keeps an image by hash, not its bytes: a local image is read again from the path
+        it came from; an image given as bytes or a PIL image must be passed again as ``image=``.
+        """
         from wanbook._request import request_from_body
 
-        req = request_from_body(body).replace(model=record["model"], **changes)
-        if record.get("image_source") and not isinstance(req.image, str):
-            req = req.replace(image=record["image_source"])
-        return self.generate(request=req, experiment=record.get("experiment"))
+        record = self.run(run_id).record
+        req = request_from_body(record.get("request_body") or {}).replace(model=record["model"])
+        if isinstance(req.image, str) and req.image.startswith("sha256:"):
+            source = record.get("image_source") or ""
+            if "image" not in changes and (not source or source.startswith("<")):
+                raise ValidationError(
+                    [
+                        Problem(
+                            "image",
+                            source,
+                            f"run {run_id} kept only the hash of its {source or 'image'}; pass image=... to run it again",
+                        )
+                    ],
+                    model=record["model"],
+                )
+            req = req.replace(image=source)
+        req = req.replace(**changes)
+        run = self.generate(
+            request=req, experiment=record.get("experiment"), raise_on_failure=False
+        )
+        self.log.update(run.run_id, rerun_of=run_id)
+        run = self.run(run.run_id)
+        if run.status != "SUCCEEDED":
+            raise run.failure()
+        return run
 
     def cancel(self, run_id: str) -> Run:
         """Ask the service to cancel the task of ``run_id`` (only a PENDING task can be). See
