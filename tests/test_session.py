@@ -175,3 +175,14 @@ def test_rerun_repeats_a_run_exactly_as_a_new_run(api_key: str, emu: Any, tmp_pa
             s.rerun(from_bytes.run_id)
         assert info.value.fields == ["image"]
         assert s.rerun(from_bytes.run_id, image=_png()).status == "SUCCEEDED"
+
+
+def test_emulator_rehearsals_do_not_eat_a_real_budget(api_key: str, emu: Any, tmp_path: Path) -> None:
+    with wb.Session(home=tmp_path, quiet=True, budget=0.15) as rehearsal:
+        rehearsal.generate("one", **T2V)  # the embedded emulator: backend "emulator"
+        assert rehearsal.budget_left() == pytest.approx(0.05)
+    with _session(emu, api_key, home=tmp_path, budget=0.15) as real:  # backend "intl"
+        assert real.budget_left() == pytest.approx(0.15)
+        real.generate("two", **T2V)
+        assert real.budget_left() == pytest.approx(0.05)
+        assert set(real.runs()["backend"].astype(str)) == {"emulator", "intl"}

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from wanbook._catalogue import catalogue
-from wanbook._errors import Problem
+from wanbook._errors import Problem, ValidationError
 from wanbook._media_in import PreparedImage, prepare_image, redact_body
 from wanbook._pricing import Estimate, PriceTable, estimate
-from wanbook._request import Request, Resolved, build_body, check, resolve
+from wanbook._request import Request, Resolved, build_body, check, request_from_body, resolve
 
-__all__ = ["Prepared", "RequestWarning", "prepare"]
+__all__ = ["Prepared", "RequestWarning", "prepare", "request_of"]
 
 
 class RequestWarning(UserWarning):
@@ -106,3 +106,29 @@ def fingerprint(logged_body: dict[str, Any], *, where: str) -> str:
     """A stable hash of what was asked (image by hash) and where: identical requests match."""
     blob = json.dumps({"body": logged_body, "where": where}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def request_of(record: dict[str, Any], **changes: Any) -> Request:
+    """The request of a logged run (its body as sent), with ``changes``: to run it again.
+
+    The log keeps an image by hash, not its bytes: a local image is read again from the path it
+    came from; one given as bytes or a PIL image must be passed again as ``image=``.
+    """
+    req = request_from_body(record.get("request_body") or {}).replace(model=record["model"])
+    if isinstance(req.image, str) and req.image.startswith("sha256:"):
+        source = record.get("image_source") or ""
+        if "image" not in changes and (not source or source.startswith("<")):
+            what = source or "image"
+            raise ValidationError(
+                [
+                    Problem(
+                        "image",
+                        source,
+                        f"run {record.get('run_id')} kept only the hash of its {what}; "
+                        "pass image=... to run it again",
+                    )
+                ],
+                model=record["model"],
+            )
+        req = req.replace(image=source)
+    return req.replace(**changes)

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from wanbook._batch import Batch, Outcome, prepare_all
+from wanbook._budget import Budget
 from wanbook._catalogue import catalogue
 from wanbook._client import Client
 from wanbook._config import Settings
-from wanbook._errors import BudgetExceededError, Problem, ValidationError, WanbookError
-from wanbook._prepare import Prepared, prepare
+from wanbook._errors import WanbookError
+from wanbook._prepare import Prepared, prepare, request_of
 from wanbook._pricing import Estimate, PriceTable
 from wanbook._request import Request
 from wanbook._run import Run
@@ -276,40 +277,30 @@ class Session:
             on_update=on_update,
         )
 
-    def _check_budget(self, *preps: Prepared) -> None:
-        """Refuse (before anything is sent) runs whose estimates, together, would exceed the budget."""
-        if self.budget is None or not preps:
-            return
-        currency = self.budget_currency or catalogue().regions[self.region].currency
-        for prep in preps:
-            est = prep.estimate
-            if not est.known:
-                raise BudgetExceededError(
-                    f"refused: the price of {prep.resolved.spec.name} at {prep.resolved.tier} in "
-                    f"region {self.region!r} is unknown, so it cannot be kept within the budget of "
-                    f"{self.budget:g} {currency}"
-                )
-            if est.currency != currency:
-                raise BudgetExceededError(
-                    f"refused: the estimate is in {est.currency} but the budget is in {currency}"
-                )
-        amount = sum(prep.estimate.amount for prep in preps)
-        spent = self.log.spent(currency)
-        in_flight = self.log.in_flight_estimate(currency)
-        if spent + in_flight + amount > self.budget + 1e-9:
-            what = "this run is" if len(preps) == 1 else f"these {len(preps)} runs are"
-            raise BudgetExceededError(
-                f"refused: {what} estimated at {amount:.4f} {currency}; {spent:.4f} is "
-                f"spent and {in_flight:.4f} in flight, which would exceed the budget of "
-                f"{self.budget:g} {currency} (left: {max(0.0, self.budget - spent - in_flight):.4f})"
-            )
-
-    def budget_left(self) -> float | None:
-        """Budget minus what is spent and in flight (None without a budget)."""
+    def _budget(self) -> Budget | None:
         if self.budget is None:
             return None
         currency = self.budget_currency or catalogue().regions[self.region].currency
-        return self.budget - self.log.spent(currency) - self.log.in_flight_estimate(currency)
+        return Budget(self.budget, currency)
+
+    def _spent_and_in_flight(self, currency: str) -> tuple[float, float]:
+        """What this session's backend has spent and has in flight (emulator runs apart)."""
+        log, backend = self.log, self.backend
+        return log.spent(currency, backend=backend), log.in_flight_estimate(
+            currency, backend=backend
+        )
+
+    def _check_budget(self, *preps: Prepared) -> None:
+        """Refuse (before anything is sent) runs whose estimates, together, would exceed the budget."""
+        budget = self._budget()
+        if budget is not None and preps:
+            spent, in_flight = self._spent_and_in_flight(budget.currency)
+            budget.check(preps, spent=spent, in_flight=in_flight)
+
+    def budget_left(self) -> float | None:
+        """Budget minus what is spent and in flight (None without a budget)."""
+        budget = self._budget()
+        return None if budget is None else budget.left(*self._spent_and_in_flight(budget.currency))
 
     # ------------------------------------------------------------------ run log
     def runs(self, **filters: Any) -> Any:
@@ -328,25 +319,8 @@ class Session:
         The log keeps an image by hash, not its bytes: a local image is read again from the path
         it came from; an image given as bytes or a PIL image must be passed again as ``image=``.
         """
-        from wanbook._request import request_from_body
-
         record = self.run(run_id).record
-        req = request_from_body(record.get("request_body") or {}).replace(model=record["model"])
-        if isinstance(req.image, str) and req.image.startswith("sha256:"):
-            source = record.get("image_source") or ""
-            if "image" not in changes and (not source or source.startswith("<")):
-                raise ValidationError(
-                    [
-                        Problem(
-                            "image",
-                            source,
-                            f"run {run_id} kept only the hash of its {source or 'image'}; pass image=... to run it again",
-                        )
-                    ],
-                    model=record["model"],
-                )
-            req = req.replace(image=source)
-        req = req.replace(**changes)
+        req = request_of(record, **changes)
         run = self.generate(
             request=req, experiment=record.get("experiment"), raise_on_failure=False
         )
