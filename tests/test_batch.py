@@ -268,16 +268,19 @@ def test_cancel_sends_nothing_more_and_finishes_what_was_created() -> None:
         assert len(seen.tasks()) == 1 and len(s.runs()) == 1
 
 
-def test_outcomes_stream_in_completion_order_and_wait_in_input_order(session: wb.Session) -> None:
-    slow = reqs(1, duration=10)  # renders and runs twice as long as the others
+def test_outcomes_stream_in_completion_order_and_wait_in_input_order() -> None:
+    # At 1/60 a 5 s 480P task takes about 1.1 s and a 10 s 720P one about 2.5 s: a margin far
+    # above render time and polling slack on a loaded machine (at FAST both are render-bound).
+    slow = reqs(1, duration=10, size="1280*720")
     requests = slow + reqs(3)
 
-    async def main() -> tuple[list[Outcome], list[Outcome]]:
-        batch = session.batch(requests)
+    async def main(s: wb.Session) -> tuple[list[Outcome], list[Outcome]]:
+        batch = s.batch(requests)
         streamed = await collect(batch)
         return streamed, await batch.wait()
 
-    streamed, ordered = run_sync(main())
+    with make(1 / 60, rate_limits=False) as s:
+        streamed, ordered = run_sync(main(s))
     assert [o.index for o in ordered] == [0, 1, 2, 3]
     assert sorted(o.index for o in streamed) == [0, 1, 2, 3] and streamed[-1].index == 0
     ends = [o.run.finished_at for o in streamed]

@@ -313,11 +313,9 @@ def test_pure_checks_and_estimate() -> None:
 # ---------------------------------------------------------------------- generating
 def test_generate_returns_at_once_and_shows_the_video(form: Form) -> None:
     _t2v(form)
-    started = time.monotonic()
     form.generate.click()
-    took = time.monotonic() - started
     (job,) = form.jobs
-    assert took < 0.5 and not job.over  # the kernel is free while the task runs
+    assert not job.over  # the click returned while the task runs: the kernel is free
     assert "1 running" in form.status.value
     run = job.result(timeout=60)
     assert run is not None and run.status == "SUCCEEDED"

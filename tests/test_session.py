@@ -177,7 +177,9 @@ def test_rerun_repeats_a_run_exactly_as_a_new_run(api_key: str, emu: Any, tmp_pa
         assert s.rerun(from_bytes.run_id, image=_png()).status == "SUCCEEDED"
 
 
-def test_emulator_rehearsals_do_not_eat_a_real_budget(api_key: str, emu: Any, tmp_path: Path) -> None:
+def test_emulator_rehearsals_do_not_eat_a_real_budget(
+    api_key: str, emu: Any, tmp_path: Path
+) -> None:
     with wb.Session(home=tmp_path, quiet=True, budget=0.15) as rehearsal:
         rehearsal.generate("one", **T2V)  # the embedded emulator: backend "emulator"
         assert rehearsal.budget_left() == pytest.approx(0.05)
