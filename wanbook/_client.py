@@ -41,8 +41,6 @@ from typing import Any, TypeVar
 import httpx
 
 from wanbook._errors import (
-    AmbiguousCreateError,
-    APIError,
     Problem,
     RateLimitError,
     ServerError,
@@ -52,11 +50,15 @@ from wanbook._errors import (
 )
 from wanbook._http import (
     CREATE_PATH,
+    ambiguous_create,
+    as_utc,
     build_headers,
+    describe_failure,
     error_body,
     error_from_response,
     list_params,
     normalize_base_url,
+    parse_answer,
     task_path,
 )
 from wanbook._retry import RetryPolicy, poll_delays, repeat_last
@@ -78,6 +80,7 @@ logger = logging.getLogger("wanbook.client")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[Any]]
+Junk = Callable[[str], Exception]  # the error for an unreadable 2xx answer, from the reason
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 #: httpx failures raised before any byte of the request went out: a create may be re-sent.
@@ -203,7 +206,7 @@ class Client:
                 )
             except httpx.RequestError as exc:
                 if create and not isinstance(exc, _NOT_SENT):
-                    raise self._ambiguous(json, self._describe(exc), sent_at) from exc
+                    raise ambiguous_create(json, self._describe(exc), sent_at) from exc
                 if await self._backoff(attempt, exc, what):
                     continue
                 nothing = "; nothing was sent, no task was created" if create else ""
@@ -213,61 +216,34 @@ class Client:
             logger.debug("%s %s -> HTTP %d", method, url, response.status_code)
             if response.is_success:
                 return response, sent_at
-            error = self._error(response)
+            error = error_from_response(
+                response.status_code, response.content, response.headers, secrets=self._secrets()
+            )
             retriable = isinstance(error, ServerError) or (
                 retry_throttled and isinstance(error, RateLimitError)
             )
             if create and isinstance(error, ServerError) and error_body(response.content) is None:
                 # A bare 5xx (a gateway's page, no DashScope answer): the service may have made it.
-                raise self._ambiguous(
+                raise ambiguous_create(
                     json, f"HTTP {response.status_code} without an error body", sent_at
                 )
             if not (retriable and await self._backoff(attempt, error, what)):
                 raise error
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _ambiguous(self, body: Any, why: str, sent_at: float) -> AmbiguousCreateError:
-        model = body.get("model") if isinstance(body, Mapping) else None
-        return AmbiguousCreateError(
-            f"the create request for {model!r} may have reached the server ({why}); it was not "
-            "re-sent, so as not to start (and pay for) a second task. Look for it with "
-            f"Client.find_task({model!r}, sent_after, sent_before) or resume later.",
-            sent_at=sent_at,
-        )
-
-    def _scrub(self, text: str) -> str:
-        """``text`` with the key blanked out, for anything that quotes what a server sent."""
-        return text.replace(self._key.reveal(), "********")
+    def _secrets(self) -> list[str]:
+        """What to blank out of anything that quotes a server or a failure: the key."""
+        return [self._key.reveal()]
 
     def _describe(self, error: BaseException) -> str:
-        """A short, key-free description of a failure for logs and messages."""
-        text = str(error).strip()
-        if not isinstance(error, APIError) and text:
-            text = f"{type(error).__name__}: {text}"
-        return self._scrub(text or type(error).__name__)
+        return describe_failure(error, self._secrets())
 
-    def _error(self, response: httpx.Response) -> APIError:
-        return error_from_response(
-            response.status_code, response.content, response.headers, secrets=[self._key.reveal()]
+    def _parse(self, response: httpx.Response, parser: Callable[[bytes], T], junk: Junk) -> T:
+        """Parse a 2xx body (see :func:`wanbook._http.parse_answer`)."""
+        status, content = response.status_code, response.content
+        return parse_answer(
+            status, content, response.headers, parser, junk, secrets=self._secrets()
         )
-
-    def _parse(
-        self,
-        response: httpx.Response,
-        parser: Callable[[bytes], T],
-        junk: Callable[[str], Exception],
-    ) -> T:
-        """Parse a 2xx body. A 2xx carrying an error object raises that error; anything else
-        unreadable raises ``junk(reason)``."""
-        try:
-            return parser(response.content)
-        except ValueError as exc:
-            reason = self._scrub(f"unreadable HTTP {response.status_code} answer: {exc}")
-        # Raised outside the except block: the parser's message may quote the body (and a key a
-        # proxy echoed), so only the scrubbed copy travels on, with no chained original.
-        if error_body(response.content) is not None:
-            raise self._error(response)
-        raise junk(reason)
 
     # ------------------------------------------------------------------ the API
 
@@ -290,7 +266,7 @@ class Client:
         task = self._parse(
             response,
             lambda content: parse_task(content, default_status=TaskStatus.PENDING),
-            lambda why: self._ambiguous(body, why, sent_at),  # the service said "OK": it may exist
+            lambda why: ambiguous_create(body, why, sent_at),  # the service said "OK": it may exist
         )
         logger.info("created task %s (%s)", task.task_id, body["model"])
         return task
@@ -327,8 +303,8 @@ class Client:
         create, instead of sending it again. ``slack`` widens the window for clock skew; ids in
         ``exclude`` (tasks already known, e.g. siblings in a batch) are skipped. Of several
         candidates the one created closest to the send window wins; None if there is none."""
-        low = _as_utc(sent_after)
-        high = _as_utc(sent_before) if sent_before is not None else low
+        low = as_utc(sent_after)
+        high = as_utc(sent_before) if sent_before is not None else low
         start, end = low - slack, high + slack
         rows: list[TaskSummary] = []
         for page_no in range(1, max_pages + 1):
@@ -394,18 +370,10 @@ class Client:
         return final.raise_for_status()
 
 
-def _as_utc(when: datetime | float) -> datetime:
-    if isinstance(when, datetime):
-        if when.tzinfo is None:
-            raise ValueError(f"times must be timezone-aware, got naive {when!r}")
-        return when.astimezone(timezone.utc)
-    return datetime.fromtimestamp(float(when), timezone.utc)
-
-
 def _deadline_clock(deadline: float | datetime | None, now: float) -> float | None:
     """A deadline (seconds from now, or an aware datetime) on the client's monotonic clock."""
     if deadline is None:
         return None
     if isinstance(deadline, datetime):
-        return now + (_as_utc(deadline) - datetime.now(timezone.utc)).total_seconds()
+        return now + (as_utc(deadline) - datetime.now(timezone.utc)).total_seconds()
     return now + float(deadline)

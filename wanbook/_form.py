@@ -3,6 +3,7 @@
 Every change of a control re-reads the form into a ``values`` dict and asks the pure functions
 what to show: which controls the model has, the character counts, the problems next to their
 fields, the estimate and the budget left. Generate is disabled while the request has an error.
+The request's controls themselves, and how they follow the chosen model, are ``_formfields``.
 
 Generate never blocks the kernel: it schedules ``Session.agenerate`` on wanbook's portal loop
 (a thread of its own, see ``_sync``) and returns at once, so several generations can run while the
@@ -19,23 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from wanbook._catalogue import catalogue
 from wanbook._errors import Problem
-from wanbook._formimage import ImageInput
+from wanbook._formfields import Fields
 from wanbook._formjob import Job
 from wanbook._formlogic import (
-    FIELDS,
-    KINDS,
-    MULTI_SHOT_NOTE,
-    Controls,
     budget_problem,
-    controls_for,
     count_text,
     draw_seed,
     estimate_for,
     estimate_text,
     form_to_request,
     has_errors,
-    model_groups,
-    model_summary,
     problems_by_field,
 )
 from wanbook._html import esc
@@ -45,9 +39,6 @@ if TYPE_CHECKING:
     from wanbook._session import Session
 
 __all__ = ["Form", "form"]
-
-_LABEL = {"description_width": "120px"}
-_SEED_MAX = 2147483647
 
 
 def _messages_html(problems: Sequence[Problem], note: str | None = None) -> str:
@@ -61,7 +52,7 @@ def _messages_html(problems: Sequence[Problem], note: str | None = None) -> str:
     return "".join(lines)
 
 
-class Form:
+class Form(Fields):
     """The generation form. Display it (last expression of a cell); read ``form.jobs``.
 
     Child widgets are attributes (``kind``, ``model``, ``prompt``, ``size``, ``duration``,
@@ -83,57 +74,14 @@ class Form:
 
             session = default_session()
         self.session = session
-        self.region = session.region
         self.experiment = experiment
         self.tags = list(tags)
-        self.groups = model_groups(self.region)
         self.jobs: list[Job] = []
         self.problems: dict[str, list[Problem]] = {}
         self.request: Request | None = None
-        self._busy = False
-        self._notes: dict[str, str] = {}
+        super().__init__(session.region)  # the request's controls, in `rows`
 
-        # Widgets share their layout and style objects where they can: a saved notebook stores
-        # every widget model, and ~100 identical layouts would be most of its size.
-        one, wide = w.Layout(), w.Layout(width="560px")
-        self._shared: tuple[Any, Any] = (one, None)  # (layout, HTML style once made)
-        kinds = [(label, k) for k, label in KINDS.items() if self.groups[k]]
-        self.kind = w.ToggleButtons(layout=one, options=kinds, description="Kind", style=_LABEL)
-        self.model = w.Dropdown(description="Model", style=_LABEL, layout=wide)
-        self.summary = self._html()
-        self.image = ImageInput(
-            layout=one, wide=wide, html=self._html, style=_LABEL, on_change=self.refresh
-        )
-        # the image's widgets, by name, for code and tests
-        self.upload, self.image_url = self.image.upload, self.image.url
-        self.thumbnail, self.image_info = self.image.thumbnail, self.image.info
-        self.template = w.Dropdown(layout=one, description="Effect", style=_LABEL)
-        self.prompt = w.Textarea(description="Prompt", style=_LABEL, layout=wide, rows=3)
-        self.prompt_count = self._html()
-        self.negative_prompt = w.Textarea(
-            description="Negative prompt", style=_LABEL, layout=wide, rows=2
-        )
-        self.negative_count = self._html()
-        self.size = w.Dropdown(description="Size", style=_LABEL, layout=wide)
-        self.resolution = w.Dropdown(layout=one, description="Resolution", style=_LABEL)
-        self.duration_fixed = w.IntText(
-            layout=one, description="Duration (s)", style=_LABEL, disabled=True
-        )
-        self.duration_choice = w.Dropdown(layout=one, description="Duration (s)", style=_LABEL)
-        self.duration_range = w.IntSlider(layout=one, description="Duration (s)", style=_LABEL)
-        self.audio = w.Checkbox(layout=one, value=True, description="Sound", style=_LABEL)
-        self.audio_url = w.Text(description="Audio URL", style=_LABEL, layout=wide)
-        self.shot_type = w.ToggleButtons(
-            layout=one, options=["single", "multi"], description="Shots", style=_LABEL
-        )
-        self.prompt_extend = w.Checkbox(
-            layout=one, value=True, description="Prompt rewriting", style=_LABEL
-        )
-        self.watermark = w.Checkbox(layout=one, value=False, description="Watermark", style=_LABEL)
-        self.seed_mode = w.ToggleButtons(
-            layout=one, options=["random", "fixed"], description="Seed", style=_LABEL
-        )
-        self.seed = w.BoundedIntText(value=0, min=0, max=_SEED_MAX, layout={"width": "140px"})
+        one = self._shared[0]
         self.estimate = self._html()
         self.generate = w.Button(
             layout=one, description="Generate", button_style="primary", icon="play"
@@ -141,26 +89,7 @@ class Form:
         self.cancel = w.Button(layout=one, description="Cancel", icon="stop", disabled=True)
         self.status = self._html()
         self.results = w.VBox(layout=one)
-
-        self._messages: dict[str, w.HTML] = {name: self._html() for name in FIELDS}
         self._messages["request"] = self._html()
-        self.duration_box = w.HBox([self.duration_choice], layout=one)
-        rows = {
-            "image": self.image.widgets,
-            "template": [self.template],
-            "prompt": [w.HBox([self.prompt, self.prompt_count], layout=one)],
-            "negative_prompt": [w.HBox([self.negative_prompt, self.negative_count], layout=one)],
-            "size": [self.size],
-            "resolution": [self.resolution],
-            "duration": [self.duration_box],
-            "audio": [self.audio],
-            "audio_url": [self.audio_url],
-            "shot_type": [self.shot_type],
-            "prompt_extend": [self.prompt_extend],
-            "watermark": [self.watermark],
-            "seed": [w.HBox([self.seed_mode, self.seed], layout=one)],
-        }
-        self.rows = {name: w.VBox([*ws, self._messages[name]]) for name, ws in rows.items()}
         self.widget = w.VBox(
             layout=one,
             children=[
@@ -176,128 +105,9 @@ class Form:
                 self.results,
             ],
         )
-
-        self.kind.observe(lambda _: self._on_kind(), "value")
-        self.model.observe(lambda _: self._on_model(), "value")
-        self.shot_type.observe(lambda _: self._on_shot_type(), "value")
-        for widget in (
-            self.template,
-            self.prompt,
-            self.negative_prompt,
-            self.size,
-            self.resolution,
-            self.duration_choice,
-            self.duration_range,
-            self.audio,
-            self.audio_url,
-            self.prompt_extend,
-            self.watermark,
-            self.seed_mode,
-            self.seed,
-        ):
-            widget.observe(lambda _: self.refresh(), "value")
         self.generate.on_click(lambda _: self.submit())
         self.cancel.on_click(lambda _: self.cancel_pending())
-        self._on_kind()
-
-    def _html(self) -> Any:
-        """An HTML widget with the shared layout and style."""
-        import ipywidgets as w
-
-        layout, style = self._shared
-        if style is None:  # ipywidgets does not export HTMLStyle: share the first one made
-            widget = w.HTML(layout=layout)
-            self._shared = (layout, widget.style)
-            return widget
-        return w.HTML(layout=layout, style=style)
-
-    # ------------------------------------------------------------------ reading the form
-    @property
-    def duration(self) -> Any:
-        """The duration control the current model uses (fixed, a list, or a range)."""
-        return self.duration_box.children[0]
-
-    @property
-    def controls(self) -> Controls:
-        return controls_for(self.model.value, self.kind.value)
-
-    def shown(self) -> frozenset[str]:
-        """Names of the controls shown for the current model."""
-        return frozenset(n for n, row in self.rows.items() if row.layout.display != "none")
-
-    def values(self) -> dict[str, Any]:
-        """The form as plain data: what ``form_to_request`` reads."""
-        return {
-            "kind": self.kind.value,
-            "model": self.model.value,
-            "prompt": self.prompt.value,
-            "negative_prompt": self.negative_prompt.value,
-            "image": self.image.value,
-            "template": self.template.value,
-            "size": self.size.value,
-            "resolution": self.resolution.value,
-            "duration": self.duration.value,
-            "audio": self.audio.value,
-            "audio_url": self.audio_url.value,
-            "shot_type": self.shot_type.value,
-            "prompt_extend": self.prompt_extend.value,
-            "watermark": self.watermark.value,
-            "seed_mode": self.seed_mode.value,
-            "seed": self.seed.value,
-        }
-
-    # ------------------------------------------------------------------ following the model
-    def _on_kind(self) -> None:
-        names = self.groups[self.kind.value]
-        keep = self.model.value if self.model.value in names else names[0]
-        self._busy = True
-        try:
-            self.model.options = names
-            self.model.value = keep
-        finally:
-            self._busy = False
-        self._on_model()
-
-    def _on_model(self) -> None:
-        if self._busy or not self.model.value:
-            return
-        c = self.controls
-        self._busy = True
-        try:
-            _set_choices(self.size, c.sizes, c.default if c.sizes else None)
-            _set_choices(self.resolution, c.resolutions, c.default if c.resolutions else None)
-            _set_choices(self.template, c.templates, c.templates[0] if c.templates else None)
-            self._set_duration(c)
-            for name, row in self.rows.items():
-                row.layout.display = "" if name in c.shown else "none"
-            self.summary.value = f'<span style="color:#6b7280">{esc(model_summary(c))}</span>'
-        finally:
-            self._busy = False
-        self.image.check(c.image_max_mb)
-        self.refresh()
-
-    def _set_duration(self, c: Controls) -> None:
-        if c.duration_mode == "fixed":
-            widget: Any = self.duration_fixed
-            widget.value = c.duration_default
-        elif c.duration_mode == "choices":
-            widget = self.duration_choice
-            _set_choices(widget, [(str(d), d) for d in c.durations], c.duration_default)
-        else:
-            widget = self.duration_range
-            old, lo, hi = widget.value, min(c.durations), max(c.durations)
-            widget.min = 0  # widen first: min may never pass max
-            widget.max = hi
-            widget.min = lo
-            widget.value = old if lo <= old <= hi else c.duration_default
-        self.duration_box.children = (widget,)
-
-    def _on_shot_type(self) -> None:
-        self._notes.pop("shot_type", None)
-        if self.shot_type.value == "multi" and not self.prompt_extend.value:
-            self._notes["shot_type"] = MULTI_SHOT_NOTE
-            self.prompt_extend.value = True  # refreshes
-        self.refresh()
+        self._on_kind()  # the first model's options, then the first check
 
     # ------------------------------------------------------------------ live checks
     def refresh(self) -> None:
@@ -365,11 +175,6 @@ class Form:
         """What Cancel does: ask the service to cancel every PENDING generation of this form."""
         return [f for job in self.jobs if (f := job.cancel()) is not None]
 
-    def use_seed(self, seed: int) -> None:
-        """Fix the seed to ``seed`` (the seed of an earlier run, to repeat it)."""
-        self.seed_mode.value = "fixed"
-        self.seed.value = seed
-
     def job_changed(self) -> None:
         """Keep the form-level Cancel button and status line in step with the jobs."""
         states = [job.state for job in self.jobs]
@@ -390,14 +195,6 @@ class Form:
 
     def __repr__(self) -> str:
         return f"<wanbook form: {self.model.value}, {len(self.jobs)} generation(s)>"
-
-
-def _set_choices(widget: Any, options: Sequence[Any], value: Any) -> None:
-    """New options for a dropdown, keeping its value when the new model allows it."""
-    old = widget.value
-    values = [o[1] if isinstance(o, tuple) else o for o in options]
-    widget.options = list(options)
-    widget.value = old if old in values else (value if value in values else None)
 
 
 def _count_html(text: str, over: bool) -> str:

@@ -1,6 +1,7 @@
-"""Views of the run log: a pandas DataFrame with proper dtypes, and CSV / JSON / text exports.
+"""The run log as a pandas DataFrame with proper dtypes, kept up to date between reads.
 
-pandas is imported inside functions only, so ``import wanbook`` stays light.
+pandas is imported inside functions only, so ``import wanbook`` stays light. (The log as CSV,
+JSON or a text table: ``_runexport``.)
 
 The DataFrame has one row per run, ordered by ``created_at`` (then ``run_id``), indexed by
 ``run_id``. Dtypes:
@@ -40,13 +41,10 @@ transaction (:meth:`RunLog.snapshot`), so concurrent writers cannot slip a chang
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from wanbook import _framestore
 from wanbook._errors import RunLogError
@@ -59,7 +57,7 @@ if TYPE_CHECKING:
 
     from wanbook._runlog import RunLog
 
-__all__ = ["DEFAULT_COLUMNS", "EXPORT_FORMATS", "export", "runs_frame", "text_table"]
+__all__ = ["DEFAULT_COLUMNS", "runs_frame"]
 
 DEFAULT_COLUMNS = (
     *("created_at", "experiment", "tags", "backend", "region", "model", "kind", "prompt"),
@@ -69,8 +67,6 @@ DEFAULT_COLUMNS = (
     *("billed_seconds", "tier", "cost", "currency", "estimate", "estimate_currency"),
     *("image_sha256", "fingerprint"),
 )
-EXPORT_FORMATS = ("table", "csv", "json")
-TABLE_COLUMNS = ("run_id", "created_at", "model", "status", "seed", "tier", "cost", "prompt")
 # The copy on disk is written for logs of at least this many runs, once this many runs would
 # otherwise have to be read from SQLite by the next process (~20 ms per 1,000 runs).
 PERSIST_MIN_ROWS = 2000
@@ -341,81 +337,3 @@ def _frame_columns(columns: str | Sequence[str]) -> list[str]:
             "docs/runlog-schema.md (run_id is the index)"
         )
     return list(dict.fromkeys(wanted))  # in the order given
-
-
-# ---------------------------------------------------------------------------------- exports
-def export(
-    log: RunLog,
-    fmt: str,
-    file: IO[str] | str | Path | None = None,
-    *,
-    limit: int | None = None,
-    **filters: Any,
-) -> str:
-    """The runs as text: ``csv`` (every column, JSON columns as JSON text), ``json`` (an array of
-    run objects, JSON columns decoded) or ``table`` (the main columns, for people), oldest first
-    (``limit``: the newest N). Written to ``file`` (an open text file or a path) when given; the
-    text is returned either way."""
-    if fmt not in EXPORT_FORMATS:
-        raise RunLogError(
-            f"format={fmt!r} is not allowed; expected one of {', '.join(EXPORT_FORMATS)}"
-        )
-    records = log.runs(limit=limit, **filters)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        for record in records:
-            writer.writerow({k: _csv_value(record.get(k), COLUMNS[k]) for k in COLUMNS})
-        text = buffer.getvalue()
-    elif fmt == "json":
-        text = "[" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "]\n"
-    else:
-        text = text_table(records)
-    if isinstance(file, (str, Path)):
-        Path(file).write_text(text, encoding="utf-8", newline="")
-    elif file is not None:
-        file.write(text)
-    return text
-
-
-def _csv_value(value: Any, kind: str) -> Any:
-    """A CSV cell: JSON columns as compact JSON text, booleans as true/false, NULL as empty."""
-    if value is None:
-        return ""
-    if kind == "json":
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if kind == "bool":
-        return "true" if value else "false"
-    return value
-
-
-def _cell(record: Mapping[str, Any], column: str) -> str:
-    value = record.get(column)
-    if column == "created_at" and value:
-        return str(value)[:16].replace("T", " ")
-    if column == "cost":
-        if value is None:
-            return "unknown" if record.get("status") == "SUCCEEDED" else "-"
-        return f"{value:.4f} {record.get('currency') or ''}".rstrip()
-    if column == "prompt" and value:
-        flat = " ".join(str(value).split())
-        return flat if len(flat) <= 40 else flat[:39] + "…"
-    return "-" if value is None else str(value)
-
-
-def text_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] = TABLE_COLUMNS) -> str:
-    """A compact fixed-width table of ``records`` (times in UTC), one line per run."""
-    if not records:
-        return "no runs\n"
-    cells = [[_cell(r, c) for c in columns] for r in records]
-    heads = [c.replace("created_at", "created (UTC)") for c in columns]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(heads)]
-    lines = [heads, *cells]
-    return (
-        "\n".join(
-            "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
-            for line in lines
-        )
-        + "\n"
-    )

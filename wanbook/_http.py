@@ -1,19 +1,22 @@
 """The HTTP envelope of the DashScope task API, as pure functions: URLs, headers, list parameters,
-and the translation of an error answer (status + body + headers) into wanbook's exception tree.
+and the translation of an answer (status + body + headers) or a failure into wanbook's exception
+tree, with the key blanked out of anything quoted.
 
-No I/O: ``_client`` sends what these build and raises what ``error_from_response`` returns.
+No I/O: ``_client`` sends what these build and raises what ``error_from_response``,
+``parse_answer`` and ``ambiguous_create`` make.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from wanbook._errors import (
+    AmbiguousCreateError,
     APIError,
     AuthenticationError,
     BadRequestError,
@@ -27,19 +30,35 @@ from wanbook._wire import UTC8, TaskStatus, as_object, as_text
 
 __all__ = [
     "CREATE_PATH",
+    "ambiguous_create",
+    "as_utc",
     "build_headers",
+    "describe_failure",
     "error_body",
     "error_from_response",
     "format_list_time",
     "list_params",
     "normalize_base_url",
+    "parse_answer",
+    "scrub",
     "task_path",
 ]
 
 CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- requests
+
+
+def as_utc(when: datetime | float) -> datetime:
+    """A time the caller gives (an aware datetime, or epoch seconds) in UTC; a naive datetime is
+    refused: the service writes its times in UTC+8, the caller's clock may be anything."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise ValueError(f"times must be timezone-aware, got naive {when!r}")
+        return when.astimezone(timezone.utc)
+    return datetime.fromtimestamp(float(when), timezone.utc)
 
 
 def format_list_time(when: datetime) -> str:
@@ -176,10 +195,57 @@ def error_from_response(
         except ValueError:
             reason = "error"
         message = f"{reason}: {snippet}" if snippet else reason
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "********")
+    message = scrub(message, secrets)
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
     return _class_for(status, code)(
         message, status_code=status, code=code, request_id=request_id, retry_after=retry_after
     )
+
+
+def parse_answer(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    parser: Callable[[bytes], T],
+    junk: Callable[[str], Exception],
+    *,
+    secrets: Sequence[str] = (),
+) -> T:
+    """``parser(body)`` of a 2xx answer. A 2xx carrying an error object raises that error;
+    anything else unreadable raises ``junk(reason)``."""
+    try:
+        return parser(body)
+    except ValueError as exc:
+        reason = scrub(f"unreadable HTTP {status} answer: {exc}", secrets)
+    # Raised outside the except block: the parser's message may quote the body (and a key a
+    # proxy echoed), so only the scrubbed copy travels on, with no chained original.
+    if error_body(body) is not None:
+        raise error_from_response(status, body, headers, secrets=secrets)
+    raise junk(reason)
+
+
+def ambiguous_create(body: Any, why: str, sent_at: float) -> AmbiguousCreateError:
+    """The error of a create that may have reached the server (``why``): it is never re-sent."""
+    model = body.get("model") if isinstance(body, Mapping) else None
+    return AmbiguousCreateError(
+        f"the create request for {model!r} may have reached the server ({why}); it was not "
+        "re-sent, so as not to start (and pay for) a second task. Look for it with "
+        f"Client.find_task({model!r}, sent_after, sent_before) or resume later.",
+        sent_at=sent_at,
+    )
+
+
+def describe_failure(error: BaseException, secrets: Iterable[str] = ()) -> str:
+    """A short, key-free description of a failure for logs and messages."""
+    text = str(error).strip()
+    if not isinstance(error, APIError) and text:
+        text = f"{type(error).__name__}: {text}"
+    return scrub(text or type(error).__name__, secrets)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret blanked out, for anything that quotes what a server sent."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text

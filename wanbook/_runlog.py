@@ -345,9 +345,9 @@ class RunLog:
         limit: int | None = None,
         **filters: Any,
     ) -> str:
-        """The runs as ``csv``, ``json`` or a text ``table`` (see ``wanbook._frames.export``),
+        """The runs as ``csv``, ``json`` or a text ``table`` (see ``wanbook._runexport.export``),
         written to ``file`` when given and returned. ``limit``: only the newest N runs."""
-        from wanbook._frames import export
+        from wanbook._runexport import export
 
         return export(self, fmt, file, limit=limit, **filters)
 

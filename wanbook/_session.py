@@ -3,19 +3,15 @@
 validate → estimate → budget → log (write-ahead) → create → poll → download → log
 
 A :class:`Session` owns the settings, the run log, the price table, the HTTP clients (one per
-event loop) and, when no key is configured, the embedded emulator. Every public method exists
-twice: ``agenerate`` for ``await`` and ``generate`` for plain code, which runs the coroutine on
-wanbook's own loop thread (safe inside Jupyter's running loop; see ``_sync``).
+event loop) and, when no key is configured, the embedded emulator: all opened on first use and
+closed by ``close()``, in its base class (``_resources``). Every public method exists twice:
+``agenerate`` for ``await`` and ``generate`` for plain code, which runs the coroutine on wanbook's
+own loop thread (safe inside Jupyter's running loop; see ``_sync``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
-import sys
-import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -24,14 +20,13 @@ from typing import Any
 from wanbook._batch import Batch, Outcome, prepare_all
 from wanbook._budget import Budget
 from wanbook._catalogue import catalogue
-from wanbook._client import Client
 from wanbook._config import Settings
 from wanbook._errors import WanbookError
 from wanbook._prepare import Prepared, prepare, request_of
 from wanbook._pricing import Estimate, PriceTable
 from wanbook._request import Request
+from wanbook._resources import Resources
 from wanbook._run import Run
-from wanbook._runlog import RunLog
 from wanbook._secret import Secret
 from wanbook._submit import plan_for_record, submit_one
 from wanbook._sync import run_sync
@@ -41,15 +36,16 @@ from wanbook._version import __version__
 __all__ = ["Session"]
 
 OnUpdate = Callable[[Run], None]
-_EMULATOR_KEY = "sk-emulator-local"  # the embedded emulator accepts any bearer key
 
 
-class Session:
+class Session(Resources):
     """Settings, run log, prices and connections for a series of generations.
 
     Explicit arguments beat environment variables (``DASHSCOPE_API_KEY``, ``WANBOOK_REGION``,
     ``WANBOOK_WORKSPACE_ID``, ``WANBOOK_BASE_URL``, ``WANBOOK_HOME``), which beat defaults.
-    Without a key or a base URL, the embedded emulator is started on first use.
+    Without a key or a base URL, the embedded emulator is started on first use. What it holds and
+    how it is opened and closed (``log``, ``prices``, ``endpoint()``, ``client()``, ``close()``)
+    is :class:`~wanbook._resources.Resources`.
     """
 
     def __init__(
@@ -71,7 +67,7 @@ class Session:
         quiet: bool = False,
         emulator: bool = False,
     ) -> None:
-        self.settings = Settings.from_env(
+        settings = Settings.from_env(
             api_key=api_key,
             region=region,
             workspace_id=workspace_id,
@@ -79,96 +75,18 @@ class Session:
             home=home,
             emulator=emulator,
         )
+        super().__init__(
+            settings,
+            prices=prices,
+            transport=transport,
+            emulator_options=emulator_options,
+            quiet=quiet,
+        )
         self.experiment = experiment
         self.tags = list(tags)
         self.budget = budget
         self.budget_currency = budget_currency
         self.deadline = deadline
-        self.quiet = quiet
-        self._prices_arg = prices
-        self._prices: PriceTable | None = prices if isinstance(prices, PriceTable) else None
-        self._transport = transport
-        self._emulator_options = dict(emulator_options or {})
-        self._emulator: Any = None
-        self._log: RunLog | None = None
-        self._clients: dict[int, Client] = {}
-        self._exit_hook = False
-        self._lock = threading.Lock()
-
-    # ------------------------------------------------------------------ resources (lazy)
-    @property
-    def region(self) -> str:
-        return self.settings.region
-
-    @property
-    def home(self) -> Path:
-        return self.settings.home
-
-    @property
-    def backend(self) -> str:
-        """``"emulator"`` or the region id: what runs are logged under."""
-        return "emulator" if self.settings.uses_emulator else self.settings.region
-
-    @property
-    def log(self) -> RunLog:
-        with self._lock:
-            if self._log is None:
-                key = self.settings.api_key
-                self._log = RunLog.open(self.home, secrets=[key] if key else [])
-            return self._log
-
-    @property
-    def prices(self) -> PriceTable:
-        with self._lock:
-            if self._prices is None:
-                arg = self._prices_arg
-                self._prices = PriceTable.load(arg if not isinstance(arg, PriceTable) else None)
-            return self._prices
-
-    def endpoint(self) -> str:
-        """The base URL requests go to (starting the embedded emulator if that is the backend)."""
-        if not self.settings.uses_emulator:
-            return self.settings.endpoint()
-        with self._lock:
-            if self._emulator is None:
-                from wanbook.emulator import Emulator
-
-                emu = Emulator(region=self.region, **self._emulator_options)
-                emu.start()
-                self._emulator = emu
-                self._close_at_exit()
-                if not self.quiet:
-                    print(
-                        f"wanbook: no DASHSCOPE_API_KEY set: using the embedded emulator at "
-                        f"{emu.base_url} (synthetic videos, priced as region {self.region!r}, "
-                        "logged as emulator runs)",
-                        file=sys.stderr,
-                    )
-            return str(self._emulator.base_url)
-
-    def _key(self) -> Secret:
-        return self.settings.api_key or Secret(_EMULATOR_KEY)
-
-    def client(self) -> Client:
-        """The HTTP client of the running event loop (httpx clients belong to one loop)."""
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
-        if client is None:
-            client = Client(self.endpoint(), self._key(), transport=self._transport)
-            self._clients[loop_id] = client
-            self._close_at_exit()
-        return client
-
-    def _close_at_exit(self) -> None:
-        """Close this session when Python exits, if nobody did (a notebook rarely does).
-
-        Registered after the emulator starts, so it runs before the emulator's own temporary
-        directory is cleaned up (atexit runs last-in, first-out). Holds only a weak reference.
-        """
-        if not self._exit_hook:
-            ref = weakref.ref(self)
-            atexit.register(lambda: (session := ref()) is not None and session.close())
-            self._exit_hook = True
 
     # ------------------------------------------------------------------ generation
     def request(self, prompt: str | None = None, *, model: str, **params: Any) -> Request:
@@ -386,19 +304,6 @@ class Session:
         return out
 
     # ------------------------------------------------------------------ lifecycle
-    def close(self) -> None:
-        """Close connections, the run log and the embedded emulator. Safe to call twice."""
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
-            with contextlib.suppress(RuntimeError):  # its loop is gone; its sockets went with it
-                run_sync(client.aclose())
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._emulator is not None:
-            self._emulator.stop()
-            self._emulator = None
-
     def __enter__(self) -> Session:
         return self
 
