@@ -322,7 +322,7 @@ def test_generate_returns_at_once_and_shows_the_video(form: Form) -> None:
     assert job.request.seed is not None and run.seed == job.request.seed  # "random" was drawn
     assert f"seed {run.seed}" in job.status.value and "SUCCEEDED" in job.status.value
     assert "cost 0.1000 USD" in job.status.value
-    out = job.output.value
+    out = job.output_html
     assert "<video" in out and run.run_id in out and "base64" not in out and "video file" in out
     assert "1 done" in form.status.value and not job.reuse_seed.disabled
     job.reuse_seed.click()
@@ -362,7 +362,7 @@ def test_cancel_while_pending(tmp_path: Any) -> None:
         assert s.run(job.run.run_id).cost == 0.0 and "canceled (not billed)" in job.status.value
         run = job.result(timeout=30)
         assert run is not None and run.status == "CANCELED" and run.cost == 0.0
-        assert f.cancel.disabled and "canceled" in job.output.value
+        assert f.cancel.disabled and "canceled" in job.output_html
 
 
 def test_cancel_too_late_says_so(session: wb.Session) -> None:
@@ -389,7 +389,7 @@ def test_errors_show_in_place_in_plain_words(tmp_path: Any) -> None:
         assert job is not None
         run = job.result(timeout=60)
         assert run is not None and run.status == "FAILED"
-        assert "content check refused the prompt or the image" in job.output.value
+        assert "content check refused the prompt or the image" in job.output_html
         assert "FAILED" in job.status.value and "1 failed" in f.status.value
 
 

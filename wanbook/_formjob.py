@@ -44,10 +44,15 @@ class Job:
         one = form._shared[0]
         self.status = form._html()
         self.cancel_button = w.Button(layout=one, description="Cancel", icon="stop", disabled=True)
-        self.reuse_seed = w.Button(
-            layout=one, description=f"Use seed {request.seed}", disabled=True
+        self.reuse_seed = w.Button(  # the seed itself is in the status line: a button is short
+            layout=one,
+            description="Use this seed",
+            tooltip=f"Put seed {request.seed} in the Seed field, to repeat or vary this run",
+            disabled=True,
         )
-        self.output = form._html()
+        # An Output widget, not an HTML one: JupyterLab resolves the card's relative video and
+        # file links (to /files/...) only in rendered outputs, never inside an HTML widget.
+        self.output = w.Output(layout=one)
         self.cancel_button.on_click(lambda _: self.cancel())
         self.reuse_seed.on_click(lambda _: self._use_seed())
         self.widget = w.VBox(
@@ -97,17 +102,27 @@ class Job:
             self.run = run
             from wanbook._display import run_card
 
-            self.output.value = await asyncio.to_thread(run_card, run.record)
+            self._show(await asyncio.to_thread(run_card, run.record))
             return run
         except Exception as exc:  # shown in place, in plain words
             self.error = exc
-            self.output.value = f'<div style="color:#b91c1c">{esc(error_words(exc))}</div>'
+            self._show(f'<div style="color:#b91c1c">{esc(error_words(exc))}</div>')
             return None
         finally:
             ticker.cancel()
             self.ended = time.monotonic()
             self._render()
             self.form.job_changed()
+
+    @property
+    def output_html(self) -> str:
+        """The HTML shown under the status line: the run's card, the error, or "" before."""
+        return "".join(o["data"]["text/html"] for o in self.output.outputs)
+
+    def _show(self, markup: str) -> None:
+        text = self.run.run_id if self.run is not None else "error"
+        bundle = {"text/html": markup, "text/plain": text}
+        self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     async def _tick(self) -> None:
         while True:

@@ -191,10 +191,15 @@ def key_params(record: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def video_html(src: str, poster: str | None = None, *, width: int = 480) -> str:
-    """A ``<video>`` element for ``src`` (a URL or relative path). Loads nothing until played."""
+    """A ``<video>`` element for ``src`` (a URL or relative path).
+
+    ``preload="metadata"`` fetches only the start of the file, enough for the browser to show the
+    first frame: JupyterLab resolves a relative ``src`` but not a relative ``poster``, so without
+    it every video there would be a black box until played. The poster still serves exported HTML.
+    """
     poster_attr = f' poster="{esc(poster)}"' if poster else ""
     return (
-        f'<video src="{esc(src)}"{poster_attr} controls preload="none" '
+        f'<video src="{esc(src)}"{poster_attr} controls preload="metadata" '
         f'style="width:100%;max-width:{width}px;background:#111;display:block"></video>'
     )
 
