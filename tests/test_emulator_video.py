@@ -241,6 +241,7 @@ def test_watermark_marks_the_bottom_right_corner(emu, client) -> None:
 def test_encode_is_deterministic_and_exact(tmp_path: Path) -> None:
     job = RenderJob(
         kind="t2v",
+        model="wan2.1-t2v-turbo",
         width=320,
         height=240,
         duration=1,
@@ -265,3 +266,14 @@ def test_caption_wraps_to_three_lines_with_an_ellipsis() -> None:
     assert len(lines) == 3 and lines[-1].endswith("…")
     assert all(face.getlength(line) <= 200 for line in lines)
     assert wrap("short prompt", face, 200, max_lines=3) == ["short prompt"]
+
+
+def test_two_models_given_one_seed_make_different_videos(tmp_path: Path) -> None:
+    """As with the real models: a seed repeats a model's video, it does not carry across models."""
+    base = dict(kind="t2v", width=320, height=240, duration=1, prompt="a fox", seed=1)
+    base.update(variation=0, watermark=False, sound=False)
+    paths = []
+    for i, model in enumerate(["wan2.2-t2v-plus", "wan2.5-t2v-preview", "wan2.2-t2v-plus"]):
+        encode(RenderJob(model=model, **base), tmp_path / f"{i}.mp4")  # type: ignore[arg-type]
+        paths.append((tmp_path / f"{i}.mp4").read_bytes())
+    assert paths[0] == paths[2] and paths[0] != paths[1]

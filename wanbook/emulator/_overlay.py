@@ -1,7 +1,8 @@
-"""Text over the picture: the prompt caption (t2v) and the "AI Generated" watermark.
+"""What is drawn over the picture: the prompt caption (t2v), the "AI Generated" watermark, and
+the level meter of custom audio.
 
-Both are drawn once per video with Pillow's default font, converted to YUV, and then only
-blitted (watermark) or blended (caption) per frame.
+The texts are drawn once per video with Pillow's default font, converted to YUV, and then only
+blitted (watermark) or blended (caption) per frame; the meter is two small rectangle fills.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from wanbook.emulator._yuv import Planes, Sprite, rgb_to_yuv
 
-__all__ = ["WATERMARK_TEXT", "Caption", "font", "watermark_sprite", "wrap"]
+__all__ = ["WATERMARK_TEXT", "Caption", "LevelBar", "font", "watermark_sprite", "wrap"]
 
 WATERMARK_TEXT = "AI Generated"
 
@@ -46,6 +47,46 @@ def watermark_sprite(width: int, height: int) -> tuple[Sprite, int, int]:
     mark = _text_mark(WATERMARK_TEXT, max(12, height // 26))
     margin = max(8, height // 40)
     return mark, width - mark.w - margin, height - mark.h - margin
+
+
+class LevelBar:
+    """A horizontal level meter bottom left: a dark track, filled from the left by loudness.
+
+    Coordinates and sizes are even, so the chroma planes line up with the luma exactly.
+    ``box`` is ``(x, y, width, height)`` of the track in pixels (tests read the meter there).
+    """
+
+    TRACK = (24, 24, 28)
+    FILL = (255, 200, 64)  # amber: stands out on skies, grass and snow alike
+
+    def __init__(self, width: int, height: int) -> None:
+        margin = max(8, height // 40) & ~1
+        self.w = max(16, width // 4) & ~1
+        self.h = max(4, height // 45) & ~1
+        self.x, self.y = margin, (height - margin - self.h) & ~1
+        self.track = self._yuv(self.TRACK)
+        self.fill = self._yuv(self.FILL)
+
+    @staticmethod
+    def _yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+        import numpy as np
+
+        y, u, v = rgb_to_yuv(np.array([[rgb] * 2] * 2, np.uint8))
+        return int(y[0, 0]), int(u[0, 0]), int(v[0, 0])
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.w, self.h
+
+    def draw(self, p: Planes, level: float) -> None:
+        filled = int(round(max(0.0, min(1.0, level)) * self.w)) & ~1
+        x, y, h = self.x, self.y, self.h
+        for (x0, x1), colour in (((x, x + self.w), self.track), ((x, x + filled), self.fill)):
+            if x1 <= x0:
+                continue
+            p.y[y : y + h, x0:x1] = colour[0]
+            p.u[y // 2 : (y + h) // 2, x0 // 2 : x1 // 2] = colour[1]
+            p.v[y // 2 : (y + h) // 2, x0 // 2 : x1 // 2] = colour[2]
 
 
 class Caption:

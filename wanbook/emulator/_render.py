@@ -2,8 +2,10 @@
 
 Each video is described by a :class:`RenderJob`; its hash names the file, so identical requests
 share one render (a second task with the same inputs reuses the file, or waits for the render in
-progress). Renders run in a small thread pool; PyAV, numpy and Pillow are imported there, never
-when the emulator is imported.
+progress). Custom audio enters the hash by its content, so new audio at an old URL renders anew.
+With custom audio the sound track is that audio (``_audio``) and the picture follows its
+loudness; otherwise the model's automatic sound, if any, is synthesized. Renders run in a small
+thread pool; PyAV, numpy and Pillow are imported there, never when the emulator is imported.
 
 Output is byte-identical for identical jobs: x264 runs with a fixed thread count and no
 timestamps or varying metadata are written.
@@ -14,10 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import queue
-import random
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from wanbook.emulator._audio import AUDIO_RATE, AudioSource, automatic_sound, custom_sound, levels
 from wanbook.emulator._media import ImageSource, decode_rgb
 from wanbook.emulator._tasks import Artifact
 
@@ -34,8 +35,8 @@ log = logging.getLogger("wanbook.emulator")
 T = TypeVar("T")
 
 FPS = 30
-AUDIO_RATE = 48000
-RENDER_VERSION = 1  # bump when the picture or sound changes, so old cache files are not reused
+AUDIO_CHUNK = 1024  # samples per AAC frame
+RENDER_VERSION = 2  # bump when the picture or sound changes, so old cache files are not reused
 X264_OPTIONS = {"preset": "ultrafast", "tune": "zerolatency", "crf": "26"}
 X264_THREADS = 1  # fixed: x264 output depends on its thread count
 
@@ -45,6 +46,7 @@ class RenderJob:
     """Everything that decides the pixels and samples of one video."""
 
     kind: str  # "t2v" | "i2v"
+    model: str  # the model's own name: two models given the same seed do not make the same video
     width: int
     height: int
     duration: int  # seconds; the video has duration × 30 frames
@@ -54,47 +56,47 @@ class RenderJob:
     watermark: bool
     sound: bool
     image: ImageSource | None = None
+    audio: AudioSource | None = None  # custom audio; used only when ``sound``
+
+    @property
+    def look(self) -> int:
+        """The seed the picture and sound are drawn from: the request's seed, told apart by model."""
+        digest = hashlib.sha256(f"{self.model}\x00{self.seed}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
 
     def key(self) -> str:
         fields = asdict(self)
         fields["image"] = self.image.digest if self.image is not None else None
+        if self.audio is None:
+            del fields["audio"]  # keys of videos without custom audio stay as they were
+        else:
+            fields["audio"] = self.audio.digest
         fields["version"] = RENDER_VERSION
         blob = json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _soundtrack(job: RenderJob) -> Any:
-    """A soft, deterministic chord with a little air, faded in and out (mono float32)."""
-    import numpy as np
-
-    rng = random.Random(f"sound:{job.seed}:{job.variation}:{job.prompt}")
-    n = job.duration * AUDIO_RATE
-    t = np.arange(n, dtype=np.float64) / AUDIO_RATE
-    root = 110.0 * 2 ** (rng.randrange(12) / 12)
-    chord = (1.0, 1.25 if rng.random() < 0.5 else 1.2, 1.5, 2.0)
-    wave = np.zeros(n)
-    for k, ratio in enumerate(chord):
-        wobble = 1 + 0.3 * np.sin(2 * math.pi * (0.15 + 0.1 * k) * t + rng.random() * 6.28)
-        wave += np.sin(2 * math.pi * root * ratio * t) * wobble / (k + 1)
-    noise = np.random.default_rng(rng.randrange(2**32)).standard_normal(n)
-    air = np.convolve(noise, np.ones(32) / 32, mode="same") * 0.6
-    signal = (wave / 2.5 + air) * 0.25
-    fade = min(n // 2, int(0.3 * AUDIO_RATE))
-    if fade:
-        ramp = np.linspace(0, 1, fade)
-        signal[:fade] *= ramp
-        signal[-fade:] *= ramp[::-1]
-    return signal.astype(np.float32)
+def _sound(job: RenderJob) -> Any:
+    """The sound track as ``(channels, duration × 48000)`` float32, or None for a silent video."""
+    if not job.sound:
+        return None
+    if job.audio is not None:
+        return custom_sound(job.audio, job.duration)
+    return automatic_sound(job.look, job.variation, job.prompt, job.duration)
 
 
-def _scene(job: RenderJob) -> Any:
+def _scene(job: RenderJob, loudness: Any = None) -> Any:
+    """The picture; with ``loudness`` (one level per frame) it follows the custom audio."""
     from wanbook.emulator._scene import ImageScene, TextScene
 
     if job.kind == "i2v":
         assert job.image is not None
         rgb = decode_rgb(job.image, job.width, job.height)
-        return ImageScene(rgb, job.seed, job.variation, job.watermark, job.duration * FPS, FPS)
-    return TextScene(job.width, job.height, job.prompt, job.seed, job.variation, job.watermark, FPS)
+        n = job.duration * FPS
+        return ImageScene(rgb, job.look, job.variation, job.watermark, n, FPS, loudness)
+    return TextScene(
+        job.width, job.height, job.prompt, job.look, job.variation, job.watermark, FPS, loudness
+    )
 
 
 def _video_frames(scene: Any, n_frames: int) -> Iterator[Any]:
@@ -158,37 +160,41 @@ def encode(job: RenderJob, path: Path, stop: Callable[[], bool] = lambda: False)
     ``stop`` is polled once per frame; when it returns True the render is abandoned (Aborted).
     """
     import av
+    import numpy as np
 
-    scene = _scene(job)
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
     n_frames = job.duration * FPS
+    samples = _sound(job)
+    follow = samples is not None and job.audio is not None
+    scene = _scene(job, levels(samples, n_frames, FPS) if follow else None)
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
     try:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             video = out.add_stream("libx264", rate=FPS)
             video.width, video.height, video.pix_fmt = job.width, job.height, "yuv420p"
             video.options = dict(X264_OPTIONS)
             video.codec_context.thread_count = X264_THREADS
-            audio = samples = None
-            if job.sound:
-                audio = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
-                audio.bit_rate = 96000
-                samples = _soundtrack(job)
+            audio = None
+            if samples is not None:
+                layout = "mono" if samples.shape[0] == 1 else "stereo"
+                audio = out.add_stream("aac", rate=AUDIO_RATE, layout=layout)
+                audio.bit_rate = 96000 * samples.shape[0]
+            total = samples.shape[1] if samples is not None else 0
             sent = 0  # audio samples encoded so far
-            chunk = 1024
+            chunk = AUDIO_CHUNK
             for i, frame in enumerate(_prefetch(_video_frames(scene, n_frames))):
                 if stop():
                     raise Aborted(path.name)
                 out.mux(video.encode(frame))
-                if audio is not None and samples is not None:
-                    upto = min(len(samples), (i + 1) * AUDIO_RATE // FPS)
-                    while sent + chunk <= upto or (i == n_frames - 1 and sent < len(samples)):
-                        part = samples[sent : sent + chunk]
+                if audio is not None:
+                    upto = min(total, (i + 1) * AUDIO_RATE // FPS)
+                    while sent + chunk <= upto or (i == n_frames - 1 and sent < total):
+                        part = samples[:, sent : sent + chunk]
                         af = av.AudioFrame.from_ndarray(
-                            part.reshape(1, -1), format="fltp", layout="mono"
+                            np.ascontiguousarray(part), format="fltp", layout=layout
                         )
                         af.sample_rate, af.pts = AUDIO_RATE, sent
                         out.mux(audio.encode(af))
-                        sent += len(part)
+                        sent += part.shape[1]
             out.mux(video.encode(None))
             if audio is not None:
                 out.mux(audio.encode(None))

@@ -8,7 +8,10 @@ each frame is then a few slice copies and masked blits, vectorised with numpy. H
   words and the seed, a few shapes drifting on slow Lissajous paths, the prompt as a caption.
 - :class:`ImageScene` (image-to-video): frame 0 *is* the input image; the camera then zooms in
   slowly (up to 8 %) while drifting in a seeded direction.
-Both add the "AI Generated" mark bottom right when asked.
+Both add the "AI Generated" mark bottom right when asked. With custom audio they get one
+loudness level per frame (``_audio.levels``) and follow it: a level meter bottom left, and the
+t2v shapes hop / the i2v camera punches in as the sound gets loud. These cost no extra pass over
+the frame (positions and the zoom change, and a small bar is filled).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import random
 from typing import Any
 
-from wanbook.emulator._overlay import Caption, watermark_sprite
+from wanbook.emulator._overlay import Caption, LevelBar, watermark_sprite
 from wanbook.emulator._yuv import Planes, Sprite, hsv, rgb_to_yuv
 
 __all__ = ["ImageScene", "TextScene", "synthetic_image"]
@@ -33,6 +36,7 @@ _MOODS: tuple[tuple[tuple[str, ...], tuple[float, float, float]], ...] = (
     (("sea", "ocean", "water", "river", "rain", "lake"), (0.55, 0.6, 0.75)),
 )
 _BG_SCALE = 4  # the landscape is drawn at 1/4 size, then scaled up
+HOP = 0.08  # t2v shapes rise by this share of the height at full loudness (custom audio)
 
 
 def _mood(prompt: str, rng: random.Random) -> tuple[float, float, float]:
@@ -116,10 +120,14 @@ class TextScene:
         variation: int,
         watermark: bool,
         fps: int = 30,
+        loudness: Any = None,
     ) -> None:
         import numpy as np
 
         self.w, self.h, self.fps = width, height, fps
+        self.loudness = loudness
+        self.meter = LevelBar(width, height) if loudness is not None else None
+        self.hop = height * HOP
         rng = random.Random(hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest())
         hue, sat, val = _mood(prompt, rng)
         if variation:
@@ -160,14 +168,17 @@ class TextScene:
         p.y[:] = by[oy : oy + self.h, ox : ox + self.w]
         p.u[:] = bu[oy // 2 : oy // 2 + self.h // 2, ox // 2 : ox // 2 + self.w // 2]
         p.v[:] = bv[oy // 2 : oy // 2 + self.h // 2, ox // 2 : ox // 2 + self.w // 2]
+        lift = self.hop * float(self.loudness[i]) if self.loudness is not None else 0.0
         for sprite, (cx, cy, ax, ay, fx2, fy2, phx, phy) in self.sprites:
             x = cx + ax * math.sin(2 * math.pi * fx2 * t + phx)
-            y = cy + ay * math.sin(2 * math.pi * fy2 * t + phy)
+            y = cy + ay * math.sin(2 * math.pi * fy2 * t + phy) - lift
             sprite.blit(
                 p, int(min(max(x, 0), self.w - sprite.w)), int(min(max(y, 0), self.h - sprite.h))
             )
         if self.caption is not None:
             self.caption.blend(p)
+        if self.meter is not None:
+            self.meter.draw(p, float(self.loudness[i]))
         if self.mark is not None:
             mark, mx, my = self.mark
             mark.blit(p, mx, my)
@@ -178,14 +189,24 @@ class ImageScene:
     """The image-to-video picture: the input image, then a slow seeded zoom and drift."""
 
     ZOOM = 0.08
+    PUNCH = 0.05  # extra zoom at full loudness (custom audio)
 
     def __init__(
-        self, rgb: Any, seed: int, variation: int, watermark: bool, n_frames: int, fps: int = 30
+        self,
+        rgb: Any,
+        seed: int,
+        variation: int,
+        watermark: bool,
+        n_frames: int,
+        fps: int = 30,
+        loudness: Any = None,
     ) -> None:
         import numpy as np
 
         self.h, self.w = rgb.shape[:2]
         self.fps, self.n = fps, max(1, n_frames)
+        self.loudness = loudness
+        self.meter = LevelBar(self.w, self.h) if loudness is not None else None
         self.src = rgb_to_yuv(rgb)
         rng = random.Random(f"image:{seed}:{variation}")
         angle = rng.random() * 2 * math.pi
@@ -208,6 +229,8 @@ class ImageScene:
         s = i / (self.n - 1) if self.n > 1 else 0.0
         s = s * s * (3 - 2 * s)  # ease in and out
         zoom = 1 + self.ZOOM * s
+        if self.loudness is not None:
+            zoom += self.PUNCH * float(self.loudness[i])
         room_x = self.w * (1 - 1 / zoom) / 2
         room_y = self.h * (1 - 1 / zoom) / 2
         sx, sy = self.drift[0] * room_x, self.drift[1] * room_y
@@ -221,6 +244,8 @@ class ImageScene:
             rows = self._indices(src.shape[0], axh, zoom, sy / div)
             cols = self._indices(src.shape[1], axw, zoom, sx / div)
             np.take(np.take(src, rows, axis=0, mode="clip"), cols, axis=1, mode="clip", out=plane)
+        if self.meter is not None:
+            self.meter.draw(p, float(self.loudness[i]))
         if self.mark is not None:
             mark, mx, my = self.mark
             mark.blit(p, mx, my)

@@ -1,15 +1,14 @@
 """The emulated service, free of sockets: a request (method, path, headers, body) in, a Reply out.
 
 This is where the service's rules live (wan-api.md §1-§4): authentication, the async header,
-validation through the shared catalogue, rate limits, fault injection, task creation, query,
-list, cancel, and the object-store side (video files and SDK uploads). ``_server`` only moves
-bytes between a socket and :meth:`Service.handle`.
+rate limits, fault injection, task creation, query, list, cancel, and the object-store side
+(video files and SDK uploads). What a create body must be, and its image and audio, are
+checked by ``_intake``. ``_server`` only moves bytes between a socket and :meth:`Service.handle`.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import random
 import threading
@@ -18,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wanbook._catalogue import ModelSpec, catalogue, i2v_output_size
-from wanbook._errors import ValidationError
-from wanbook._request import request_from_body, resolve, validate
+from wanbook._catalogue import ModelSpec, i2v_output_size
 from wanbook.emulator._faults import FaultPlan, Faults
+from wanbook.emulator._fetch import Rejected
+from wanbook.emulator._intake import Intake, intake
 from wanbook.emulator._limits import SlidingWindow
-from wanbook.emulator._media import MediaRejected, resolve_image
 from wanbook.emulator._protocol import (
     ERROR_MESSAGES,
     actual_prompt,
@@ -42,16 +40,6 @@ MSG = ERROR_MESSAGES
 API = "/api/v1"
 CREATE_PATH = f"{API}/services/aigc/video-generation/video-synthesis"
 PURGE_EVERY = 1.0  # seconds of clock between sweeps of expired tasks
-
-# Request fields the validator names -> where they sit in the wire body.
-_WIRE = {
-    "prompt": "input.prompt",
-    "negative_prompt": "input.negative_prompt",
-    "image": "input.img_url",
-    "audio_url": "input.audio_url",
-    "template": "input.template",
-    "extra": "parameters",
-}
 
 
 class HiddenKey:
@@ -89,12 +77,6 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 def _oss_error(status: int, code: str, message: str) -> Reply:
     return Reply(status, oss_error_xml(code, message, new_id()), content_type="application/xml")
-
-
-def _wire_field(name: str) -> str:
-    if name in _WIRE:
-        return _WIRE[name]
-    return name if name in ("model", "region") else f"parameters.{name}"
 
 
 class Service:
@@ -200,45 +182,20 @@ class Service:
         if (headers.get("X-DashScope-Async") or "").strip().lower() != "enable":
             return _error(403, "AccessDenied", MSG["sync"])
         try:
-            data = json.loads(body.decode("utf-8")) if body else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(400, "InvalidParameter", f"{MSG['json']} ({exc})")
-        if not isinstance(data, dict):
-            return _error(400, "InvalidParameter", f"{MSG['json']} (expected a JSON object)")
-        model = data.get("model")
-        if not isinstance(model, str) or not model.strip():
-            return _error(400, "BadRequest.EmptyModel", MSG["empty_model"])
-        spec = catalogue().get(model)
-        if spec is None or not catalogue().serves(self.region, spec):
-            return _error(404, "ModelNotFound", f"{MSG['model']} (model: {model})")
-        if "input" not in data or data.get("input") is None:
-            return _error(400, "BadRequest.EmptyInput", MSG["empty_input"])
-        try:
-            req = request_from_body(data)
-        except ValidationError as exc:
-            return _error(400, "InvalidParameter", "; ".join(p.message for p in exc.problems))
-        errors = [p for p in validate(req, self.region) if p.severity == "error"]
-        if errors:
-            text = "; ".join(f"{_wire_field(p.field)}: {p.message}" for p in errors)
-            return _error(400, "InvalidParameter", text)
-        image = None
-        if not spec.is_t2v:
-            oss = (headers.get("X-DashScope-OssResourceResolve") or "").lower() == "enable"
-            try:
-                image = resolve_image(req.image, spec, self.uploads, oss)
-            except MediaRejected as exc:
-                return _error(exc.status, exc.code, exc.message)
+            asked = intake(body, headers, self.region, self.uploads)  # may fetch media
+        except Rejected as exc:
+            return _error(exc.status, exc.code, exc.message)
         injected = self.plan.create_error()
         if injected == "unavailable":
             return _error(503, "ModelUnavailable", MSG["unavailable"])
         if injected == "throttle":
             return _error(429, "Throttling", MSG["throttle"])
         with self._create_lock:
-            now = self.clock()  # after any image fetch: admission sees arrival order
-            refused = self._admit(spec, now)
+            now = self.clock()  # after any media fetch: admission sees arrival order
+            refused = self._admit(asked.spec, now)
             if refused is not None:
                 return refused
-            task = self._new_task(model, spec, req, image, now)
+            task = self._new_task(asked, now)
             self.store.add(task)
         if self.plan.lose_response():
             return Reply(0, drop=True)
@@ -272,15 +229,15 @@ class Service:
             )
         return None
 
-    def _new_task(self, model: str, spec: ModelSpec, req: Any, image: Any, now: float) -> Task:
-        res = resolve(req)
+    def _new_task(self, asked: Intake, now: float) -> Task:
+        spec, req, res, image = asked.spec, asked.request, asked.resolved, asked.image
         task_id = new_id()
         fate = self.plan.task_fate()
         queue, run = timing(res.tier, res.duration, task_id, self.time_scale, fate.slow)
         prompt = (req.prompt or "")[: spec.prompt_limit] if req.template is None else ""
         seed = res.seed if res.seed is not None else random.SystemRandom().randrange(2**31)
         variation = 1 + int(task_id.replace("-", ""), 16) % 999 if res.prompt_extend else 0
-        if spec.is_t2v:
+        if image is None:  # t2v
             w, h = (int(v) for v in (res.size or spec.default).split("*"))
         else:
             w, h = i2v_output_size(image.width, image.height, res.tier)
@@ -288,6 +245,7 @@ class Service:
         if fate.fail is None:
             job = RenderJob(
                 kind=spec.kind,
+                model=spec.name,
                 width=w,
                 height=h,
                 duration=res.duration,
@@ -297,6 +255,7 @@ class Service:
                 watermark=res.watermark,
                 sound=res.sound,
                 image=image,
+                audio=asked.audio,
             )
             artifact = self.renderer.submit(job)
         rewritten = None
@@ -305,7 +264,7 @@ class Service:
         return Task(
             task_id=task_id,
             request_id=new_id(),
-            model=model,
+            model=asked.model,
             spec=spec,
             region=self.region,
             submit=now,
