@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +336,7 @@ def main() -> None:
 
     total = time.time() - started
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "python bench/batch.py" + "".join(f" {a}" for a in sys.argv[1:])
     header = (
         f"`{command}` — {when}; Python {platform.python_version()}, {platform.machine()}, "

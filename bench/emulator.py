@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import wave
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -144,7 +144,7 @@ def main() -> None:
 def record(table: str, env: str, command: str) -> None:
     """Append the figures to bench/RESULTS.md under "Emulator render time"."""
     path = Path(__file__).with_name("RESULTS.md")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     head = "" if path.exists() else "# Benchmark results\n"
     block = f"\n## Emulator render time\n\n`{command}` — {stamp}; {env}\n\n{table}\n"
     with path.open("a", encoding="utf-8") as f:

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def realistic(i: int, rng: random.Random) -> dict[str, Any]:
         "input": {"prompt": prompt, "negative_prompt": "blurry"},
         "parameters": {"size": size, "duration": 5, "prompt_extend": False, "seed": seed},
     }
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=60 * i)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=60 * i)
     return {
         "experiment": f"study-{i % 7}",
         "tags": ["bench", f"batch-{i % 10}"],
@@ -338,7 +338,7 @@ def record(table: str, env: str, command: str, history: str) -> None:
     """Put the figures in bench/RESULTS.md under "Run log": the latest table replaces the
     previous one; a dated line is added to the history below it. Other sections are left alone."""
     path = Path(__file__).with_name("RESULTS.md")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     head, found, rest = text.partition("\n## Run log\n")
     section, _, tail = rest.partition("\n## ")

@@ -11,7 +11,7 @@ import json
 import logging
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -437,7 +437,7 @@ def test_watch_deadline_raises_timeout() -> None:
 
 def test_watch_deadline_as_datetime_in_the_past() -> None:
     server = Server(task("PENDING"))
-    past = datetime.now(timezone.utc) - timedelta(seconds=5)
+    past = datetime.now(UTC) - timedelta(seconds=5)
     with pytest.raises(TaskTimeoutError):
         run(make(server).wait("task-1", deadline=past))
     assert len(server.requests) == 1
@@ -459,7 +459,7 @@ def test_wait_returns_success_and_raises_failure() -> None:
 
 # --------------------------------------------------------------------------- finding a task
 
-SENT = datetime(2026, 1, 1, 4, 0, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 1, 1, 4, 0, 0, tzinfo=UTC)
 
 
 def listed(task_id: str, seconds: float, model: str = "wan2.2-t2v-plus") -> dict:

@@ -52,7 +52,7 @@ def _upload(form: Form, data: bytes, name: str = "photo.png") -> None:
             "type": "image/png",
             "size": len(data),
             "content": memoryview(data),
-            "last_modified": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+            "last_modified": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         },
     )
 

@@ -7,7 +7,7 @@ import random
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from wanbook._errors import RunLogError
 from wanbook._frames import DEFAULT_COLUMNS
 from wanbook._runlog import COLUMNS, STATUSES, RunLog
 
-UTC = timezone.utc
+UTC = UTC
 TEXT = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
 TIME = "datetime64[us, UTC]"
 

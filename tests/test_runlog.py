@@ -9,7 +9,7 @@ import math
 import multiprocessing
 import os
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from wanbook._version import __version__
 
 from .conftest import TEST_API_KEY
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

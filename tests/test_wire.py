@@ -7,7 +7,7 @@ each id) or built from the field lists of wan-api.md §3.1 where a page gives no
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -42,7 +42,7 @@ from wanbook._wire import (
     parse_time,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(*args: int) -> datetime:

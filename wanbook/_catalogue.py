@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import functools
 import math
+import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
-
-import tomllib
 
 __all__ = [
     "AudioMode",

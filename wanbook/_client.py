@@ -34,7 +34,7 @@ from collections.abc import (
     Iterable,
     Mapping,
 )
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -375,5 +375,5 @@ def _deadline_clock(deadline: float | datetime | None, now: float) -> float | No
     if deadline is None:
         return None
     if isinstance(deadline, datetime):
-        return now + (as_utc(deadline) - datetime.now(timezone.utc)).total_seconds()
+        return now + (as_utc(deadline) - datetime.now(UTC)).total_seconds()
     return now + float(deadline)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -57,8 +57,8 @@ def as_utc(when: datetime | float) -> datetime:
     if isinstance(when, datetime):
         if when.tzinfo is None:
             raise ValueError(f"times must be timezone-aware, got naive {when!r}")
-        return when.astimezone(timezone.utc)
-    return datetime.fromtimestamp(float(when), timezone.utc)
+        return when.astimezone(UTC)
+    return datetime.fromtimestamp(float(when), UTC)
 
 
 def format_list_time(when: datetime) -> str:

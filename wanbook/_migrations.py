@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["MIGRATIONS", "applied", "migrate", "migration"]
 
@@ -187,7 +187,7 @@ def migrate(db: sqlite3.Connection, *, until: str | None = None) -> list[str]:
             fn(db)
             db.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
-                (name, datetime.now(timezone.utc).isoformat(timespec="microseconds")),
+                (name, datetime.now(UTC).isoformat(timespec="microseconds")),
             )
             now.append(name)
         db.execute("COMMIT")

@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -290,7 +290,7 @@ def recent_timings(
 ) -> list[tuple[float | None, float | None]]:
     """(queue_seconds, run_seconds) of the most recent SUCCEEDED runs like this one in the run log
     (``log`` is a ``RunLog``). The host is part of "like": two emulators may run at other paces."""
-    since = (datetime.now(timezone.utc) - max_age).isoformat(timespec="microseconds")
+    since = (datetime.now(UTC) - max_age).isoformat(timespec="microseconds")
     _, rows = log.query(
         "SELECT queue_seconds, run_seconds FROM runs"
         " WHERE status = 'SUCCEEDED' AND model = ? AND tier IS ? AND backend = ?"

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from wanbook._errors import RunLogError
@@ -65,7 +65,7 @@ def new_run_id() -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def utc_iso(value: Any, field: str = "time") -> str:
@@ -81,16 +81,16 @@ def utc_iso(value: Any, field: str = "time") -> str:
     elif isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        moment = datetime.fromtimestamp(value, timezone.utc)  # epoch seconds
+        moment = datetime.fromtimestamp(value, UTC)  # epoch seconds
     else:
         raise RunLogError(f"{field}={value!r} is not a time; expected a datetime or ISO-8601 text")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise RunLogError(
             f"{field}={value!r} has no time zone; give a UTC offset (server times are UTC+8)"
         )
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def since_iso(value: Any) -> str:
@@ -104,9 +104,9 @@ def since_iso(value: Any) -> str:
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is None:
-            value = parsed.replace(tzinfo=timezone.utc)
+            value = parsed.replace(tzinfo=UTC)
     elif isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return utc_iso(value, "since")
 
 

@@ -15,8 +15,8 @@ import math
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from enum import Enum
+from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Any
 
 from wanbook._catalogue import tier_of_size
@@ -42,7 +42,7 @@ _SIZE = re.compile(r"^\s*(\d+)\s*[*xX×]\s*(\d+)\s*$")
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S")
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     """A task's status. ``UNKNOWN`` means the id does not exist or is older than 24 hours."""
 
     PENDING = "PENDING"
@@ -108,7 +108,7 @@ def parse_time(value: Any) -> datetime | None:
         if not math.isfinite(value) or value <= 0:
             return None
         seconds = value / 1000.0 if abs(value) > 1e11 else float(value)
-        return datetime.fromtimestamp(seconds, timezone.utc)
+        return datetime.fromtimestamp(seconds, UTC)
     text = str(value).strip()
     if not text:
         return None
@@ -116,7 +116,7 @@ def parse_time(value: Any) -> datetime | None:
         return parse_time(int(text))
     for fmt in _TIME_FORMATS:
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC8).astimezone(timezone.utc)
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC8).astimezone(UTC)
         except ValueError:
             continue
     try:
@@ -125,7 +125,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC8)
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- usage

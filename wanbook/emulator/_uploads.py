@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy as email_policy
 from email.parser import BytesParser
 from typing import Any
@@ -46,7 +46,7 @@ class UploadStore(Mapping[str, bytes]):
 
     def policy(self, root_url: str) -> dict[str, Any]:
         """The ``data`` of a getPolicy answer: where and how to upload."""
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
         return {
             "policy": "d2FuYm9vay1lbXVsYXRvcg==",
             "signature": "wanbook-emulator",
