@@ -12,12 +12,23 @@ from wanbook._config import Settings
 from wanbook._errors import ConfigError
 
 
-def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("WANBOOK_HOME")
+    monkeypatch.chdir(tmp_path)
     s = Settings.from_env()
     assert s.api_key is None and s.uses_emulator
     assert s.region == "intl"
-    assert s.home == Path("wanbook-runs")
+    assert s.home == tmp_path / "wanbook-runs"  # absolute: paths logged under it stay valid
+
+
+@pytest.mark.parametrize("home", ["runs", "./a/../runs", Path("runs")])
+def test_a_relative_home_is_made_absolute_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, home: str | Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_env(home=home)
+    monkeypatch.chdir(tmp_path.parent)  # a later `cd` in the notebook changes nothing
+    assert s.home.is_absolute() and s.home == tmp_path / "runs"
 
 
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch, api_key: str, tmp_path: Path) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,6 @@ import pytest
 from wanbook._polling import (
     Expectation,
     Look,
-    PollPlan,
     Spread,
     Tuning,
     due,
@@ -23,8 +20,8 @@ from wanbook._polling import (
     quantile,
     recent_timings,
 )
+from wanbook._pollsim import sdk_queries, simulate_watch
 from wanbook._runlog import RunLog
-from wanbook._wire import Task, TaskStatus
 from wanbook.emulator._tasks import timing
 
 T = Tuning()
@@ -136,58 +133,6 @@ def test_prior_brackets_the_emulator_and_history_wins() -> None:
 # ------------------------------------------------------------------ a simulated watch
 
 
-@dataclass
-class Clock:
-    now: float = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def simulate(exp: Expectation, queue: float, run: float, *, rng_seed: int = 0) -> tuple[int, float]:
-    """Follow a task that starts after ``queue`` and ends after ``queue + run`` as Tracker.follow
-    does (the create's answer observed, no immediate query): (queries, seconds noticed late)."""
-    clock = Clock()
-    plan = PollPlan(exp, clock=clock, rng=random.Random(rng_seed).random)
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def answer() -> Task:
-        t = clock.now
-        if t < queue:
-            return Task("t", TaskStatus.PENDING, submit_time=t0)
-        sched = t0 + timedelta(seconds=queue)
-        if t < queue + run:
-            return Task("t", TaskStatus.RUNNING, submit_time=t0, scheduled_time=sched)
-        return Task("t", TaskStatus.SUCCEEDED, submit_time=t0, scheduled_time=sched)
-
-    plan.observe(answer())  # the create's answer
-    last = "PENDING"
-    queries = 0
-    while True:
-        clock.now += next(plan)
-        queries += 1
-        task = answer()
-        if task.status.value != last:
-            last = task.status.value
-            plan.observe(task)
-        if task.is_terminal:
-            return queries, clock.now - (queue + run)
-
-
-def sdk_queries(total: float) -> int:
-    """Queries the vendor SDK's ``wait`` makes for a task that ends ``total`` s after its create
-    (it queries at once, then after 1, 1, 2, 2, 2, 4, 4, 4, 5, 5, ... s)."""
-    t, wait, step, n = 0.0, 1.0, 0, 0
-    while True:
-        step += 1
-        if wait < 5 and step % 3 == 0:
-            wait = min(wait * 2, 5)
-        n += 1
-        if t >= total:
-            return n
-        t += wait
-
-
 @pytest.mark.parametrize(
     ("case", "exp", "queue", "run", "max_queries", "max_late"),
     [
@@ -206,7 +151,7 @@ def sdk_queries(total: float) -> int:
 def test_simulated_watch(
     case: str, exp: Expectation, queue: float, run: float, max_queries: int, max_late: float
 ) -> None:
-    queries, late = simulate(exp, queue, run)
+    queries, late = simulate_watch(exp, queue, run)
     assert queries <= max_queries, case
     assert 0 <= late <= max_late, case
 
@@ -220,8 +165,8 @@ def test_a_third_of_the_sdk_queries_at_real_pace() -> None:
     ours, theirs, lates = 0, 0, []
     for i in range(50):
         q, r = rng.uniform(8, 16), rng.uniform(47, 53)
-        n, late = simulate(exp, q, r, rng_seed=i)
-        ours, theirs = ours + n, theirs + sdk_queries(q + r)
+        n, late = simulate_watch(exp, q, r, rng_seed=i)
+        ours, theirs = ours + n, theirs + sdk_queries(q + r)[0]
         lates.append(late)
     assert ours <= theirs / 3
     assert sorted(lates)[len(lates) // 2] <= 0.1 * 62

@@ -1,8 +1,10 @@
 """Write-ahead: kill the process at each step of a generation, resume, and lose nothing.
 
 A subprocess generates against an emulator running in this test process and SIGKILLs itself
-right after the run log records a given status. A new session then resumes. Nothing paid for is
-lost (the video is downloaded) and nothing is created twice (the emulator's task list).
+right after the run log records a given status (or the video, or — CREATED — right after the
+create's answer arrived, before its task id is logged). A new session then resumes. Nothing paid
+for is lost (the video is downloaded, the cost known) and nothing is created twice (the emulator's
+task list).
 """
 
 from __future__ import annotations
@@ -28,8 +30,20 @@ SCRIPT = textwrap.dedent(
     step = sys.argv[1]
 
     def die_at(run):
-        if run.record["status"] == step:
+        downloaded = step == "DOWNLOADED" and run.record.get("video_path")
+        if run.record["status"] == step or downloaded:  # DOWNLOADED: before it is priced
             os.kill(os.getpid(), signal.SIGKILL)
+
+    if step == "CREATED":  # the create's answer has arrived; its task id is not logged yet
+        from wanbook._client import Client
+
+        create = Client.create
+
+        async def create_then_die(self, *args, **kwargs):
+            await create(self, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        Client.create = create_then_die
 
     with wb.Session(quiet=True) as s:
         s.generate("a fox at dusk", model="wan2.2-t2v-plus", size="832*480", seed=5,
@@ -53,17 +67,21 @@ def _tasks(emu: Emulator) -> int:
 
 
 @pytest.mark.parametrize(
-    ("step", "final", "created"),
+    ("step", "status", "final", "created"),
     [
-        ("PREPARED", "NOT_CREATED", 0),
-        ("SUBMITTING", "NOT_CREATED", 0),
-        ("PENDING", "SUCCEEDED", 1),
-        ("RUNNING", "SUCCEEDED", 1),
-        ("SUCCEEDED", "SUCCEEDED", 1),
+        ("PREPARED", "PREPARED", "NOT_CREATED", 0),
+        ("SUBMITTING", "SUBMITTING", "NOT_CREATED", 0),
+        # the task exists but its id was never logged: found through the list endpoint
+        ("CREATED", "SUBMITTING", "SUCCEEDED", 1),
+        ("PENDING", "PENDING", "SUCCEEDED", 1),
+        ("RUNNING", "RUNNING", "SUCCEEDED", 1),
+        ("SUCCEEDED", "SUCCEEDED", "SUCCEEDED", 1),
+        # the video is on disk, the final update never ran: the cost was logged with SUCCEEDED
+        ("DOWNLOADED", "SUCCEEDED", "SUCCEEDED", 1),
     ],
 )
 def test_kill_at_each_step_then_resume(
-    emu: Emulator, tmp_path: Path, step: str, final: str, created: int
+    emu: Emulator, tmp_path: Path, step: str, status: str, final: str, created: int
 ) -> None:
     before = _tasks(emu)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
@@ -79,9 +97,12 @@ def test_kill_at_each_step_then_resume(
 
     with wb.Session(api_key=TEST_API_KEY, base_url=emu.base_url, home=tmp_path, quiet=True) as s:
         (row,) = s.runs().reset_index().to_dict("records")
-        assert row["status"] == step  # the row says what was known when the process died
+        assert row["status"] == status  # the row says what was known when the process died
+        task_id = s.run(row["run_id"]).task_id
+        assert (task_id is None) is (step in ("PREPARED", "SUBMITTING", "CREATED"))
         resumed = s.resume(list_grace=0)
-        assert [r.run_id for r in resumed] == [row["run_id"]]
+        left = [] if step == "DOWNLOADED" else [row["run_id"]]  # nothing left to do there
+        assert [r.run_id for r in resumed] == left
         after = s.run(row["run_id"]).record
         assert after["status"] == final
         if final == "SUCCEEDED":

@@ -56,17 +56,20 @@ class Settings:
                 {k: v for k, v in env.items() if k != "WANBOOK_BASE_URL"},
             )
         secret = key if isinstance(key, Secret) or key is None else _secret(key)
+        source = "region" if region else "WANBOOK_REGION"  # name where a bad value came from
         region = region or env.get("WANBOOK_REGION") or "intl"
         regions = catalogue().regions
         if region not in regions:
-            raise ConfigError(
-                f"WANBOOK_REGION {region!r} is unknown; choose one of {', '.join(regions)}"
-            )
+            raise ConfigError(f"{source} {region!r} is unknown; choose one of {', '.join(regions)}")
         workspace_id = workspace_id or env.get("WANBOOK_WORKSPACE_ID") or None
         base_url = base_url or env.get("WANBOOK_BASE_URL") or None
         if base_url is not None:
             base_url = _check_base_url(base_url)
-        home_path = Path(home or env.get("WANBOOK_HOME") or DEFAULT_HOME).expanduser()
+        # Absolute from the start: the run log stores paths under it (videos, and they must
+        # still be found from a notebook in another folder or after a `cd`).
+        home_path = Path(
+            os.path.abspath(Path(home or env.get("WANBOOK_HOME") or DEFAULT_HOME).expanduser())
+        )
         settings = cls(secret, region, workspace_id, base_url, home_path)
         if secret is not None and base_url is None:
             settings.endpoint()  # fail now, not at the first request, if eu lacks a workspace

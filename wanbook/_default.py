@@ -79,9 +79,10 @@ def run(run_id: str) -> Run:
     return session().run(run_id)
 
 
-def resume() -> list[Run]:
-    """Finish every unfinished run younger than 24 hours; mark older ones expired."""
-    return session().resume()
+def resume(**kwargs: Any) -> list[Run]:
+    """Finish every unfinished run younger than 24 hours; mark older ones expired (keyword
+    arguments as :meth:`Session.aresume`, e.g. ``raise_on_failure=False``)."""
+    return session().resume(**kwargs)
 
 
 def models(kind: str | None = None, region: str | None = None) -> list[str]:

@@ -14,10 +14,12 @@ are translated once, at the boundary that meets them, with ``raise ... from exc`
     │   ├── RateLimitError          429: the task was not created
     │   └── ServerError             5xx and 408
     ├── TransportError              the connection failed (no HTTP answer)
+    │   └── RequestTimeoutError (TimeoutError) no answer in time (connect/read/write/pool)
     ├── AmbiguousCreateError        a create may have reached the server; never re-sent blindly
     ├── TaskFailedError             the task ended FAILED / CANCELED / UNKNOWN
     ├── TaskTimeoutError (TimeoutError) waited past the deadline
     ├── BatchCancelled              a batch was cancelled before this request was sent
+    ├── ResumeError                 resume could not finish some runs (the others it did)
     ├── DownloadError               a video could not be fetched or did not verify
     └── RunLogError                 the run log could not be opened or written
 
@@ -42,6 +44,8 @@ __all__ = [
     "MediaError",
     "Problem",
     "RateLimitError",
+    "RequestTimeoutError",
+    "ResumeError",
     "RunLogError",
     "ServerError",
     "TaskFailedError",
@@ -144,6 +148,15 @@ class TransportError(WanbookError):
     """The request got no HTTP answer (connection refused, reset, timed out)."""
 
 
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No answer came in time (httpx's connect, read, write or pool timeout), retries spent.
+
+    Also a :class:`TimeoutError`, so ``except TimeoutError`` catches it as it catches
+    :class:`TaskTimeoutError`. A create that timed out after it was sent is not this error but
+    :class:`AmbiguousCreateError`: it may have made a task.
+    """
+
+
 class AmbiguousCreateError(WanbookError):
     """A create request may have reached the server, but no answer came back.
 
@@ -172,6 +185,21 @@ class TaskFailedError(WanbookError):
 
 class TaskTimeoutError(WanbookError, TimeoutError):
     """Waited for a task (or a request) past its deadline. The task may still finish: resume later."""
+
+
+class ResumeError(WanbookError):
+    """``resume`` could not carry some runs forward (each error is logged on its run); the
+    others were. ``runs``: every run looked at, as logged now; ``failures``: run_id -> error."""
+
+    def __init__(self, runs: Sequence[Any], failures: dict[str, BaseException]) -> None:
+        self.runs = list(runs)
+        self.failures = dict(failures)
+        lines = [f"run {run_id}: {type(e).__name__}: {e}" for run_id, e in failures.items()]
+        n = len(failures)
+        super().__init__(
+            f"{n} of {len(self.runs)} unfinished run(s) could not be finished (try resume "
+            "again later):\n  " + "\n  ".join(lines)
+        )
 
 
 class BatchCancelled(WanbookError):

@@ -327,14 +327,20 @@ def _from_path(path: Path, source: str, limit: int, limits: dict[str, Any]) -> P
 
 
 def describe_for_log(prepared: PreparedImage) -> dict[str, Any]:
-    """What the run log may keep about an input image: never the bytes, only their fingerprint."""
+    """What the run log may keep about an input image: never the bytes, only their fingerprint.
+
+    A local path is logged absolute (``frame.png`` as given is read from the working directory
+    of the moment; a rerun from elsewhere must still find it); URLs and ``<bytes>`` as given."""
+    source = prepared.source
+    if source and not source.startswith("<") and not _SCHEME.match(source):
+        source = os.path.abspath(source)
     return {
         "sha256": prepared.sha256,
         "bytes": prepared.bytes,
         "width": prepared.width,
         "height": prepared.height,
         "format": prepared.format,
-        "source": prepared.source,
+        "source": source,
     }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from wanbook._errors import Problem, ValidationError
 from wanbook._media_in import PreparedImage, prepare_image, redact_body
 from wanbook._pricing import Estimate, PriceTable, estimate
 from wanbook._request import Request, Resolved, build_body, check, request_from_body, resolve
+from wanbook._warn import warn_user
 
 __all__ = ["Prepared", "RequestWarning", "prepare", "request_of"]
 
@@ -88,7 +88,7 @@ def prepare(
     est = estimate(prices, spec.name, region, resolved.tier, resolved.duration, resolved.sound)
     if warn:
         for p in problems:
-            warnings.warn(f"{p.field}: {p.message}", RequestWarning, stacklevel=3)
+            warn_user(f"{p.field}: {p.message}", RequestWarning)  # at the user's line
     return Prepared(
         request=request,
         resolved=resolved,

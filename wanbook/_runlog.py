@@ -20,6 +20,7 @@ import socket
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -36,6 +37,7 @@ from wanbook._runschema import (
     UNFINISHED,
     decode,
     encode,
+    local_path,
     new_run_id,
     since_iso,
     utc_iso,
@@ -51,6 +53,7 @@ __all__ = [
     "TERMINAL",
     "UNFINISHED",
     "RunLog",
+    "RunLogWarning",
     "new_run_id",
     "since_iso",
     "utc_iso",
@@ -77,8 +80,9 @@ class RunLog:
     # ------------------------------------------------------------------ opening and closing
     @classmethod
     def open(cls, home: str | Path, *, secrets: Iterable[Secret | str] = ()) -> RunLog:
-        """Open (creating and migrating as needed) ``<home>/runs.sqlite``."""
-        home = Path(home).expanduser()
+        """Open (creating and migrating as needed) ``<home>/runs.sqlite``. ``home`` is made
+        absolute first, so the paths the log hands out do not depend on the working directory."""
+        home = Path(os.path.abspath(Path(home).expanduser()))
         try:
             home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -240,7 +244,15 @@ class RunLog:
     # ------------------------------------------------------------------ reading
     def _select(self, tail: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         names, rows = self.query(f"SELECT * FROM runs{tail}", params)
-        return [decode(row, names) for row in rows]
+        return [self._absolute(decode(row, names)) for row in rows]
+
+    def _absolute(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with its local paths absolute (see :func:`local_path`)."""
+        for column in ("video_path", "image_source"):
+            value = record.get(column)
+            if isinstance(value, str) and value:
+                record[column] = local_path(value, self.home, video=column == "video_path")
+        return record
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """One run as a dict (JSON columns decoded), or None."""
@@ -278,36 +290,14 @@ class RunLog:
         )
 
     def find_reusable(self, fingerprint: str) -> dict[str, Any] | None:
-        """The latest SUCCEEDED run with this fingerprint and a video path (the caller checks the
-        file is still there)."""
+        """The latest SUCCEEDED run with this fingerprint whose video file is still on disk (an
+        older one when the newest's file was deleted), or None."""
         found = self._select(
             " WHERE fingerprint = ? AND status = 'SUCCEEDED' AND video_path IS NOT NULL"
-            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
+            " ORDER BY created_at DESC, run_id DESC",
             [fingerprint],
         )
-        return found[0] if found else None
-
-    def spent(self, currency: str, **filters: Any) -> float:
-        """Sum of the known costs of SUCCEEDED runs in ``currency`` (optionally filtered, e.g.
-        ``backend=...``). Unknown (NULL) costs are left out: see :meth:`in_flight_estimate`."""
-        clause, params = where({**filters, "status": "SUCCEEDED"})
-        _, rows = self.query(
-            f"SELECT TOTAL(cost) FROM runs{clause} AND currency = ?", [*params, currency]
-        )
-        return float(rows[0][0])
-
-    def in_flight_estimate(self, currency: str, **filters: Any) -> float:
-        """Sum of the estimates, in ``currency``, of money committed but not yet counted as spent:
-        runs not yet ended (AMBIGUOUS included: the task may exist) and SUCCEEDED runs whose cost
-        is not recorded (yet)."""
-        clause, params = where(filters)
-        marks = ", ".join("?" * len(UNFINISHED))
-        sql = (
-            f"SELECT TOTAL(estimate) FROM runs{clause or ' WHERE 1'} AND estimate_currency = ?"
-            f" AND (status IN ({marks}) OR (status = 'SUCCEEDED' AND cost IS NULL))"
-        )
-        _, rows = self.query(sql, [*params, currency, *UNFINISHED])
-        return float(rows[0][0])
+        return next((r for r in found if Path(r["video_path"]).is_file()), None)
 
     def count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM runs")[1][0][0])
@@ -362,7 +352,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise RunLogError(f"cannot open the run log {str(path)!r}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        _wal(conn)
+        _wal(conn, path)
         conn.execute("PRAGMA synchronous = NORMAL")  # durable with WAL across a process crash
         migrate(conn)
     except sqlite3.Error as exc:
@@ -371,15 +361,31 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _wal(conn: sqlite3.Connection) -> None:
-    """Switch to WAL. The switch needs a moment alone with the file, and SQLite does not always
-    wait for it through the busy handler, so retry for up to the busy timeout."""
+class RunLogWarning(UserWarning):
+    """The run log works, but not as safely as it should (e.g. it could not use WAL)."""
+
+
+def _wal(conn: sqlite3.Connection, path: Path | str) -> str:
+    """Switch to WAL and return the journal mode SQLite reports. The switch needs a moment
+    alone with the file, and SQLite does not always wait for it through the busy handler, so
+    retry for up to the busy timeout. SQLite keeps the old mode without an error where WAL
+    cannot work (a network file system, no shared memory): that is said, not passed over."""
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     while True:
         try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            return
+            row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            break
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+    mode = str(row[0] if row else "unknown").lower()
+    if mode != "wal":
+        warnings.warn(
+            f"the run log {str(path)!r} could not switch to WAL mode (SQLite kept journal mode "
+            f"{mode!r}); its folder may be on a network file system, where several kernels "
+            "writing at once may wait, fail or corrupt it. Put WANBOOK_HOME on a local disk.",
+            RunLogWarning,
+            stacklevel=2,
+        )
+    return mode

@@ -1,7 +1,8 @@
 """The run log's schema and values: columns, statuses, how each value is stored, and filters.
 
 Pure (no connection): :mod:`wanbook._runlog` stores with these, :mod:`wanbook._frames` reads with
-them. Times are UTC ISO-8601 text with microseconds, structured values JSON text.
+them. Times are UTC ISO-8601 text with microseconds, structured values JSON text. Local paths are
+stored absolute; :func:`local_path` reads older relative ones back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from wanbook._errors import RunLogError
@@ -29,6 +31,7 @@ __all__ = [
     "as_list",
     "decode",
     "encode",
+    "local_path",
     "new_run_id",
     "since_iso",
     "utc_iso",
@@ -206,3 +209,20 @@ def where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
         clauses.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
         params.append(tag)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def local_path(value: str, home: Path, *, video: bool = False) -> str:
+    """A logged local path, absolute. Paths are stored absolute; rows written before that (by
+    wanbook 0.x with a relative ``WANBOOK_HOME``) hold paths relative to the working directory
+    of the time, resolved here: a video by its name in ``<home>/videos`` (where every video is
+    kept), anything else against the working directory, else the home's parent (the working
+    directory of the default home) — the first that exists, else the working directory's.
+    URLs and placeholders such as ``<bytes>`` are returned as given."""
+    if value.startswith("<") or "://" in value or value[:5].lower() == "data:":
+        return value
+    path = Path(value)
+    if path.is_absolute():
+        return value
+    here = Path.cwd() / path
+    candidates = ([home / "videos" / path.name] if video else []) + [here, home.parent / path]
+    return os.path.abspath(next((c for c in candidates if c.exists()), here))

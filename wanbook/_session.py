@@ -21,7 +21,7 @@ from wanbook._batch import Batch, Outcome, prepare_all
 from wanbook._budget import Budget
 from wanbook._catalogue import catalogue
 from wanbook._config import Settings
-from wanbook._errors import WanbookError
+from wanbook._errors import DownloadError, ResumeError, TaskTimeoutError, WanbookError
 from wanbook._prepare import Prepared, prepare, request_of
 from wanbook._pricing import Estimate, PriceTable
 from wanbook._request import Request
@@ -36,6 +36,7 @@ from wanbook._version import __version__
 __all__ = ["Session"]
 
 OnUpdate = Callable[[Run], None]
+RESUME_CONCURRENCY = 8  # runs resumed at once: each mostly sleeps between polls
 
 
 class Session(Resources):
@@ -130,13 +131,14 @@ class Session(Resources):
         req = request if request is not None else self.request(prompt, **params)
         prep = self.prepare(req, warn=warn)
         if reuse and prep.repeatable:
-            found = self.log.find_reusable(prep.fingerprint)
-            if found and found.get("video_path") and Path(found["video_path"]).is_file():
+            found = self.log.find_reusable(prep.fingerprint)  # only one whose video is on disk
+            if found is not None:
                 return Run(found, reused=True)
         self._check_budget(prep)
         tracker = self._tracker(on_update)
         run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
-        run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline)
+        async with self.submission(prep, tracker, run_id) as hooks:  # account limits, budget
+            run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
         if raise_on_failure and run.status != "SUCCEEDED":
             raise run.failure()
         return run
@@ -202,11 +204,8 @@ class Session(Resources):
         return Budget(self.budget, currency)
 
     def _spent_and_in_flight(self, currency: str) -> tuple[float, float]:
-        """What this session's backend has spent and has in flight (emulator runs apart)."""
-        log, backend = self.log, self.backend
-        return log.spent(currency, backend=backend), log.in_flight_estimate(
-            currency, backend=backend
-        )
+        """What this session's own runs spent and have in flight, plus its reservations (P2)."""
+        return self.ledger.totals(self.log, currency)
 
     def _check_budget(self, *preps: Prepared) -> None:
         """Refuse (before anything is sent) runs whose estimates, together, would exceed the budget."""
@@ -279,29 +278,51 @@ class Session(Resources):
         return self.run(run_id)
 
     def resume(self, **kwargs: Any) -> list[Run]:
+        """Finish every unfinished run (see :meth:`aresume`)."""
         return run_sync(self.aresume(**kwargs))
 
     async def aresume(
-        self, *, on_update: OnUpdate | None = None, list_grace: float | None = None
+        self,
+        *,
+        on_update: OnUpdate | None = None,
+        list_grace: float | None = None,
+        concurrency: int = RESUME_CONCURRENCY,
+        raise_on_failure: bool = True,
     ) -> list[Run]:
         """Finish every unfinished run: poll young tasks to the end, download, expire old ones.
 
         A create whose answer was lost is looked for through the list endpoint; if the list does
         not show it and the create is younger than ``list_grace`` seconds (default 15), the run
         is left for a later resume rather than declared never created.
+
+        Runs are followed at the same time (at most ``concurrency`` at once). One that cannot be
+        carried forward (a download that fails, a deadline passed, the service unreachable) does
+        not stop the others: its error is logged on it (``error_code``, ``error_message``) and,
+        once every run has been looked at, :class:`ResumeError` lists the failures (its ``runs``
+        are all the runs) — or, with ``raise_on_failure=False``, the runs are returned as logged.
         """
         tracker = self._tracker(on_update)
         if list_grace is not None:
             tracker.list_grace = timedelta(seconds=list_grace)
-        out: list[Run] = []
-        for record in self.log.unfinished():
-            if record.get("backend") != self.backend:
-                continue  # a run of another backend is resumed by a session of that backend
-            poll = plan_for_record(self, record)
-            out.append(
-                await tracker.resume(self.client(), record, deadline=self.deadline, poll=poll)
-            )
-        return out
+        # a run of another backend is resumed by a session of that backend
+        records = [r for r in self.log.unfinished() if r.get("backend") == self.backend]
+        client = self.client()
+        slots = asyncio.Semaphore(max(1, int(concurrency)))
+        failures: dict[str, BaseException] = {}
+
+        async def one(record: dict[str, Any]) -> Run:
+            async with slots:
+                try:
+                    poll = plan_for_record(self, record)
+                    return await tracker.resume(client, record, deadline=self.deadline, poll=poll)
+                except Exception as exc:  # kept on the run and reported once all are done
+                    failures[record["run_id"]] = exc
+                    return _log_failure(tracker, record, exc)
+
+        runs = list(await asyncio.gather(*(one(record) for record in records)))
+        if failures and raise_on_failure:
+            raise ResumeError(runs, failures)
+        return runs
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Session:
@@ -313,3 +334,15 @@ class Session(Resources):
     def __repr__(self) -> str:
         where = "emulator" if self.settings.uses_emulator else self.settings.endpoint()
         return f"Session(backend={where!r}, region={self.region!r}, home={str(self.home)!r})"
+
+
+def _log_failure(tracker: Tracker, record: dict[str, Any], exc: BaseException) -> Run:
+    """Note on the run why resuming it failed (the tracker already wrote a message with advice
+    for a timeout or a failed download), and return it as logged now."""
+    fields: dict[str, Any] = {"error_code": getattr(exc, "code", None) or type(exc).__name__}
+    if not isinstance(exc, TaskTimeoutError | DownloadError):
+        fields["error_message"] = f"resume failed: {exc}"
+    try:
+        return tracker.update(record["run_id"], **fields)
+    except WanbookError:  # the log itself failing: the error is still reported
+        return Run({**record, **fields, "error_message": str(exc)})

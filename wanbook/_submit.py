@@ -51,6 +51,7 @@ async def submit_one(
     deadline: float,
     pace: Pace | None = None,
     on_task: Callable[[Task], None] | None = None,
+    before_send: Callable[[], Awaitable[None]] | None = None,  # the limiter's token
 ) -> Run:
     """Create the task of the logged run ``run_id``, log its id, follow it to the end (poll,
     download, price) and return the final run. A FAILED task is returned, not raised.
@@ -64,9 +65,13 @@ async def submit_one(
     sent_at = datetime.now(UTC)
     tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
     since = 0.0  # how long before now the task was made (it was just now, unless found later)
+    sending: list[bool] = []  # non-empty once a create is on its way
     try:
-        task = await _create(client, prep, tracker, run_id, pace)
+        task = await _create(client, prep, tracker, run_id, pace, before_send, sending)
     except asyncio.CancelledError:
+        if not sending:  # interrupted before anything was sent: nothing can exist
+            tracker.not_sent(run_id)
+            raise
         # Interrupted mid-create: the task may exist. `resume` looks for it; never re-sent.
         tracker.update(run_id, status="AMBIGUOUS", error_message="interrupted during create")
         raise
@@ -113,15 +118,27 @@ async def submit_one(
 
 
 async def _create(
-    client: Client, prep: Prepared, tracker: Tracker, run_id: str, pace: Pace | None
+    client: Client,
+    prep: Prepared,
+    tracker: Tracker,
+    run_id: str,
+    pace: Pace | None,
+    before_send: Callable[[], Awaitable[None]] | None = None,
+    sending: list[bool] | None = None,
 ) -> Task:
     """Send the create (again after each 429 when ``pace`` is given) and log the task id before
-    leaving the gate."""
+    leaving the gate. ``before_send`` (P2: a submission token) is awaited inside the gate just
+    before each send, so a search that held the gate does not bunch the delayed sends together;
+    ``sending`` gets an item once a create is on its way."""
     gate = create_gate(client)
     refused = 0
     while True:
         try:
             async with gate.creating(prep.body["model"]):
+                if before_send is not None:
+                    await before_send()
+                if sending is not None:
+                    sending.append(True)
                 task = await client.create(prep.body, retry_throttled=pace is None)
                 tracker.update(
                     run_id,
@@ -134,6 +151,8 @@ async def _create(
             if pace is None:
                 raise
             refused += 1
+            if sending is not None:
+                sending.clear()  # a 429 created nothing
             await pace(exc, refused)  # the task was not created: safe to send again
 
 

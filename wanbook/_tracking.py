@@ -2,17 +2,21 @@
 
 The :class:`Tracker` is the part of the session that writes. Each step is one short committed
 update, so a crash at any point leaves a row that says what is known; ``resume`` continues from
-whatever that row says.
+whatever that row says. The cost is written in the same update as the task's final status (it
+needs only the answer's ``usage``), so a crash while the video downloads cannot lose it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from wanbook._catalogue import catalogue
 from wanbook._client import Client
 from wanbook._errors import DownloadError, TaskTimeoutError
 from wanbook._media_in import describe_for_log
@@ -22,15 +26,21 @@ from wanbook._prepare import Prepared
 from wanbook._pricing import PriceTable, cost
 from wanbook._run import Run
 from wanbook._runlog import RunLog, utc_iso
+from wanbook._watch import watch_task
 from wanbook._wire import Task, TaskStatus
 
-__all__ = ["Tracker", "task_fields"]
+__all__ = ["Tracker", "task_fields", "wire_model"]
+
+logger = logging.getLogger("wanbook.tracking")
 
 TASK_TTL = timedelta(hours=24)  # wan-api.md §1: task ids and video URLs live 24 hours
 FIND_WINDOW = timedelta(minutes=2)  # how far around our send time an ambiguous task is looked for
 # A create younger than this that the list does not show yet is left for a later resume: the list
 # endpoint may lag a moment behind a create that was still in flight.
 LIST_GRACE = timedelta(seconds=15)
+# An answer that only repeats the status is noted (last_polled_at) at most this often, so a long
+# wait costs a handful of writes, not one per poll; a changed status is always written at once.
+POLL_NOTE_EVERY = 10.0
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -63,8 +73,31 @@ def task_fields(task: Task) -> dict[str, Any]:
     return fields
 
 
+def wire_model(record: dict[str, Any], region: str) -> str:
+    """The model name as it was sent (and as the list endpoint reports it): the logged body's,
+    else the catalogue's name for the run's region (wan2.1 is ``wanx2.1-…`` in ``cn``)."""
+    body = record.get("request_body")
+    if isinstance(body, dict) and isinstance(body.get("model"), str) and body["model"]:
+        return str(body["model"])
+    name = record.get("model") or ""
+    spec = catalogue().get(name)
+    return spec.wire_name(record.get("region") or region) if spec is not None else name
+
+
+def _expired(task_id: str | None, why: str) -> dict[str, Any]:
+    """A run whose task may have been billed without us seeing the outcome: cost unknown."""
+    about = f"task {task_id}" if task_id else "the task (if the create made one)"
+    return {
+        "status": "EXPIRED",
+        "cost": None,
+        "error_message": f"{why}: the outcome of {about} is lost; it may have been billed",
+    }
+
+
 class Tracker:
-    """Writes one session's runs to the run log and follows their tasks to the end."""
+    """Writes one session's runs to the run log and follows their tasks to the end.
+
+    ``clock`` (monotonic seconds) and ``sleep`` are seams for tests; they pace the polling."""
 
     def __init__(
         self,
@@ -77,6 +110,8 @@ class Tracker:
         version: str,
         videos: Path,
         on_update: Callable[[Run], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.log = log
         self.videos = videos
@@ -87,6 +122,10 @@ class Tracker:
         self.version = version
         self.on_update = on_update
         self.list_grace = LIST_GRACE
+        self.clock = clock
+        self.sleep = sleep
+        self._callback_failed: set[str] = set()  # runs whose on_update raised (logged once each)
+        self._search = asyncio.Lock()  # one ambiguous search at a time: no two runs take one task
 
     # -------------------------------------------------------------- writing
     def start(self, prep: Prepared, experiment: str | None, tags: list[str]) -> str:
@@ -130,11 +169,61 @@ class Tracker:
         self.log.update(run_id, **fields)
         return self._notify(run_id)
 
+    def not_sent(self, run_id: str) -> Run:
+        """Interrupted before its create was sent: nothing can exist, nothing is billed."""
+        return self.update(
+            run_id,
+            status="NOT_CREATED",
+            error_message="interrupted before it was sent",
+            cost=0.0,
+            finished_at=datetime.now(UTC),
+        )
+
     def _notify(self, run_id: str) -> Run:
+        """Tell ``on_update`` about the run as logged now. A callback that raises is logged
+        (once per run) and otherwise ignored: the task is paid for and must still be followed."""
         run = Run(self.log.get(run_id) or {"run_id": run_id})
         if self.on_update is not None:
-            self.on_update(run)
+            try:
+                self.on_update(run)
+            except Exception:
+                if run_id not in self._callback_failed:
+                    self._callback_failed.add(run_id)
+                    logger.exception(
+                        "the on_update callback raised for run %s; the run goes on without it",
+                        run_id,
+                    )
         return run
+
+    def _price(self, record: dict[str, Any], task: Task, status: str) -> dict[str, Any]:
+        """The cost fields of a run whose task ended with ``status``, from its ``usage``."""
+        sound = record.get("has_audio")
+        if task.usage is not None and task.usage.audio is not None:
+            sound = task.usage.audio
+        billed = record.get("billed_seconds")
+        if task.usage is not None and task.usage.billed_seconds is not None:
+            billed = task.usage.billed_seconds
+        tier = (task.usage.tier if task.usage is not None else None) or record.get("tier")
+        price = cost(
+            self.prices, record.get("model") or "", self.region, tier, billed, bool(sound), status
+        )
+        return {
+            "cost": price.amount,
+            "currency": price.currency,
+            "price_per_second": price.per_second,
+        }
+
+    def _answer_fields(self, run_id: str, task: Task) -> dict[str, Any]:
+        """What to log for an answer: its fields; when it is the end, its cost too (same write).
+
+        A task the service answers UNKNOWN for existed (we hold its id): its outcome was lost,
+        not free — EXPIRED, cost unknown."""
+        if task.status is TaskStatus.UNKNOWN:
+            return _expired(task.task_id, "the service no longer knows this task (ids live 24 h)")
+        fields = task_fields(task)
+        if task.is_terminal:
+            fields |= self._price(self.log.get(run_id) or {}, task, task.status.value)
+        return fields
 
     # -------------------------------------------------------------- following
     async def follow(
@@ -151,19 +240,38 @@ class Tracker:
 
         ``poll`` is the schedule of waits (default: the client's); when it has already seen the
         task (the create's answer), the first query waits for it instead of going out at once.
-        ``on_task`` is called with each new state of the task, after it is logged.
+        ``on_task`` is called with each new state of the task, after it is logged. Queries that
+        fail for a while (network, 5xx, throttling) are waited out until ``deadline`` (seconds
+        from now; see ``_watch``): the task is paid for, so it is not given up early.
         """
+        end = self.clock() + deadline
         last: Task | None = None
+        noted = -POLL_NOTE_EVERY
+
+        def answered(task: Task) -> None:  # every answer: note it now and then (cheaply)
+            nonlocal noted
+            now = self.clock()
+            if last is not None and task.status is last.status and now - noted >= POLL_NOTE_EVERY:
+                self.log.update(run_id, last_polled_at=datetime.now(UTC))
+                noted = now
+
         try:
             if poll is not None and poll.observed:
-                wait = min(next(poll), max(0.0, deadline))
-                await asyncio.sleep(wait)
-                deadline -= wait
-            async for task in client.watch(task_id, deadline=deadline, delays=poll):
-                last = task
+                await self.sleep(min(next(poll), max(0.0, end - self.clock())))
+            async for task in watch_task(
+                client,
+                task_id,
+                deadline=end - self.clock(),
+                delays=poll,
+                clock=self.clock,
+                sleep=self.sleep,
+                on_answer=answered,
+            ):
+                last, noted = task, self.clock()
                 if poll is not None:
                     poll.observe(task)
-                self.update(run_id, **task_fields(task))
+                fields = self._answer_fields(run_id, task)
+                self.update(run_id, **fields, last_polled_at=datetime.now(UTC))
                 if on_task is not None:
                     on_task(task)
         except TaskTimeoutError as exc:
@@ -175,7 +283,10 @@ class Tracker:
         return await self.finish(client, run_id, last)
 
     async def finish(self, client: Client, run_id: str, task: Task) -> Run:
-        """Download a SUCCEEDED task's video and price it; price anything else at zero."""
+        """Download a SUCCEEDED task's video and price it; price anything else at zero (an
+        UNKNOWN task: EXPIRED, cost unknown)."""
+        if task.status is TaskStatus.UNKNOWN:
+            return self.update(run_id, **self._answer_fields(run_id, task))
         record = self.log.get(run_id) or {}
         if task.status is TaskStatus.SUCCEEDED and task.video_url and not record.get("video_path"):
             dest = self.videos / f"{run_id}.mp4"  # named by our run id, never by the server
@@ -187,7 +298,7 @@ class Tracker:
             info = video.info
             self.update(
                 run_id,
-                video_path=str(video.path),
+                video_path=str(video.path.absolute()),
                 video_sha256=video.sha256,
                 video_bytes=video.bytes,
                 width=info.width,
@@ -195,27 +306,12 @@ class Tracker:
                 fps=info.fps,
                 duration=info.duration,
                 has_audio=info.has_audio,
+                error_code=None,  # whatever went wrong on the way (a timeout, a failed
+                error_message=None,  # download) is over: the run has its video
             )
             record = self.log.get(run_id) or {}
-        sound = record.get("has_audio")
-        if task.usage is not None and task.usage.audio is not None:
-            sound = task.usage.audio
-        billed = record.get("billed_seconds")
-        price = cost(
-            self.prices,
-            record.get("model") or "",
-            self.region,
-            record.get("tier"),
-            billed,
-            bool(sound),
-            task.status.value,
-        )
         return self.update(
-            run_id,
-            cost=price.amount,
-            currency=price.currency,
-            price_per_second=price.per_second,
-            finished_at=datetime.now(UTC),
+            run_id, **self._price(record, task, task.status.value), finished_at=datetime.now(UTC)
         )
 
     async def find_ambiguous(
@@ -228,23 +324,28 @@ class Tracker:
     ) -> Task | None:
         """Look for the task an ambiguous create may have made, through the list endpoint.
 
-        ``answered_at`` (when the create failed, if known) narrows where the task is looked for
-        to between sending and failing, so two ambiguous creates of a batch do not swap tasks."""
-        _, rows = self.log.query(
-            "SELECT task_id FROM runs WHERE task_id IS NOT NULL AND created_at >= ?",
-            [utc_iso(sent_at - 2 * FIND_WINDOW)],
-        )
-        found = await client.find_task(
-            wire_model,
-            sent_after=sent_at,
-            sent_before=answered_at or sent_at + FIND_WINDOW,
-            slack=FIND_WINDOW,
-            exclude={task_id for (task_id,) in rows},  # siblings of a batch belong to other runs
-        )
-        if found is None:
-            return None
-        self.update(run_id, task_id=found.task_id, status=found.status.value, error_message=None)
-        return found
+        ``wire_model`` is the model name as sent (the list reports that one). ``answered_at``
+        (when the create failed, if known) narrows where the task is looked for to between
+        sending and failing, so two ambiguous creates of a batch do not swap tasks. One search
+        at a time per tracker: a task found is logged before the next search excludes it."""
+        async with self._search:
+            _, rows = self.log.query(
+                "SELECT task_id FROM runs WHERE task_id IS NOT NULL AND created_at >= ?",
+                [utc_iso(sent_at - 2 * FIND_WINDOW)],
+            )
+            found = await client.find_task(
+                wire_model,
+                sent_after=sent_at,
+                sent_before=answered_at or sent_at + FIND_WINDOW,
+                slack=FIND_WINDOW,
+                exclude={task_id for (task_id,) in rows},  # siblings of a batch: other runs'
+            )
+            if found is None:
+                return None
+            self.update(
+                run_id, task_id=found.task_id, status=found.status.value, error_message=None
+            )
+            return found
 
     async def resume(
         self,
@@ -254,14 +355,32 @@ class Tracker:
         deadline: float,
         poll: PollPlan | None = None,
     ) -> Run:
-        """Carry one unfinished run forward as far as it can go. Running it twice changes nothing."""
+        """Carry one unfinished run forward as far as it can go. Running it twice changes nothing.
+
+        Past 24 h a task can no longer be asked about (wan-api.md §1), so the age is checked
+        before anything else: such a run becomes EXPIRED with its cost unknown unless it was
+        already priced — never "free", since its task may have run and been billed."""
         run_id = record["run_id"]
         task_id = record.get("task_id")
         created = record.get("submitted_at") or record.get("created_at")
         created_at = created if isinstance(created, datetime) else _parse_utc(created)
         now = datetime.now(UTC)
-        if not task_id and record.get("status") in ("SUBMITTING", "AMBIGUOUS"):
-            task = await self.find_ambiguous(client, run_id, record.get("model") or "", created_at)
+        status = record.get("status")
+        if not task_id and status not in ("SUBMITTING", "AMBIGUOUS"):
+            # PREPARED: died before sending; nothing was created, whatever its age
+            return self.update(run_id, status="NOT_CREATED", cost=0.0, finished_at=now)
+        if now - created_at > TASK_TTL:
+            why = "older than 24 h: the task id and its video URL have expired"
+            if status == "SUCCEEDED":  # billed (and priced when it ended): only the video is lost
+                message = f"{why} before the video was downloaded; it was billed"
+                return self.update(run_id, status="EXPIRED", error_message=message)
+            if task_id:
+                return self.update(run_id, **_expired(task_id, why), finished_at=now)
+            why = "the create's answer was lost over 24 h ago and the task list no longer goes back"
+            return self.update(run_id, **_expired(None, why), finished_at=now)
+        if not task_id:
+            model = wire_model(record, self.region)
+            task = await self.find_ambiguous(client, run_id, model, created_at)
             if task is None:
                 if now - created_at < self.list_grace:
                     return Run(record)  # too soon to tell: the list may not show it yet
@@ -273,16 +392,7 @@ class Tracker:
                     finished_at=now,
                 )
             task_id = task.task_id
-        if not task_id:  # PREPARED: died before sending; nothing was created
-            return self.update(run_id, status="NOT_CREATED", cost=0.0, finished_at=now)
-        if now - created_at > TASK_TTL:
-            return self.update(
-                run_id,
-                status="EXPIRED",
-                error_message="older than 24 h: the task id and its video URL have expired",
-                finished_at=now,
-            )
-        if record.get("status") == "SUCCEEDED":
+        if status == "SUCCEEDED":
             task = await client.query(task_id)
             if task.status is not TaskStatus.SUCCEEDED:
                 return self.update(run_id, error_message="the video URL is no longer served")
