@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import wanbook as wb
+from tests._emulator_helpers import FakeClock
 from wanbook._batch import Batch, Outcome
 from wanbook._errors import BatchCancelled
 from wanbook._limiter import CreateGate, RateWindow, group_of, limits_for
@@ -235,9 +236,13 @@ def test_the_limits_of_the_account_give_no_429() -> None:
 
 
 def test_deadline_stops_sending_and_waiting() -> None:
-    with make(1 / 60) as s:  # a task takes about a second
+    """On a frozen emulator clock the first task never ends by itself, so its slot (one in
+    flight) is never freed: the two others wait until the deadline and are never sent. The
+    deadline only has to outlast one loopback create (a few ms; 3 s of margin)."""
+    clock = FakeClock()
+    with make(1 / 60, clock=clock) as s:
         seen = Seen(s)
-        outcomes = s.submit_many(reqs(3), limits={"wan2.5": (5, 1)}, deadline=0.4)
+        outcomes = s.submit_many(reqs(3), limits={"wan2.5": (5, 1)}, deadline=3.0)
         first, *rest = outcomes
         assert isinstance(first.error, wb.TaskTimeoutError) and first.run is not None
         assert first.run.status in ("PENDING", "RUNNING") and first.run.task_id
@@ -245,6 +250,7 @@ def test_deadline_stops_sending_and_waiting() -> None:
             assert isinstance(o.error, wb.TaskTimeoutError) and o.run is None
             assert "nothing was created" in str(o.error)
         assert len(seen.tasks()) == 1
+        clock.advance(60)  # the task ends (its video once rendered); ids last 24 min at 1/60
         (resumed,) = s.resume()  # the one task created is finished later
         assert resumed.ok
 
@@ -347,12 +353,15 @@ def test_batch_needs_a_running_loop(session: wb.Session) -> None:
 
 
 def test_module_api_and_the_single_path_poll_rarely(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted once the video is rendered (equal requests share the file): a task's end is then
+    set by the emulator's pace alone, not by how fast this machine renders."""
     import wanbook._default
 
     monkeypatch.setattr(wanbook._default, "_default", None)
     default = wb.session(quiet=True, emulator_options={"time_scale": 1 / 60})
     try:
         seen = Seen(default)
+        assert wb.generate(request=reqs(1)[0]).ok  # renders the file the next two share
         queries = []
         handle = seen.service.handle
 

@@ -23,7 +23,6 @@ from tests._emulator_helpers import (
     query,
     t2v,
     wait_done,
-    wait_for,
 )
 from tests.conftest import TEST_API_KEY
 from wanbook.emulator import Emulator
@@ -228,12 +227,20 @@ def test_task_life_from_the_clock(emu, client, clock) -> None:
     assert out["submit_time"].startswith(submit.strftime("%Y-%m-%d %H:%M"))
 
 
+EFFECT = {
+    "model": "wan2.1-i2v-turbo",
+    "input": {"img_url": png_data_uri(640, 480), "template": "flying"},
+    "parameters": {"resolution": "480P"},
+}
+
+
 @pytest.mark.parametrize(
     ("body", "visible"),
     [
         (t2v(), True),  # prompt_extend defaults to true
         (t2v(prompt_extend=False), False),
         (t2v(model="wan2.6-t2v", size="1280*720"), False),  # never for wan2.6
+        (EFFECT, False),  # a template ignores the prompt: there is nothing to rewrite
     ],
 )
 def test_actual_prompt_only_with_prompt_extend_and_never_for_wan26(
@@ -380,7 +387,8 @@ def test_video_file_is_served_then_expires(emu, client, clock) -> None:
 
 
 def test_expiry_with_a_tiny_time_scale(client, tmp_path) -> None:
-    """24 h at time_scale 2.5/86400 is 2.5 s: the id and the URL stop working on their own."""
+    """24 h at time_scale 2.5/86400 is 2.5 s: the id and the URL stop working on their own. On a
+    fake clock, so a slow render or a slow machine cannot make the test race the expiry."""
     body = i2v(
         "wan2.1-i2v-turbo",
         png_data_uri(320, 240),
@@ -389,23 +397,18 @@ def test_expiry_with_a_tiny_time_scale(client, tmp_path) -> None:
         prompt_extend=False,
         seed=5,
     )
-    with Emulator(files_dir=tmp_path, rate_limits=False) as warm:  # render once, share the file
-        wait_done(client, warm.base_url, create_id(client, warm.base_url, body))
-    with Emulator(time_scale=2.5 / 86400, files_dir=tmp_path, rate_limits=False) as e:
+    clock = FakeClock()
+    with Emulator(time_scale=2.5 / 86400, clock=clock, files_dir=tmp_path, rate_limits=False) as e:
         task_id = create_id(client, e.base_url, body)
-        out = wait_done(client, e.base_url, task_id)["output"]
+        clock.advance(0.1)  # queued and run (tens of ms at this scale); expiry is 2.5 s away
+        out = wait_done(client, e.base_url, task_id)["output"]  # waits for the render too
         assert out["task_status"] == "SUCCEEDED"
         assert client.get(out["video_url"]).status_code == 200
-        wait_for(
-            lambda: query(client, e.base_url, task_id)["output"]["task_status"] == "UNKNOWN",
-            timeout=30,
-            what="the task id to expire",
-        )
-        wait_for(
-            lambda: client.get(out["video_url"]).status_code in (403, 404),
-            timeout=30,
-            what="the URL to expire",
-        )
+        clock.advance(1.0)
+        assert query(client, e.base_url, task_id)["output"]["task_status"] == "SUCCEEDED"
+        clock.advance(2.5)
+        assert query(client, e.base_url, task_id)["output"]["task_status"] == "UNKNOWN"
+        assert client.get(out["video_url"]).status_code in (403, 404)
 
 
 def test_index_page(emu, client) -> None:

@@ -1,4 +1,4 @@
-"""Rate limits (per family: submissions per second, tasks in flight) and injected faults."""
+"""Rate limits (per rate group: submissions per second, tasks in flight) and injected faults."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_submissions_per_second_then_tasks_in_flight(client) -> None:
         assert burst.status_code == 429
         assert burst.json()["code"] == "Throttling.RateQuota"
         assert "per second" in burst.json()["message"]
-        # other families have their own limits
+        # other rate groups have their own limits
         assert create(client, emu.base_url, t2v(model="wan2.5-t2v-preview")).status_code == 200
         clock.advance(1.0)  # the window has room again, but two wan2.2 tasks are still queued
         busy = create(client, emu.base_url, body)
@@ -51,6 +51,32 @@ def test_submissions_per_second_then_tasks_in_flight(client) -> None:
                 == "SUCCEEDED"
             )
         assert create(client, emu.base_url, body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("wan2.2-t2v-plus", "wan2.1-t2v-turbo"), ("wan2.5-t2v-preview", "wan2.6-t2v")],
+)
+def test_the_families_of_a_rate_group_share_its_limits(client, first: str, second: str) -> None:
+    """wan-api.md §4.1 limits groups of families per account; the emulator counts as the client's
+    limiter does, from the catalogue's ``[rate_groups]``."""
+    from wanbook._catalogue import catalogue
+
+    a, b = catalogue().get(first), catalogue().get(second)
+    assert a.rate_group == b.rate_group and a.family != b.family
+    n = a.rate_per_second
+    clock = FakeClock()
+    with Emulator(time_scale=1.0, clock=clock) as emu:
+        for i in range(n):
+            body = t2v(model=first, prompt_extend=False, seed=i)
+            assert create(client, emu.base_url, body).status_code == 200
+        other = t2v(model=second, prompt_extend=False, seed=1, size="1280*720")
+        burst = create(client, emu.base_url, other)
+        assert burst.status_code == 429 and "per second" in burst.json()["message"]
+        assert a.rate_group in burst.json()["message"]
+        clock.advance(1.0)  # the window has room again, but the group's tasks are in flight
+        busy = create(client, emu.base_url, other)
+        assert busy.status_code == 429 and "in progress" in busy.json()["message"]
 
 
 def test_a_client_pacing_at_the_limit_is_never_throttled(client) -> None:

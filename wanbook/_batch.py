@@ -1,11 +1,14 @@
 """Batches at the speed limit: many requests, one account's limits, results as they arrive.
 
 ``Session.batch(requests)`` validates and prices every request first (nothing is sent if any is
-invalid or the total breaks the budget), then a :class:`Batch` runs them on the session's one
-HTTP client of the running loop (connections reused):
+invalid or the total breaks the budget; the whole estimate is then reserved in the session's
+budget until each run is logged), then a :class:`Batch` runs them on the session's one HTTP
+client and one limiter of the running loop (the account's limits, shared with every other batch
+and single run of the session):
 
-* one dispatcher per limit group (see ``_limiter``) takes the group's requests in input order and
-  releases each when a slot in flight is free and a submission token is available;
+* one dispatcher per rate group (see ``_limiter``) takes the group's requests in input order and
+  releases each when a slot in flight is free; its submission token is taken just before its
+  create is sent (inside the create gate);
 * each released request gets its write-ahead row, its create and its follow through the same
   per-run steps as a single generation (``_submit.submit_one``), with the adaptive poll schedule;
 * a 429 (another client on the account) is absorbed: the group's window is held for the backoff
@@ -15,21 +18,26 @@ HTTP client of the running loop (connections reused):
 * ``deadline`` bounds the whole batch: requests not sent by then are not sent, tasks still
   running stop being waited for (``resume`` finishes them);
 * ``cancel()`` stops sending; tasks already created keep being followed and downloaded (they
-  are paid for).
+  are paid for);
+* an interrupted caller (``await batch``, ``batch.wait()``, ``submit_many``, ``compare`` cancelled
+  or stopped with Ctrl-C) stops the batch: nothing more is sent, tasks already created stay in
+  the run log for ``resume`` (not followed in the background), and one line says how many.
 
-Outcomes stream in completion order (``async for outcome in batch``) and ``await batch.wait()``
-returns them in input order.
+Outcomes stream in completion order (``async for outcome in batch``); ``await batch`` (or
+``await batch.wait()``) returns them in input order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from wanbook._catalogue import catalogue
 from wanbook._errors import (
     BatchCancelled,
     MediaError,
@@ -38,7 +46,7 @@ from wanbook._errors import (
     TaskTimeoutError,
     ValidationError,
 )
-from wanbook._limiter import Limiter, group_of, limits_for
+from wanbook._limiter import Limiter, Slot, group_of, limits_for
 from wanbook._prepare import Prepared
 from wanbook._request import Request
 from wanbook._run import Run
@@ -78,7 +86,9 @@ class Batch:
     """A running batch (made by :meth:`Session.batch` inside a running event loop).
 
     ``total``, ``started`` (creates sent), ``finished`` (outcomes known) and ``failed`` are live
-    counters; ``throttled`` counts the 429s absorbed.
+    counters; ``throttled`` counts the 429s absorbed. ``limits`` overrides set the session's
+    shared limits for the groups they name (they are the account's): later batches and single
+    runs of the session on this loop keep them.
     """
 
     def __init__(
@@ -97,18 +107,27 @@ class Batch:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError(
-                "Session.batch() needs a running event loop (await it in async code); "
-                "from plain code use Session.submit_many() or wb.submit_many()"
+                "Session.batch() starts the batch on the running event loop, so call it from "
+                "async code (then `await batch` or `async for outcome in batch`); from plain "
+                "code use Session.submit_many() or wb.submit_many(). Nothing was sent."
             ) from None
         if deadline is not None and not (isinstance(deadline, int | float) and deadline > 0):
             raise ValueError(f"deadline {deadline!r} must be a positive number of seconds")
+        specs = [p.resolved.spec for p in preps]
+        self._limiter = session.limiter()
+        if limits:
+            groups = catalogue().rate_groups
+            touched = {key if key in groups else group_of(key) for key in limits}
+            wanted = limits_for(specs, limits)  # validates every override
+            self._limiter.apply({g: v for g, v in wanted.items() if g in touched})
+        for spec in specs:
+            self._limiter.for_spec(spec)
         self._session = session
         self._preps = list(preps)
         self._experiment = experiment if experiment is not None else session.experiment
         self._tags = [*session.tags, *tags]
         self._clock = clock
         self._end = None if deadline is None else clock() + float(deadline)
-        self._limiter = Limiter(limits_for([p.resolved.spec for p in self._preps], limits))
         self._client = session.client()
         self._tracker = session._tracker(on_update)
         self.total = len(self._preps)
@@ -121,6 +140,11 @@ class Batch:
         self._arrived = asyncio.Event()
         self._stop = asyncio.Event()
         self._runs: set[asyncio.Task[None]] = set()
+        self._sent: set[int] = set()  # requests whose create went out
+        self._aborted = False
+        # Accepted: the whole estimate is reserved now (no await since the budget check), and
+        # each share given back as its run is logged or dropped (see _budget).
+        self._reservation = session.ledger.reserve(self._preps)
         self._runner = loop.create_task(self._run(), name="wanbook-batch")
 
     def __repr__(self) -> str:
@@ -139,20 +163,36 @@ class Batch:
 
     # ------------------------------------------------------------------ results
     async def __aiter__(self) -> AsyncIterator[Outcome]:
-        """Outcomes in completion order, as they arrive."""
+        """Outcomes in completion order, as they arrive. Cancelling the loop (an interrupt)
+        stops the batch as :meth:`wait` does; leaving it with ``break`` does not."""
         seen = 0
         while seen < self.total:
             if seen == len(self._order):
-                await self._arrived.wait()
+                try:
+                    await self._arrived.wait()
+                except asyncio.CancelledError:
+                    self._abort()
+                    raise
             while seen < len(self._order):
                 seen += 1
                 yield self._order[seen - 1]
 
     async def wait(self) -> list[Outcome]:
-        """Every outcome, in input order, once all are known. Cancelling the wait leaves the batch
-        running (use :meth:`cancel`)."""
-        await asyncio.shield(self._runner)
+        """Every outcome, in input order, once all are known (``await batch`` is the same).
+
+        Cancelling the wait (an interrupt) stops the batch: nothing more is sent, and tasks
+        already created stay in the run log for ``wb.resume()`` (one line says how many)."""
+        try:
+            await asyncio.shield(self._runner)
+        except asyncio.CancelledError:
+            if not self._runner.done():
+                self._abort()
+            raise
         return [o for o in self._outcomes if o is not None]
+
+    def __await__(self) -> Any:
+        """``await batch``: the outcomes in input order (see :meth:`wait`)."""
+        return self.wait().__await__()
 
     def cancel(self) -> None:
         """Send nothing more. Requests not yet sent end with :class:`BatchCancelled` (no run);
@@ -160,12 +200,31 @@ class Batch:
         self._stop.set()
 
     def _abort(self) -> None:
-        """Stop everything now (the caller was cancelled): unsent requests are not sent; tasks in
-        flight stay in the run log as they are, for ``resume``."""
+        """Stop everything now (the caller was interrupted): unsent requests are never sent;
+        tasks created stay in the run log as they are, for ``resume``, and one line says so.
+        Safe to call twice (only the first call acts)."""
+        if self._aborted:
+            return
+        self._aborted = True
         self._stop.set()
         self._runner.cancel()
         for task in list(self._runs):
             task.cancel()
+        self._reservation.release_all()
+        created = sum(1 for i in self._sent if self._outcomes[i] is None)
+        if created or not self._session.quiet:
+            print(self.interrupted_line(created), file=sys.stderr)
+
+    def interrupted_line(self, created: int) -> str:
+        """What an interrupted batch tells the user (one line)."""
+        unsent = self.total - len(self._sent)
+        if not created:
+            return f"wanbook: batch interrupted: {unsent} not sent, no task left running."
+        tasks = "task was" if created == 1 else "tasks were"
+        return (
+            f"wanbook: batch interrupted: {created} {tasks} created and may still be running "
+            f"(logged; not followed now), {unsent} not sent. Run wb.resume() to finish them."
+        )
 
     # ------------------------------------------------------------------ running
     def _stopped(self) -> bool:
@@ -182,6 +241,7 @@ class Batch:
         )
 
     def _record(self, outcome: Outcome) -> None:
+        self._reservation.release(outcome.index)
         self._outcomes[outcome.index] = outcome
         self._order.append(outcome)
         self.finished += 1
@@ -197,13 +257,13 @@ class Batch:
             await asyncio.gather(*(self._dispatch(g, idx) for g, idx in groups.items()))
             while self._runs:
                 await asyncio.gather(*list(self._runs), return_exceptions=True)
-        except (
-            Exception
-        ) as exc:  # a bug must not leave waiters hanging: every request gets an answer
+        except Exception as exc:  # a bug must not leave waiters hanging: each request an answer
             for i, prep in enumerate(self._preps):
                 if self._outcomes[i] is None:
                     self._record(Outcome(i, prep.request, None, exc))
             raise
+        finally:
+            self._reservation.release_all()
 
     async def _until(self, aw: Awaitable[Any], undo: Callable[[], None] | None = None) -> bool:
         """Await ``aw`` unless the batch is cancelled or its deadline passes first. True if it
@@ -228,49 +288,45 @@ class Batch:
         return completed
 
     async def _dispatch(self, group: str, indexes: list[int]) -> None:
-        """Release the group's requests in input order as its limits allow."""
+        """Release the group's requests in input order as a slot in flight frees."""
         limit = self._limiter[group]
         for pos, i in enumerate(indexes):
             sent = not self._stopped() and await self._until(limit.slot(), undo=limit.release)
-            if sent and not await self._until(limit.rate.acquire()):
-                limit.release()
-                sent = False
             if not sent:
                 for j in indexes[pos:]:
                     self._record(Outcome(j, self._preps[j].request, None, self._not_sent()))
                 return
-            self.started += 1
-            task = asyncio.get_running_loop().create_task(self._one(i, group))
+            task = asyncio.get_running_loop().create_task(self._one(i, Slot(limit)))
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
 
-    async def _one(self, i: int, group: str) -> None:
+    async def _one(self, i: int, slot: Slot) -> None:
         """One request, from its write-ahead row to its outcome; frees its slot once it ended."""
         prep = self._preps[i]
-        limit = self._limiter[group]
-        held = True
-
-        def free() -> None:
-            nonlocal held
-            if held:
-                held = False
-                limit.release()
+        limit = slot.limit
 
         def on_task(task: Task) -> None:
-            if task.is_terminal:
-                free()
+            slot.on_task(task)
+
+        async def before_send() -> None:
+            """A submission token, taken inside the create gate just before sending."""
+            if self._stopped() or not await self._until(limit.rate.acquire()):
+                raise self._not_sent()
+            if i not in self._sent:
+                self._sent.add(i)
+                self.started += 1
 
         async def pace(error: RateLimitError, refused: int) -> None:
             self.throttled += 1
             if refused > MAX_THROTTLED:
                 raise error
             limit.rate.hold(self._client.retry_policy.delay(refused - 1, error.retry_after))
-            if not await self._until(limit.rate.acquire()):
-                raise self._not_sent()
 
         run_id: str | None = None
         try:
             run_id = self._tracker.start(prep, self._experiment, list(self._tags))
+            self._session.ledger.own(run_id)  # counted as a run of the session from now on
+            self._reservation.release(i)
             deadline = self._session.deadline
             remaining = self._remaining()
             if remaining is not None:
@@ -283,12 +339,13 @@ class Batch:
                 deadline=deadline,
                 pace=pace,
                 on_task=on_task,
+                before_send=before_send,
             )
             outcome = Outcome(i, prep.request, run, None if run.ok else run.failure())
         except Exception as exc:
             outcome = Outcome(i, prep.request, self._latest(run_id), exc)
         finally:
-            free()
+            slot.free()
         self._record(outcome)
 
     def _latest(self, run_id: str | None) -> Run | None:

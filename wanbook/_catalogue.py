@@ -19,6 +19,7 @@ __all__ = [
     "Catalogue",
     "Duration",
     "ModelSpec",
+    "RateGroup",
     "RegionSpec",
     "catalogue",
     "i2v_output_size",
@@ -94,7 +95,8 @@ class ModelSpec:
     rewrite_visible: bool
     image_max_mb: int | None = None
     templates: tuple[str, ...] = ()
-    rate_per_second: int = 1
+    rate_group: str = ""  # the rate group (models.toml [rate_groups]) whose limits it shares
+    rate_per_second: int = 1  # the group's limits (per account, shared by the whole group)
     rate_in_flight: int = 1
     sizes: tuple[str, ...] = field(default=())  # t2v: every allowed W*H, tier order
 
@@ -141,6 +143,17 @@ class RegionSpec:
 
 
 @dataclass(frozen=True)
+class RateGroup:
+    """Families that share one per-account rate limit (wan-api.md §4.1): at most ``per_second``
+    task submissions per second and ``in_flight`` tasks in progress, counted over all of them."""
+
+    name: str
+    families: tuple[str, ...]
+    per_second: int
+    in_flight: int
+
+
+@dataclass(frozen=True)
 class Catalogue:
     models: dict[str, ModelSpec]
     aliases: dict[str, str]  # every wire name -> canonical name
@@ -152,6 +165,14 @@ class Catalogue:
     image: dict[str, Any]
     audio_file: dict[str, Any]
     limits: dict[str, int]
+    rate_groups: dict[str, RateGroup] = field(default_factory=dict)
+
+    def rate_group(self, family: str) -> str:
+        """The rate group of a version family (a family in no group is a group of its own)."""
+        for group in self.rate_groups.values():
+            if family in group.families:
+                return group.name
+        return family
 
     def get(self, name: str) -> ModelSpec | None:
         """The model called ``name`` (canonical or a regional alias such as ``wanx2.1-t2v-turbo``)."""
@@ -176,11 +197,16 @@ def _load() -> Catalogue:
     raw = tomllib.loads(resources.files("wanbook").joinpath("data/models.toml").read_text("utf-8"))
     sizes = {tier: tuple(v) for tier, v in raw["sizes"].items()}
     effects = tuple(raw["effects"]["names"])
+    groups = {
+        name: RateGroup(name, tuple(g["families"]), int(g["per_second"]), int(g["in_flight"]))
+        for name, g in raw["rate_groups"].items()
+    }
+    group_of = {family: g for g in groups.values() for family in g.families}
     models: dict[str, ModelSpec] = {}
     aliases: dict[str, str] = {}
     for name, d in raw["models"].items():
         tiers = tuple(d["tiers"])
-        rate = raw["rate_limits"][d["family"]]
+        rate = group_of[d["family"]]  # every family of a model must be in a rate group
         models[name] = ModelSpec(
             name=name,
             kind=d["kind"],
@@ -198,8 +224,9 @@ def _load() -> Catalogue:
             rewrite_visible=bool(d["rewrite_visible"]),
             image_max_mb=d.get("image_max_mb"),
             templates=effects if d.get("templates") == "effects" else (),
-            rate_per_second=int(rate["per_second"]),
-            rate_in_flight=int(rate["in_flight"]),
+            rate_group=rate.name,
+            rate_per_second=rate.per_second,
+            rate_in_flight=rate.in_flight,
             sizes=tuple(s for t in tiers for s in sizes[t]) if d["kind"] == "t2v" else (),
         )
         aliases[name] = name
@@ -217,6 +244,7 @@ def _load() -> Catalogue:
         image=dict(raw["image"]),
         audio_file=dict(raw["audio_file"]),
         limits={k: int(v) for k, v in raw["limits"].items()},
+        rate_groups=groups,
     )
 
 

@@ -1,9 +1,11 @@
 """``wb.compare``: the same prompt across models × seeds, run concurrently, shown as a grid.
 
-The cross product goes through the session's batch engine (``Session.batch``), which keeps each
-model family within its rate limits. A request that is invalid for one model (a size another
-model does not offer, say) fails in its own cell before anything is sent; a task that fails at the
-service fails in its cell; neither stops the rest.
+The cross product goes through the session's batch engine (:class:`~wanbook._batch.Batch`), which
+keeps each rate group within the account's limits. Each request is checked once: one that is
+invalid for one model (a size another model does not offer, say) fails in its own cell before
+anything is sent; a request warning (a prompt the server will cut …) is said once, as one plain
+line, never as a Python warning; a task that fails at the service fails in its cell; none stops
+the rest. Interrupted, a comparison stops sending and leaves the tasks it created to ``resume``.
 
 The result is a :class:`Comparison`: a pandas DataFrame of the cells (one row per run, in input
 order) that renders as the labelled grid in a notebook. Derived frames (``cmp[...]``,
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +31,7 @@ from wanbook._sync import run_sync
 if TYPE_CHECKING:
     import pandas as pd
 
+    from wanbook._prepare import Prepared
     from wanbook._run import Run
     from wanbook._session import Session
 
@@ -251,12 +255,26 @@ class _Plan:
             self.cells
         )
         self.valid: list[int] = []
+        self.preps: list[Prepared] = []  # of the valid cells: checked once, sent as they are
         for i, req in enumerate(self.requests):
             try:
-                session.prepare(req, warn=False)
+                self.preps.append(session.prepare(req, warn=False))
                 self.valid.append(i)
             except (ValidationError, MediaError) as exc:
                 self.results[i] = (None, exc)  # nothing sent; its cell says why
+
+    def notes(self) -> list[str]:
+        """The request warnings, one plain line each (models that share one are named together)."""
+        said: dict[tuple[str, str], list[str]] = {}
+        for prep in self.preps:
+            for problem in prep.warnings:
+                models = said.setdefault((problem.field, problem.message), [])
+                if prep.request.model not in models:
+                    models.append(prep.request.model)
+        return [
+            f"wanbook: compare: {', '.join(models)}: {field}: {message}"
+            for (field, message), models in said.items()
+        ]
 
     def progress(self, show: bool | None) -> Progress:
         """The progress bar, made on the caller's thread (a notebook cell's output)."""
@@ -268,16 +286,19 @@ class _Plan:
 
     async def run(self, bar: Progress, experiment: str | None, tags: list[str]) -> Any:
         """Run the valid requests through the session's batch engine; return the frame."""
-        batch = self.session.batch(
-            [self.requests[i] for i in self.valid], experiment=experiment, tags=tags
-        )
+        from wanbook._batch import Batch
+
+        for line in self.notes():
+            print(line, file=sys.stderr)
+        self.session._check_budget(*self.preps)  # as Session.batch does (no await before Batch)
+        batch = Batch(self.session, self.preps, experiment=experiment, tags=tags)
         try:
             async for outcome in batch:
                 self.results[self.valid[outcome.index]] = (outcome.run, outcome.error)
                 run = outcome.run
                 bar.step(failed=outcome.error is not None or run is None or not run.ok)
-        except asyncio.CancelledError:
-            batch.cancel()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            batch._abort()  # stop sending; what was created is left for resume (one line says)
             raise
         finally:
             bar.close()

@@ -3,12 +3,13 @@ that keeps an ambiguous create's search from taking a sibling's task.
 
 Limits (wan-api.md §4.1) are stated *per root account* for groups of models: "wan2.5, wan2.6 (and
 2.7)" share 5 submissions per second and 5 tasks in flight; "wan2.2, wan2.1" share 2 and 2. The
-catalogue keys limits by version family, so the families of one row are **grouped into one
-limiter** here: a batch that mixes wan2.5 and wan2.6 models keeps at most 5 of them in flight in
-all. If the vendor in fact counts each family (or model) separately, grouping costs throughput
-when families are mixed but never provokes a 429 — the goal of a scheduler that shares an account
-with other clients. ``limits`` overrides (for accounts with other limits) may name a family or a
-group; either sets the whole group.
+catalogue says which families form a group (``models.toml`` ``[rate_groups]``); this limiter and
+the emulator both count per group. ``limits`` overrides (for accounts with other limits) may name
+a family or a group; either sets the whole group.
+
+The limits belong to the account, so one :class:`Limiter` serves everything a session sends on one
+event loop — every batch, ``agenerate``, ``compare`` and the form (``Resources.limiter()``):
+two batches at once share the group's 5 slots instead of taking 5 each.
 
 Everything here is clock- and sleep-injectable so tests can check the pacing without waiting.
 """
@@ -23,33 +24,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import Any
 
-from wanbook._catalogue import ModelSpec
+from wanbook._catalogue import ModelSpec, catalogue
 
 __all__ = [
-    "LIMIT_GROUPS",
     "CreateGate",
     "GroupLimit",
     "Limiter",
     "RateWindow",
+    "Slot",
     "create_gate",
     "group_of",
     "limits_for",
 ]
-
-#: Families that share one per-account limit (wan-api.md §4.1), by group name.
-LIMIT_GROUPS: dict[str, tuple[str, ...]] = {
-    "wan2.5/wan2.6": ("wan2.5", "wan2.6", "wan2.7"),
-    "wan2.1/wan2.2": ("wan2.1", "wan2.2"),
-}
-_GROUP_OF = {family: group for group, families in LIMIT_GROUPS.items() for family in families}
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
 
 
 def group_of(family: str) -> str:
-    """The limit group of a version family (a family in no group is a group of its own)."""
-    return _GROUP_OF.get(family, family)
+    """The rate group of a version family (a family in no group is a group of its own)."""
+    return catalogue().rate_group(family)
 
 
 def limits_for(
@@ -76,7 +70,7 @@ def limits_for(
             raise ValueError(
                 f"limits[{key!r}] = {value!r} must be (per_second, in_flight), two whole numbers >= 1"
             )
-        group = key if key in LIMIT_GROUPS else group_of(key)
+        group = key if key in catalogue().rate_groups else group_of(key)
         pair = (int(value[0]), int(value[1]))
         if group in chosen and chosen[group][1] != pair:
             raise ValueError(
@@ -142,7 +136,11 @@ class RateWindow:
 
 
 class GroupLimit:
-    """One group's limits: a :class:`RateWindow` for submissions and a FIFO count of tasks in flight."""
+    """One group's limits: a :class:`RateWindow` for submissions and a FIFO count of tasks in flight.
+
+    :meth:`resize` changes both while slots are held (a batch's ``limits`` override): holders keep
+    their slots, and waiters get room as soon as fewer than the new ``in_flight`` are held.
+    """
 
     def __init__(
         self,
@@ -156,38 +154,117 @@ class GroupLimit:
             raise ValueError(f"in_flight {in_flight!r} must be at least 1")
         self.per_second, self.in_flight = per_second, in_flight
         self.rate = RateWindow(per_second, clock=clock, sleep=sleep)
-        self._slots = asyncio.Semaphore(in_flight)
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self.busy = 0  # slots held now
         self.peak = 0  # the most ever held at once
 
+    def resize(self, per_second: int, in_flight: int) -> None:
+        """Set new limits (slots already held stay held)."""
+        if per_second < 1 or in_flight < 1:
+            raise ValueError(f"limits ({per_second}, {in_flight}) must be at least 1 each")
+        self.per_second, self.in_flight = per_second, in_flight
+        self.rate.rate = per_second
+        self._wake()
+
     async def slot(self) -> None:
         """Wait for room for one more task in flight (release it with :meth:`release`)."""
-        await self._slots.acquire()
-        self.busy += 1
+        if self.busy >= self.in_flight or self._waiters:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self.busy -= 1  # granted just as we were cancelled: hand it on
+                    self._wake()
+                elif waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+        else:
+            self.busy += 1
         self.peak = max(self.peak, self.busy)
 
     def release(self) -> None:
         self.busy -= 1
-        self._slots.release()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Grant slots to waiters, first come first served, while there is room."""
+        while self._waiters and self.busy < self.in_flight:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.busy += 1
+                waiter.set_result(None)
+
+
+class Slot:
+    """One task's hold on its group's in-flight limit, from before its create until it is seen
+    ended (not until its video is downloaded): :meth:`free` is safe to call more than once."""
+
+    def __init__(self, limit: GroupLimit) -> None:
+        self.limit = limit
+        self.held = True
+
+    def free(self) -> None:
+        if self.held:
+            self.held = False
+            self.limit.release()
+
+    def on_task(self, task: Any) -> None:
+        """``submit_one``'s ``on_task``: free the slot once the task is seen ended."""
+        if task.is_terminal:
+            self.free()
+
+    async def before_send(self) -> None:
+        """``submit_one``'s ``before_send``: a submission token, taken just before sending."""
+        await self.limit.rate.acquire()
 
 
 class Limiter:
-    """The :class:`GroupLimit` of every group a batch uses."""
+    """The :class:`GroupLimit` of every rate group, made on first use from the catalogue: the
+    account's limits as one session sees them on one event loop."""
 
     def __init__(
         self,
-        limits: Mapping[str, tuple[int, int]],
+        limits: Mapping[str, tuple[int, int]] | None = None,
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.groups = {
-            group: GroupLimit(rate, flight, clock=clock, sleep=sleep)
-            for group, (rate, flight) in limits.items()
-        }
+        self._clock, self._sleep = clock, sleep
+        self.groups: dict[str, GroupLimit] = {}
+        self.apply(limits or {})
+
+    def apply(self, limits: Mapping[str, tuple[int, int]]) -> None:
+        """Set ``{group: (per_second, in_flight)}`` (as :func:`limits_for` returns them)."""
+        for group, (rate, flight) in limits.items():
+            if group in self.groups:
+                self.groups[group].resize(rate, flight)
+            else:
+                self.groups[group] = GroupLimit(rate, flight, clock=self._clock, sleep=self._sleep)
+
+    def for_spec(self, spec: ModelSpec) -> GroupLimit:
+        """The limit of ``spec``'s group (made with the catalogue's figures on first use)."""
+        group = group_of(spec.family)
+        if group not in self.groups:
+            self.apply(limits_for([spec]))
+        return self.groups[group]
 
     def __getitem__(self, group: str) -> GroupLimit:
         return self.groups[group]
+
+    @asynccontextmanager
+    async def submission(self, spec: ModelSpec) -> AsyncIterator[Slot]:
+        """Hold an in-flight slot of ``spec``'s group for one task (waiting for room first); the
+        slot is freed when the task is seen ended (``Slot.on_task``) or, at the latest, on exit.
+        Take the submission token with ``Slot.before_send`` just before sending the create."""
+        limit = self.for_spec(spec)
+        await limit.slot()
+        slot = Slot(limit)
+        try:
+            yield slot
+        finally:
+            slot.free()
 
     def __repr__(self) -> str:
         inner = ", ".join(

@@ -1,7 +1,9 @@
 """What a session holds: its settings, and what it opens on first use and closes at the end.
 
 The run log, the price table, the endpoint (a region's, or the embedded emulator, started the first
-time a request needs it) and one HTTP client per event loop. Nothing is opened when a session is
+time a request needs it), one HTTP client and one :class:`~wanbook._limiter.Limiter` per event
+loop (the account's limits, shared by every batch and single run of the session on that loop),
+and the budget :class:`~wanbook._budget.Ledger` (this session's runs and reservations). Nothing is opened when a session is
 made: a session that only estimates never starts the emulator nor touches the run log. Closing is
 safe to repeat, and happens at interpreter exit if nobody did it (a notebook rarely does).
 
@@ -19,19 +21,25 @@ import contextlib
 import sys
 import threading
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from wanbook._budget import Ledger
 from wanbook._client import Client
 from wanbook._config import Settings
+from wanbook._http import PLACEHOLDER_KEY
+from wanbook._limiter import Limiter
 from wanbook._pricing import PriceTable
 from wanbook._runlog import RunLog
 from wanbook._secret import Secret
 from wanbook._sync import run_sync
 
-__all__ = ["Resources"]
+if TYPE_CHECKING:
+    from wanbook._prepare import Prepared
+    from wanbook._tracking import Tracker
 
-_EMULATOR_KEY = "sk-emulator-local"  # the embedded emulator accepts any bearer key
+__all__ = ["Resources"]
 
 
 class Resources:
@@ -54,7 +62,15 @@ class Resources:
         self._emulator_options = dict(emulator_options or {})
         self._emulator: Any = None
         self._log: RunLog | None = None
-        self._clients: dict[int, Client] = {}
+        # Per event loop, keyed by the loop itself (an id can be reused by a later loop); a
+        # closed loop's entries are dropped on the next use (see _per_loop).
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Client] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Limiter] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.ledger = Ledger()
         self._exit_hook = False
         self._lock = threading.Lock()
 
@@ -110,17 +126,48 @@ class Resources:
             return str(self._emulator.base_url)
 
     def _key(self) -> Secret:
-        return self.settings.api_key or Secret(_EMULATOR_KEY)
+        return self.settings.api_key or Secret(PLACEHOLDER_KEY)  # emulators accept any bearer key
 
     def client(self) -> Client:
         """The HTTP client of the running event loop (httpx clients belong to one loop)."""
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
+        loop = _running_loop(self._clients, self._limiters)
+        client = self._clients.get(loop)
         if client is None:
             client = Client(self.endpoint(), self._key(), transport=self._transport)
-            self._clients[loop_id] = client
+            self._clients[loop] = client
             self._close_at_exit()
         return client
+
+    def limiter(self) -> Limiter:
+        """The account's limits on the running event loop, shared by every batch and single run
+        of this session (two batches at once together keep within them)."""
+        loop = _running_loop(self._clients, self._limiters)
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = Limiter()
+        return limiter
+
+    @contextlib.asynccontextmanager
+    async def submission(
+        self, prep: Prepared, tracker: Tracker, run_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The single path's share of the account's limits, around ``submit_one``.
+
+        Counts the logged run ``run_id`` in this session's budget, waits for an in-flight slot of
+        the model's group, and yields ``submit_one``'s hooks: ``before_send`` takes a submission
+        token just before the create is sent, ``on_task`` frees the slot once the task is seen
+        ended. Cancelled while waiting for the slot, the run is NOT_CREATED (nothing was sent).
+        """
+        self.ledger.own(run_id)
+        entered = False
+        try:
+            async with self.limiter().submission(prep.resolved.spec) as slot:
+                entered = True
+                yield {"before_send": slot.before_send, "on_task": slot.on_task}
+        except asyncio.CancelledError:
+            if not entered:
+                tracker.not_sent(run_id)
+            raise
 
     def _close_at_exit(self) -> None:
         """Close this session when Python exits, if nobody did (a notebook rarely does).
@@ -135,8 +182,10 @@ class Resources:
 
     def close(self) -> None:
         """Close connections, the run log and the embedded emulator. Safe to call twice."""
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
+        clients = list(self._clients.values())
+        self._clients.clear()
+        self._limiters.clear()
+        for client in clients:
             with contextlib.suppress(RuntimeError):  # its loop is gone; its sockets went with it
                 run_sync(client.aclose())
         if self._log is not None:
@@ -145,3 +194,13 @@ class Resources:
         if self._emulator is not None:
             self._emulator.stop()
             self._emulator = None
+
+
+def _running_loop(*per_loop: weakref.WeakKeyDictionary[Any, Any]) -> asyncio.AbstractEventLoop:
+    """The running loop, after dropping what belonged to loops now closed (``asyncio.run`` in a
+    loop would otherwise keep one client per call: a client's sockets can keep its loop alive)."""
+    loop = asyncio.get_running_loop()
+    for table in per_loop:
+        for old in [k for k in list(table.keys()) if k.is_closed()]:
+            table.pop(old, None)
+    return loop

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from wanbook._catalogue import catalogue
 from wanbook.emulator._faults import Faults
 from wanbook.emulator._protocol import error_body
+from wanbook.emulator._scratch import make_scratch
 from wanbook.emulator._service import HiddenKey, Reply, Service
 
 __all__ = ["DEFAULT_TIME_SCALE", "Emulator"]
@@ -208,7 +209,8 @@ class Emulator:
     failures; ``api_key`` makes the emulator require that key (else any non-empty key works);
     ``clock`` (epoch seconds) replaces the wall clock, for tests; ``query_rate`` applies the
     vendor's shared query/list/cancel limit (20/s) when set; ``files_dir`` keeps the videos (a
-    temporary directory, removed at stop, by default).
+    temporary directory, removed at stop, by default; see ``_scratch`` for those left by killed
+    processes).
     """
 
     def __init__(
@@ -291,9 +293,7 @@ class Emulator:
         if self._server is not None:
             return self
         if self._files_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(
-                prefix="wanbook-emulator-", ignore_cleanup_errors=True
-            )
+            self._tmp = make_scratch()  # and removes those left by processes now gone
             files = Path(self._tmp.name)
         else:
             files = self._files_dir

@@ -208,23 +208,25 @@ class Service:
         )
 
     def _admit(self, spec: ModelSpec, now: float) -> Reply | None:
-        """Apply the family's rate limits (wan-api.md §4.1); a Reply if the create is refused."""
+        """Apply the rate limits of the model's rate group (wan-api.md §4.1, per account: the
+        families of a group share them, as the catalogue says); a Reply if the create is refused."""
         if not self.rate_limits:
             return None
-        window = self._windows.setdefault(spec.family, SlidingWindow(spec.rate_per_second))
+        group = spec.rate_group or spec.family
+        window = self._windows.setdefault(group, SlidingWindow(spec.rate_per_second))
         if not window.acquire(now):
             return _error(
                 429,
                 "Throttling.RateQuota",
                 f"{MSG['rate']} (more than {spec.rate_per_second} task submissions per second "
-                f"for {spec.family} models)",
+                f"for {group} models)",
             )
-        if self.store.in_flight(spec.family, now) >= spec.rate_in_flight:
+        if self.store.in_flight(group, now) >= spec.rate_in_flight:
             window.release_last()
             return _error(
                 429,
                 "Throttling.RateQuota",
-                f"{MSG['rate']} (more than {spec.rate_in_flight} {spec.family} tasks in progress "
+                f"{MSG['rate']} (more than {spec.rate_in_flight} {group} tasks in progress "
                 "at once)",
             )
         return None
@@ -259,7 +261,8 @@ class Service:
             )
             artifact = self.renderer.submit(job)
         rewritten = None
-        if res.prompt_extend and spec.rewrite_visible:
+        rewrites = res.prompt_extend and spec.rewrite_visible
+        if rewrites and req.template is None:  # an effect ignores the prompt: nothing to rewrite
             rewritten = actual_prompt(prompt, seed, from_image=not spec.is_t2v)
         return Task(
             task_id=task_id,

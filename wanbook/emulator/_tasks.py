@@ -211,13 +211,14 @@ class TaskStore:
         with self.lock:
             return self._tasks.get(task_id)
 
-    def in_flight(self, family: str, now: float) -> int:
-        """Tasks of ``family`` that are PENDING or RUNNING at ``now``."""
+    def in_flight(self, group: str, now: float) -> int:
+        """Tasks of rate group ``group`` (or of a family in no group) PENDING or RUNNING at ``now``."""
         with self.lock:
             return sum(
                 1
                 for t in self._tasks.values()
-                if t.spec.family == family and t.status(now) in ("PENDING", "RUNNING")
+                if (t.spec.rate_group or t.spec.family) == group
+                and t.status(now) in ("PENDING", "RUNNING")
             )
 
     def cancel(self, task_id: str, now: float) -> bool:
