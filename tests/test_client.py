@@ -26,6 +26,7 @@ from wanbook._errors import (
     BadRequestError,
     ConfigError,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     TaskFailedError,
     TaskTimeoutError,
@@ -208,7 +209,7 @@ TABLE = [
     ("query", error(500, "InternalError"), ServerError, 3),
     ("query", error(503, "ModelUnavailable"), ServerError, 3),
     ("query", answer(502, b"<html>bad gateway</html>"), ServerError, 3),
-    ("query", httpx.ReadTimeout("slow"), TransportError, 3),
+    ("query", httpx.ReadTimeout("slow"), RequestTimeoutError, 3),
     ("query", httpx.RemoteProtocolError("dropped"), TransportError, 3),
     ("query", answer(200, b"<html>not json</html>"), ServerError, 1),
     ("query", error(200, "InvalidParameter"), APIError, 1),
@@ -225,13 +226,14 @@ TABLE = [
     ("create", error(413, "BadRequest.TooLarge"), BadRequestError, 1),
     ("create", error(415, "BadRequest.InputDownloadFailed"), BadRequestError, 1),
     ("create", error(429, "Throttling.RateQuota"), RateLimitError, 3),
-    ("create", error(408, "RequestTimeOut"), ServerError, 3),
+    ("create", error(408, "RequestTimeOut"), AmbiguousCreateError, 1),
+    ("create", error(500, "InternalError.Timeout"), AmbiguousCreateError, 1),
     ("create", error(500, "InternalError"), ServerError, 3),
     ("create", error(503, "ModelUnavailable"), ServerError, 3),
     ("create", error(200, "InvalidParameter"), APIError, 1),
     ("create", httpx.ConnectError("refused"), TransportError, 3),
-    ("create", httpx.ConnectTimeout("no route"), TransportError, 3),
-    ("create", httpx.PoolTimeout("pool full"), TransportError, 3),
+    ("create", httpx.ConnectTimeout("no route"), RequestTimeoutError, 3),
+    ("create", httpx.PoolTimeout("pool full"), RequestTimeoutError, 3),
     ("create", httpx.ReadTimeout("slow"), AmbiguousCreateError, 1),
     ("create", httpx.WriteTimeout("slow"), AmbiguousCreateError, 1),
     ("create", httpx.ReadError("reset"), AmbiguousCreateError, 1),
@@ -268,7 +270,8 @@ def test_error_table(op: str, item: Item, cls: type[Exception], requests: int) -
     [
         error(429, "Throttling"),
         error(503, "ModelUnavailable"),
-        error(500, "InternalError.Timeout"),
+        error(500, "InternalError"),
+        error(500, "InternalError.Algo"),
         httpx.ConnectError("refused"),
         httpx.ConnectTimeout("timeout"),
     ],
@@ -298,6 +301,91 @@ def test_ambiguous_create_is_never_resent(failure: Exception) -> None:
     assert server.creates == 1 and clock.sleeps == []
     assert isinstance(info.value.__cause__, httpx.HTTPError)
     assert "find_task" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [
+        error(408, "RequestTimeOut"),
+        error(500, "InternalError.Timeout"),
+        error(504, "RequestTimeout"),
+        answer(408, b""),
+    ],
+)
+def test_a_create_the_server_timed_out_on_is_never_resent(answered: httpx.Response) -> None:
+    """wan-api.md §4: 408 is retried only "with care", a 500 ``InternalError.Timeout`` only if
+    the request "surely did not create a task". A service that timed out may have made the
+    task, so the create is ambiguous: one request, no sleep, and the caller looks for the task."""
+    server = Server(answered, answer(200, CREATED))
+    clock = FakeTime()
+    with pytest.raises(AmbiguousCreateError) as info:
+        run(call(make(server, clock, retry=RetryPolicy(max_retries=10)), "create"))
+    assert server.creates == 1 and clock.sleeps == []
+    assert info.value.sent_at is not None and "find_task" in str(info.value)
+    assert TEST_API_KEY not in str(info.value)
+
+
+def test_a_query_the_server_timed_out_on_is_retried() -> None:
+    server = Server(
+        error(408, "RequestTimeOut"), error(500, "InternalError.Timeout"), task("RUNNING")
+    )
+    assert run(call(make(server), "query")).status is TaskStatus.RUNNING
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        httpx.ReadTimeout("slow"),
+        httpx.WriteTimeout("slow"),
+        httpx.ConnectTimeout("slow"),
+        httpx.PoolTimeout("slow"),
+    ],
+)
+def test_http_timeouts_are_timeout_errors(timeout: Exception) -> None:
+    """``except TimeoutError`` catches a request that got no answer in time, as it catches a
+    task past its deadline; it is still a TransportError for code that catches that."""
+    server = Server(timeout)
+    with pytest.raises(TimeoutError) as info:
+        run(call(make(server), "query"))
+    assert type(info.value) is RequestTimeoutError
+    assert isinstance(info.value, TransportError) and isinstance(
+        info.value.__cause__, type(timeout)
+    )
+    assert "3 attempt(s)" in str(info.value)
+
+
+def test_a_connection_refused_is_not_a_timeout() -> None:
+    with pytest.raises(TransportError) as info:
+        run(call(make(Server(httpx.ConnectError("refused"))), "query"))
+    assert not isinstance(info.value, TimeoutError)
+
+
+@pytest.mark.parametrize(("key", "explained"), [("sk-emulator-local", True), (TEST_API_KEY, False)])
+def test_a_refused_placeholder_key_says_no_key_is_set(key: str, explained: bool) -> None:
+    """A base URL without a key sends the emulator's placeholder key; a real proxy answers 401
+    ``InvalidApiKey``, and the error must say why rather than leave a bare 401."""
+    server = Server(error(401, "InvalidApiKey", "Invalid API-key provided."))
+    client = Client(BASE, key, transport=httpx.MockTransport(server))
+    with pytest.raises(AuthenticationError) as info:
+        run(call(client, "create"))
+    text = str(info.value)
+    assert text.startswith("HTTP 401 InvalidApiKey: Invalid API-key provided.")
+    assert ("no DASHSCOPE_API_KEY is set" in text) is explained
+    assert info.value.code == "InvalidApiKey" and info.value.status_code == 401
+    assert "sk-emulator-local" not in text and TEST_API_KEY not in text
+
+
+def test_a_session_with_a_base_url_and_no_key_explains_the_401() -> None:
+    """End to end: WANBOOK_BASE_URL set, no key, a proxy that wants a real one."""
+    import wanbook as wb
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return error(401, "InvalidApiKey", "Invalid API-key provided.")
+
+    session = wb.Session(base_url=BASE, transport=httpx.MockTransport(proxy), quiet=True)
+    with session, pytest.raises(AuthenticationError, match="no DASHSCOPE_API_KEY is set"):
+        session.generate("a fox", model="wan2.2-t2v-plus")
 
 
 @pytest.mark.parametrize("op", ["query", "list", "cancel"])
@@ -539,3 +627,31 @@ def test_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     texts += [r.getMessage() for r in caplog.records]
     assert caplog.records, "the client logs its retries and requests"
     assert texts and not [t for t in texts if TEST_API_KEY in t]
+
+
+def test_a_session_finds_the_task_of_a_timed_out_create_instead_of_resending() -> None:
+    """The session's ambiguous-create path takes over after a 408: one create, then the list."""
+    import wanbook as wb
+
+    server = Server(
+        error(408, "RequestTimeOut"),
+        answer(
+            200,
+            {"data": [{"task_id": "task-7", "status": "FAILED", "model_name": "wan2.2-t2v-plus"}]},
+        ),
+        task("FAILED", "task-7", code="InternalError.Algo", message="render failed"),
+    )
+    with wb.Session(api_key=TEST_API_KEY, transport=httpx.MockTransport(server), quiet=True) as s:
+        run_ = s.generate("a fox", model="wan2.2-t2v-plus", raise_on_failure=False)
+    paths = [(r.method, r.url.path.split("/api/v1")[-1]) for r in server.requests]
+    assert paths[:3] == [
+        ("POST", "/services/aigc/video-generation/video-synthesis"),
+        ("GET", "/tasks/"),
+        ("GET", "/tasks/task-7"),
+    ]
+    assert [m for m, _ in paths].count("POST") == 1
+    assert (run_.task_id, run_.status, run_.error_code) == (
+        "task-7",
+        "FAILED",
+        "InternalError.Algo",
+    )

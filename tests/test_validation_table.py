@@ -11,7 +11,7 @@ import pytest
 
 import wanbook as wb
 from wanbook._errors import ValidationError
-from wanbook._request import Request, check, validate
+from wanbook._request import Request, build_body, check, request_from_body, validate
 
 IMG = "https://example.com/cat.png"
 LONG = "x" * 2000
@@ -277,6 +277,85 @@ CASES: list[tuple[str, dict, str, str]] = [
     ),
     # --- extra
     ("extra-not-mapping", dict(model="wan2.6-t2v", prompt="p", extra=[1, 2]), "intl", "extra"),
+    # a request field hidden in extra would be sent unchecked and priced as something else
+    (
+        "extra-size",
+        dict(model="wan2.2-t2v-plus", prompt="p", extra={"parameters": {"size": "1280*720"}}),
+        "intl",
+        "extra.parameters.size",
+    ),
+    (
+        "extra-duration",
+        dict(model="wan2.2-t2v-plus", prompt="p", extra={"parameters": {"duration": 10}}),
+        "intl",
+        "extra.parameters.duration",
+    ),
+    (
+        "extra-seed",
+        dict(model="wan2.6-t2v", prompt="p", seed=1, extra={"parameters": {"seed": -5}}),
+        "intl",
+        "extra.parameters.seed",
+    ),
+    (
+        "extra-resolution",
+        dict(model="wan2.6-i2v-flash", image=IMG, extra={"parameters": {"resolution": "1080P"}}),
+        "intl",
+        "extra.parameters.resolution",
+    ),
+    (
+        "extra-audio",
+        dict(model="wan2.6-i2v-flash", image=IMG, extra={"parameters": {"audio": True}}),
+        "intl",
+        "extra.parameters.audio",
+    ),
+    (
+        "extra-prompt-extend",
+        dict(model="wan2.6-t2v", prompt="p", extra={"parameters": {"prompt_extend": False}}),
+        "intl",
+        "extra.parameters.prompt_extend",
+    ),
+    (
+        "extra-input-prompt",
+        dict(model="wan2.6-t2v", prompt="p", extra={"input": {"prompt": "q"}}),
+        "intl",
+        "extra.input.prompt",
+    ),
+    (
+        "extra-input-img-url",
+        dict(model="wan2.6-i2v-flash", image=IMG, extra={"input": {"img_url": IMG}}),
+        "intl",
+        "extra.input.img_url",
+    ),
+    (
+        "extra-input-audio-url",
+        dict(model="wan2.6-t2v", prompt="p", extra={"input": {"audio_url": "https://e.com/a.mp3"}}),
+        "intl",
+        "extra.input.audio_url",
+    ),
+    (
+        "extra-input-template",
+        dict(model="wan2.1-i2v-turbo", image=IMG, extra={"input": {"template": "flying"}}),
+        "cn",
+        "extra.input.template",
+    ),
+    (
+        "extra-flat-size",
+        dict(model="wan2.2-t2v-plus", prompt="p", extra={"size": "1920*1080"}),
+        "intl",
+        "extra.size",
+    ),
+    (
+        "extra-flat-beside-sections",
+        dict(model="wan2.2-t2v-plus", prompt="p", extra={"parameters": {"x": 1}, "watermark": 1}),
+        "intl",
+        "extra.watermark",
+    ),
+    (
+        "extra-section-not-mapping",
+        dict(model="wan2.6-t2v", prompt="p", extra={"parameters": ["size"]}),
+        "intl",
+        "extra.parameters",
+    ),
 ]
 
 
@@ -333,6 +412,51 @@ def test_every_problem_is_reported_at_once() -> None:
         in msg.replace(" (720P is not a tier of this model)", "")
     )
     assert "fixed at 5 s" in msg
+
+
+def test_request_fields_in_extra_are_refused_each_by_name() -> None:
+    """The auditors' request: every hidden field is named, and says which field to use."""
+    req = Request(
+        model="wan2.2-t2v-plus",
+        prompt="p",
+        size="832*480",
+        extra={"parameters": {"size": "1280*720", "duration": 10, "seed": -5, "new_field": 1}},
+    )
+    problems = validate(req)
+    assert [(p.field, p.value, p.severity) for p in problems] == [
+        ("extra.parameters.size", "1280*720", "error"),
+        ("extra.parameters.duration", 10, "error"),
+        ("extra.parameters.seed", -5, "error"),
+    ]
+    assert "use the size field instead (size='1280*720')" in problems[0].message
+    with pytest.raises(ValidationError) as info:
+        check(req)
+    assert "extra.parameters.duration" in str(info.value)
+
+
+def test_unknown_extra_fields_pass_through_to_the_body() -> None:
+    req = Request(
+        model="wan2.6-t2v",
+        prompt="p",
+        extra={"input": {"new_input": "a"}, "parameters": {"new_param": 2}, "flat": 3},
+    )
+    assert validate(req) == []
+    body = build_body(req)
+    assert body["input"] == {"prompt": "p", "new_input": "a"}
+    assert body["parameters"] == {"new_param": 2, "flat": 3}
+
+
+def test_a_wire_body_with_misplaced_fields_parses_to_a_valid_request() -> None:
+    """The emulator parses bodies with ``request_from_body``: a field in the wrong section is
+    not that field (the service ignores it), so it must not come back as a refused extra."""
+    body = {
+        "model": "wan2.6-t2v",
+        "input": {"prompt": "p"},
+        "parameters": {"prompt": "q", "img_url": IMG, "size": "1280*720", "new_param": 1},
+    }
+    req = request_from_body(body)
+    assert req.size == "1280*720" and req.extra == {"parameters": {"new_param": 1}}
+    assert validate(req) == []
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from wanbook._errors import (
     MediaError,
     Problem,
     RateLimitError,
+    RequestTimeoutError,
+    ResumeError,
     RunLogError,
     ServerError,
     TaskFailedError,
@@ -33,6 +35,7 @@ from wanbook._request import Request
 from wanbook._version import __version__
 
 if TYPE_CHECKING:
+    from wanbook._choose import cheapest_models
     from wanbook._compare import acompare, compare
     from wanbook._default import (
         agenerate,
@@ -67,6 +70,7 @@ _LAZY = {
     "session": "wanbook._default",
     "submit_many": "wanbook._default",
     "acompare": "wanbook._compare",
+    "cheapest_models": "wanbook._choose",
     "compare": "wanbook._compare",
     "form": "wanbook._form",
     "show": "wanbook._show",
@@ -88,6 +92,8 @@ __all__ = [
     "Problem",
     "RateLimitError",
     "Request",
+    "RequestTimeoutError",
+    "ResumeError",
     "Run",
     "RunLogError",
     "ServerError",
@@ -100,6 +106,7 @@ __all__ = [
     "__version__",
     "acompare",
     "agenerate",
+    "cheapest_models",
     "compare",
     "cost_report",
     "estimate",

@@ -11,12 +11,14 @@ retried with capped, jittered backoff that honours ``Retry-After``. **A create i
 
 * 429 (throttled: the vendor says the task was not created);
 * a connect error or connect/pool timeout (nothing was sent);
-* 408/5xx **with a DashScope error body** (the service itself answered "failed").
+* 5xx **with a DashScope error body** that is not a timeout (the service itself answered
+  "failed", e.g. ``InternalError``, ``ModelUnavailable``).
 
 Any other failure after the request may have gone out — read/write timeout, connection dropped,
-``RemoteProtocolError``, a 5xx without an error body (e.g. a gateway's 502/504 page), or a 2xx we
-cannot read — raises :class:`AmbiguousCreateError` and is never re-sent; :meth:`Client.find_task`
-looks for the task through the list endpoint instead.
+``RemoteProtocolError``, a 5xx without an error body (e.g. a gateway's 502/504 page), a
+server-side timeout (408 ``RequestTimeOut``, or a code naming a timeout such as
+``InternalError.Timeout``), or a 2xx we cannot read — raises :class:`AmbiguousCreateError` and is
+never re-sent; :meth:`Client.find_task` looks for the task through the list endpoint instead.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import httpx
 from wanbook._errors import (
     Problem,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     TaskTimeoutError,
     TransportError,
@@ -50,15 +53,18 @@ from wanbook._errors import (
 )
 from wanbook._http import (
     CREATE_PATH,
+    PLACEHOLDER_KEY,
     ambiguous_create,
     as_utc,
     build_headers,
     describe_failure,
     error_body,
     error_from_response,
+    explain_placeholder_key,
     list_params,
     normalize_base_url,
     parse_answer,
+    server_timed_out,
     task_path,
 )
 from wanbook._retry import RetryPolicy, poll_delays, repeat_last
@@ -210,7 +216,8 @@ class Client:
                 if await self._backoff(attempt, exc, what):
                     continue
                 nothing = "; nothing was sent, no task was created" if create else ""
-                raise TransportError(
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                raise (RequestTimeoutError if timed_out else TransportError)(
                     f"{what} failed after {attempt + 1} attempt(s): {self._describe(exc)}{nothing}"
                 ) from exc
             logger.debug("%s %s -> HTTP %d", method, url, response.status_code)
@@ -219,6 +226,8 @@ class Client:
             error = error_from_response(
                 response.status_code, response.content, response.headers, secrets=self._secrets()
             )
+            if self._key.reveal() == PLACEHOLDER_KEY:
+                error = explain_placeholder_key(error, self.base_url)
             retriable = isinstance(error, ServerError) or (
                 retry_throttled and isinstance(error, RateLimitError)
             )
@@ -227,6 +236,10 @@ class Client:
                 raise ambiguous_create(
                     json, f"HTTP {response.status_code} without an error body", sent_at
                 )
+            if create and server_timed_out(error):
+                # The service timed out while handling the create: it may have made the task
+                # (wan-api.md §4, see server_timed_out). Never re-sent; looked for instead.
+                raise ambiguous_create(json, self._describe(error), sent_at) from error
             if not (retriable and await self._backoff(attempt, error, what)):
                 raise error
         raise AssertionError("unreachable")  # pragma: no cover

@@ -30,21 +30,27 @@ from wanbook._wire import UTC8, TaskStatus, as_object, as_text
 
 __all__ = [
     "CREATE_PATH",
+    "PLACEHOLDER_KEY",
     "ambiguous_create",
     "as_utc",
     "build_headers",
     "describe_failure",
     "error_body",
     "error_from_response",
+    "explain_placeholder_key",
     "format_list_time",
     "list_params",
     "normalize_base_url",
     "parse_answer",
     "scrub",
+    "server_timed_out",
     "task_path",
 ]
 
 CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
+#: The bearer key sent when no key is configured: the embedded emulator, or a local one at
+#: WANBOOK_BASE_URL, accepts any key; a real service refuses it (see explain_placeholder_key).
+PLACEHOLDER_KEY = "sk-emulator-local"
 T = TypeVar("T")
 
 
@@ -222,6 +228,34 @@ def parse_answer(
     if error_body(body) is not None:
         raise error_from_response(status, body, headers, secrets=secrets)
     raise junk(reason)
+
+
+def server_timed_out(error: APIError) -> bool:
+    """Whether the service answered that it ran out of time: 408 ``RequestTimeOut``, or a code
+    naming a timeout (``InternalError.Timeout``).
+
+    For a create this is an ambiguous answer (wan-api.md §4): 408 is to be retried only "with
+    care", and a 500 ``InternalError.Timeout`` may be re-sent "only if the request surely did not
+    create a task". A service that timed out may have made the task before giving up, so the
+    client never re-sends such a create and looks for the task through the list endpoint.
+    """
+    return error.status_code == 408 or "timeout" in (error.code or "").lower()
+
+
+def explain_placeholder_key(error: APIError, base_url: str) -> APIError:
+    """``error``, said plainly when the key refused was :data:`PLACEHOLDER_KEY`, sent because no
+    key is configured (a base URL without a key: right for a local emulator, not for a proxy or
+    the real service, whose bare 401 would otherwise be a puzzle)."""
+    if not (isinstance(error, AuthenticationError) and error.code == "InvalidApiKey"):
+        return error
+    return AuthenticationError(
+        f"{error.message}: no DASHSCOPE_API_KEY is set, so wanbook sent a placeholder key to "
+        f"{base_url}, which only an emulator accepts; set DASHSCOPE_API_KEY",
+        status_code=error.status_code,
+        code=error.code,
+        request_id=error.request_id,
+        retry_after=error.retry_after,
+    )
 
 
 def ambiguous_create(body: Any, why: str, sent_at: float) -> AmbiguousCreateError:

@@ -14,6 +14,7 @@ from typing import Any
 
 from wanbook._catalogue import ModelSpec, catalogue, tier_of_size
 from wanbook._errors import Problem, ValidationError
+from wanbook._extra import FIELD_OF_KEY
 from wanbook._validate import check, validate
 
 __all__ = [
@@ -156,7 +157,8 @@ def request_from_body(body: Mapping[str, Any]) -> Request:
     """Parse a wire body (as the service receives it) back into a :class:`Request`.
 
     Unknown ``input`` keys are ignored as the service ignores them; unknown ``parameters`` are
-    kept in ``extra``.
+    kept in ``extra``. A request field in the wrong section (``parameters.prompt``) is not that
+    field and is ignored too: ``extra`` may not carry request fields (see ``_extra``).
     """
     inp = body.get("input") or {}
     params = body.get("parameters") or {}
@@ -164,7 +166,7 @@ def request_from_body(body: Mapping[str, Any]) -> Request:
         problem = Problem("input", type(inp).__name__, "input and parameters must be JSON objects")
         raise ValidationError([problem])
     known = {k: params[k] for k in _PARAM_FIELDS if k in params}
-    extra = {k: v for k, v in params.items() if k not in _PARAM_FIELDS}
+    extra = {k: v for k, v in params.items() if k not in FIELD_OF_KEY}
     return Request(
         model=body.get("model"),  # type: ignore[arg-type]
         prompt=inp.get("prompt"),

@@ -24,7 +24,17 @@ if TYPE_CHECKING:
 __all__ = ["EXPORT_FORMATS", "TABLE_COLUMNS", "export", "text_table"]
 
 EXPORT_FORMATS = ("table", "csv", "json")
-TABLE_COLUMNS = ("run_id", "created_at", "model", "status", "seed", "tier", "cost", "prompt")
+TABLE_COLUMNS = (
+    "run_id",
+    "created_at",
+    "backend",  # emulator runs cost nothing real: the table says which runs they are
+    "model",
+    "status",
+    "seed",
+    "tier",
+    "cost",
+    "prompt",
+)
 
 
 def export(

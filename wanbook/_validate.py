@@ -8,12 +8,13 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from wanbook._catalogue import Catalogue, ModelSpec, catalogue, tier_of_size
 from wanbook._errors import Problem, ValidationError
+from wanbook._extra import extra_problems
+from wanbook._extra import short_value as _short
 
 if TYPE_CHECKING:
     from wanbook._request import Request
@@ -312,14 +313,6 @@ def _check_shot_type(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
         )
 
 
-def _short(v: Any) -> Any:
-    if isinstance(v, str) and len(v) > 80:
-        return v[:60] + f"...<{len(v)} characters>"
-    if isinstance(v, bytes | bytearray):
-        return f"<{len(v)} bytes>"
-    return v if isinstance(v, str | int | float | bool | type(None)) else f"<{type(v).__name__}>"
-
-
 def validate(req: Request, region: str = "intl") -> list[Problem]:
     """Every problem with ``req`` for ``region``: errors (block sending) and warnings (said only)."""
     cat = catalogue()
@@ -363,10 +356,7 @@ def validate(req: Request, region: str = "intl") -> list[Problem]:
         _check_bool(req, name, out)
     _check_audio(req, spec, out)
     _check_shot_type(req, spec, out)
-    if req.extra is not None and not isinstance(req.extra, Mapping):
-        out.append(
-            _problem("extra", _short(req.extra), "extra must be a mapping of field -> value")
-        )
+    out += extra_problems(req.extra)
     return out
 
 
