@@ -151,6 +151,17 @@ def test_executed_notebooks_have_no_errors_and_no_embedded_video(demo: dict[str,
         assert nb["metadata"]["wanbook_demo"]["seconds"] > 0
 
 
+@pytest.mark.slow
+def test_executed_notebooks_show_no_stderr_and_no_warnings(demo: dict[str, Any]) -> None:
+    """What nbval --nbval-lax lets through: a warning or a traceback printed to stderr by a
+    cell that still "passes". Only the one-line emulator notice may be on stderr."""
+    from tests.test_notebooks import stray_outputs
+
+    for name in NOTEBOOKS:
+        nb = json.loads((demo["out"] / f"{name}.ipynb").read_text("utf-8"))
+        assert stray_outputs(nb) == [], name
+
+
 def test_a_failing_notebook_is_reported_and_the_rest_still_run(tmp_path: Path) -> None:
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook

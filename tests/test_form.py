@@ -132,13 +132,76 @@ def test_choices_follow_the_model(form: Form) -> None:
     assert form.size.options[0][0] == "832*480 · 480P landscape"
     form.kind.value = "i2v"
     form.model.value = "wan2.6-i2v-flash"
-    assert list(form.resolution.options) == ["720P", "1080P"] and form.resolution.value == "1080P"
+    assert list(form.resolution.options) == ["720P", "1080P"] and form.resolution.value == "720P"
     assert (form.duration.min, form.duration.max, form.duration.value) == (2, 15, 5)
     form.model.value = "wan2.1-i2v-turbo"
     assert [v for _, v in form.duration.options] == [3, 4, 5]
     form.kind.value = "effects"
     assert list(form.model.options) == ["wan2.1-i2v-turbo", "wan2.1-i2v-plus"]
     assert "flying" in form.template.options and form.template.value == "flying"
+
+
+@pytest.mark.parametrize(
+    ("region", "start", "tier", "then", "kept"),
+    [
+        ("intl", "wan2.6-i2v-flash", "1080P", "wan2.2-i2v-flash", "720P"),  # not priced: default
+        ("cn", "wan2.6-i2v-flash", "1080P", "wan2.2-i2v-flash", "1080P"),  # allowed and priced
+        ("intl", "wan2.5-i2v-preview", "480P", "wan2.6-i2v-flash", "720P"),  # not allowed
+        ("intl", "wan2.5-i2v-preview", "1080P", "wan2.6-i2v-flash", "1080P"),
+    ],
+)
+def test_a_resolution_carries_over_only_if_allowed_and_priced(
+    tmp_path: Any, region: str, start: str, tier: str, then: str, kept: str
+) -> None:
+    with wb.Session(home=tmp_path, region=region, quiet=True, emulator=True) as s:
+        f = wb.form(s, model=start, resolution=tier)
+        assert (f.kind.value, f.model.value, f.resolution.value) == ("i2v", start, tier)
+        f.model.value = then
+        assert f.resolution.value == kept
+
+
+def test_a_size_carries_over_only_if_priced(form: Form) -> None:
+    form.model.value = "wan2.5-t2v-preview"
+    form.size.value = "1280*720"  # 720P: priced for wan2.5, not for wan2.2-t2v-plus
+    form.model.value = "wan2.2-t2v-plus"
+    assert form.size.value == "832*480" and "0.1000 USD" in form.estimate.value
+
+
+@pytest.mark.parametrize(
+    ("region", "model", "size", "estimate"),
+    [
+        ("intl", "wan2.2-t2v-plus", "832*480", "0.1000 USD"),
+        ("cn", "wan2.2-t2v-plus", "832*480", "0.7000 CNY"),
+        ("us", "wan2.6-t2v", "1280*720", "3.0000 CNY"),  # the one t2v model there, 720P
+    ],
+)
+def test_the_form_starts_cheap_for_its_region(
+    tmp_path: Any, region: str, model: str, size: str, estimate: str
+) -> None:
+    with wb.Session(home=tmp_path, region=region, quiet=True, emulator=True) as s:
+        f = wb.form(s)
+        assert (f.model.value, f.size.value) == (model, size)
+        assert estimate in f.estimate.value
+
+
+def test_the_form_starts_from_given_values(session: wb.Session) -> None:
+    f = wb.form(session, model="wan2.5-t2v-preview", prompt="a fox", size="1280*720", seed=3)
+    assert (f.model.value, f.size.value, f.prompt.value) == (
+        "wan2.5-t2v-preview",
+        "1280*720",
+        "a fox",
+    )
+    assert (f.seed_mode.value, f.seed.value) == ("fixed", 3)
+    assert "0.5000 USD" in f.estimate.value and not f.generate.disabled
+    f = wb.form(session, model="wan2.6-i2v-flash", duration=7, audio=False)
+    assert (f.kind.value, f.duration.value, f.audio.value) == ("i2v", 7, False)
+    us = wb.Session(home=session.home, region="us", quiet=True, emulator=True)
+    with us, pytest.raises(ValueError, match=r"model='wan2.2-t2v-plus' is not allowed in 'us'"):
+        wb.form(us, model="wan2.2-t2v-plus")
+    with pytest.raises(ValueError, match=r"size='1\*1' is not allowed for wan2.2-t2v-plus"):
+        wb.form(session, size="1*1")
+    with pytest.raises(TypeError, match="sise= is not a field of the form"):
+        wb.form(session, sise="832*480")
 
 
 def test_model_picker_is_limited_to_the_region(tmp_path: Any) -> None:
@@ -376,6 +439,50 @@ def test_cancel_too_late_says_so(session: wb.Session) -> None:
         session.cancel(run.run_id)
     with pytest.raises(KeyError, match="no run"):
         session.cancel("0" * 26)
+
+
+def test_a_refused_cancel_is_shown_and_the_state_refreshed(tmp_path: Any) -> None:
+    """The form saw PENDING, but the task has started rendering since: the service refuses the
+    cancel. The form says so below the card area, shows the task's real state (one query),
+    and offers Cancel no more."""
+    import threading
+
+    from tests._emulator_helpers import FakeClock, wait_for
+    from wanbook._sync import portal_loop
+
+    clock = FakeClock()  # 0.4-0.8 s in the queue, 2.5 s rendering: on this clock only
+    options = {"time_scale": 0.05, "clock": clock}
+    with wb.Session(home=tmp_path, quiet=True, emulator=True, emulator_options=options) as s:
+        f = wb.form(s)
+        _t2v(f)
+        job = f.submit()
+        assert job is not None
+        wait_for(lambda: job.state == "PENDING", what="the first poll")
+        held, gate = threading.Event(), threading.Event()
+
+        def hold() -> None:  # holds wanbook's portal loop: no poll can land in between
+            held.set()
+            gate.wait(30)
+
+        portal_loop().call_soon_threadsafe(hold)
+        assert held.wait(30)
+        clock.advance(1.0)  # the emulator's task is RUNNING now; the form still says PENDING
+        future = job.cancel()
+        gate.set()
+        assert future is not None
+        with pytest.raises(wb.BadRequestError, match="UnsupportedOperation"):
+            future.result(timeout=30)
+        wait_for(lambda: "could not cancel" in job.output_html, what="the note")
+        out = job.output_html
+        assert "already left the queue" in out and "UnsupportedOperation" in out
+        assert "BadRequestError" not in out  # no Python class names
+        assert job.state == "RUNNING" and "RUNNING" in job.status.value
+        assert job.cancel_button.disabled and job.cancel() is None
+        clock.advance(10.0)  # it ends; the card arrives and the note stays below it
+        run = job.result(timeout=60)
+        assert run is not None and run.status == "SUCCEEDED"
+        out = job.output_html
+        assert "<video" in out and out.index("<video") < out.index("could not cancel")
 
 
 def test_errors_show_in_place_in_plain_words(tmp_path: Any) -> None:

@@ -140,10 +140,25 @@ def test_status_words(status: str, code: str | None, words: str) -> None:
         (AmbiguousCreateError("lost"), "never sent twice"),
         (TaskTimeoutError("late"), "wb.resume() collects it"),
         (RuntimeError("boom"), "something went wrong (RuntimeError): boom"),
+        (
+            wb.BadRequestError(
+                "Download failed", status_code=415, code="BadRequest.InputDownloadFailed"
+            ),
+            "the service refused the request (HTTP 415 BadRequest.InputDownloadFailed: "
+            "Download failed); nothing was created or billed",
+        ),
+        (
+            wb.APIError("odd", status_code=409, code="Conflict", request_id="rq-1"),
+            "the service refused the request (HTTP 409 Conflict: odd; request_id rq-1)",
+        ),
+        (wb.AuthenticationError("no", status_code=401), "refused the API key"),
     ],
 )
 def test_error_words(exc: BaseException, words: str) -> None:
-    assert words in error_words(exc)
+    said = error_words(exc)
+    assert words in said
+    if isinstance(exc, wb.APIError):
+        assert "Error" not in said.replace("Errors", "")  # no Python class name jargon
 
 
 def test_failed_run_card_says_why_in_plain_words() -> None:
@@ -216,3 +231,24 @@ def test_status_line() -> None:
     line = status_line("SUCCEEDED", 42.0, record)
     assert line == "✔ SUCCEEDED · done · 42 s · seed 11 · cost 0.1000 USD · run r"
     assert "could not reach" in status_line("ERROR", 1.0, {}, error_words(TransportError("x")))
+
+
+@pytest.mark.parametrize(
+    ("state", "seen_ago", "line"),
+    [
+        ("", None, "… STARTING · checking the request and sending it · 1.0 s"),
+        ("STARTING", 3.0, "… STARTING · checking the request and sending it · 1.0 s"),
+        (
+            "PENDING",
+            4.0,
+            "… PENDING · waiting in the service's queue (last seen 4.0 s ago) · 1.0 s",
+        ),
+        ("RUNNING", 12.4, "… RUNNING · rendering (last seen 12 s ago) · 1.0 s"),
+        ("PENDING", None, "… PENDING · waiting in the service's queue · 1.0 s"),
+        ("CANCELED", 4.0, "■ CANCELED · canceled (not billed) · 1.0 s"),
+    ],
+)
+def test_status_line_says_how_old_a_polled_state_is(
+    state: str, seen_ago: float | None, line: str
+) -> None:
+    assert status_line(state, 1.0, {}, seen_ago=seen_ago) == line

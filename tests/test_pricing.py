@@ -7,8 +7,10 @@ so that a typo in ``wanbook/data/prices.csv`` fails a test.
 from __future__ import annotations
 
 import math
+import re
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -388,3 +390,110 @@ def test_pricing_does_not_import_pandas() -> None:
     """The shipped table is read with the csv module: ``import wanbook`` stays light."""
     source = Path(_pricing.__file__).read_text("utf-8")
     assert "pandas" not in source.replace("pandas NA", "")
+
+
+# ---------------------------------------------------------------------- warnings name the user's line
+def test_an_unknown_price_warning_names_the_users_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not wanbook's insides (``_prepare.py:88``): the line that asked, also when the work ran
+    on wanbook's portal thread (``generate``)."""
+    import wanbook as wb
+
+    monkeypatch.setattr(_pricing, "_warned", set())
+    with wb.Session(home=tmp_path, quiet=True, emulator=True, prices=PriceTable({})) as s:
+        with pytest.warns(UnknownPriceWarning) as record:
+            line = _line() + 1
+            s.estimate(prompt="a fox", model="wan2.2-t2v-plus", size="832*480")
+        assert (record[0].filename, record[0].lineno) == (__file__, line)
+        with pytest.warns(UnknownPriceWarning) as record:
+            line = _line() + 1
+            run = s.generate("a fox", model="wan2.1-t2v-turbo", size="832*480", seed=1)
+        assert (record[0].filename, record[0].lineno) == (__file__, line)
+        assert math.isnan(run.cost)
+
+
+def test_with_no_user_line_a_warning_says_wanbook() -> None:
+    import threading
+    import warnings
+
+    from wanbook._warn import warn_user
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # a thread whose stack is only threading's and this call: as if on the portal, with
+        # the main thread not waiting in wanbook
+        worker = threading.Thread(target=warn_user, args=("no price", UnknownPriceWarning))
+        worker.start()
+        worker.join()
+    (w,) = caught
+    assert (w.filename, w.lineno, str(w.message)) == ("wanbook", 0, "no price")
+
+
+def _line() -> int:
+    import sys
+
+    return sys._getframe(1).f_lineno
+
+
+# ---------------------------------------------------------------------- choosing models by price
+@pytest.mark.parametrize(
+    ("kind", "region", "count", "options", "models", "size", "resolution"),
+    [
+        (
+            "t2v",
+            "intl",
+            3,
+            {},
+            ["wan2.2-t2v-plus", "wan2.1-t2v-turbo", "wan2.5-t2v-preview"],
+            "832*480",
+            None,
+        ),
+        ("t2v", "us", 3, {}, ["wan2.6-t2v"], "1280*720", None),  # the only one served there
+        ("i2v", "us", 2, {}, ["wan2.6-i2v-us", "wan2.6-i2v"], None, "720P"),  # USD before CNY
+        ("i2v", "intl", 2, {}, ["wan2.1-i2v-turbo", "wan2.6-i2v-flash"], None, "720P"),
+        ("i2v", "intl", 1, {"audio": "switchable"}, ["wan2.6-i2v-flash"], None, "720P"),
+        ("i2v", "us", 1, {"audio": "switchable"}, [], None, None),  # none: say so, skip
+        ("i2v", "cn", 1, {"template": "flying"}, ["wan2.1-i2v-turbo"], None, "480P"),
+        ("i2v", "intl", 9, {"template": "no-such"}, [], None, None),
+    ],
+)
+def test_cheapest_models_of_a_region(
+    kind: str,
+    region: str,
+    count: int,
+    options: dict[str, str],
+    models: list[str],
+    size: str | None,
+    resolution: str | None,
+) -> None:
+    import wanbook as wb
+
+    pick = wb.cheapest_models(kind, region, count, **options)
+    assert (pick.models, pick.size, pick.resolution) == (models, size, resolution)
+    for name in pick.models:
+        assert catalogue().get(name).served_in(region)  # type: ignore[union-attr]
+
+
+def test_unpriced_models_come_last() -> None:
+    from wanbook._choose import cheapest_models
+
+    table = PriceTable({("wan2.6-t2v", "intl", "720P", "any"): Price(0.01, "USD", "t", "", "")})
+    pick = cheapest_models("t2v", "intl", 2, prices=table)
+    assert pick.models == ["wan2.6-t2v", "wan2.5-t2v-preview"]  # then catalogue order
+    assert pick.size == "1280*720"  # the smallest size both offer
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("video", "intl"), "kind='video' is not allowed; expected 't2v' or 'i2v'"),
+        (("t2v", "mars"), "region='mars' is not allowed"),
+        (("t2v", "intl", 0), "count=0 is not allowed"),
+    ],
+)
+def test_cheapest_models_refuses_bad_input(args: tuple[Any, ...], message: str) -> None:
+    from wanbook._choose import cheapest_models
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cheapest_models(*args)

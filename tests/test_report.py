@@ -198,7 +198,8 @@ def test_estimate_vs_actual_shows_unbilled_failures() -> None:
         )
     )
     (got,) = estimate_vs_actual(frame).to_dict("records")
-    assert got["runs"] == 2 and got["unbilled"] == 1 and got["not_compared"] == 1
+    assert got["runs"] == 3 and got["compared"] == 2  # every run, and those summed
+    assert got["unbilled"] == 1 and got["not_compared"] == 1
     assert got["estimated"] == pytest.approx(0.20) and got["actual"] == pytest.approx(0.10)
     assert got["difference"] == pytest.approx(-0.10)
 
@@ -321,6 +322,21 @@ def test_plot_has_four_panels_in_one_currency() -> None:
     )
     title = cost_report(unpriced, prices=PriceTable.load()).plot().get_suptitle()
     assert "1 run of unknown price not shown" in title
+    assert "'?'" not in title  # no "?" is drawn: its key is not in the title either
+
+
+def test_the_plot_explains_its_question_marks_only_when_it_draws_them() -> None:
+    billed_unknown = row(cost=NAN, billed_seconds=NAN)  # priced, but its seconds not reported
+    fig = cost_report(runs(row(), billed_unknown), prices=PriceTable.load()).plot()
+    drawn = [t.get_text() for t in fig.axes[0].texts]
+    assert drawn == ["1?"] and "'?' = runs of unknown cost" in fig.get_suptitle()
+
+
+def test_estimate_vs_actual_counts_every_run_even_when_none_is_compared() -> None:
+    unpriced = row(model="wan2.2-i2v-flash", cost=NAN, currency=None, estimate=NAN)
+    unpriced |= {"estimate_currency": None}
+    (got,) = estimate_vs_actual(cost_frame(runs(unpriced))).to_dict("records")
+    assert (got["runs"], got["compared"], got["not_compared"]) == (1, 0, 1)
 
 
 def test_importing_the_report_modules_stays_light() -> None:

@@ -129,6 +129,9 @@ def test_summary_plot_and_html(study: pd.DataFrame) -> None:
     fig = report.plot()
     assert len(fig.axes) == 2
     fig.savefig(io.BytesIO(), format="png")
+    share = fig.axes[1]  # the "100%" label stands clear: no legend over it, room above
+    assert "100%" in [t.get_text() for t in share.texts]
+    assert share.get_legend() is None and share.get_ylim()[1] > 110
     assert "3 requests, 2 repeated, 1 of them byte-identical" in report._repr_html_()
 
 

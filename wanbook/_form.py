@@ -15,14 +15,16 @@ button while the task is PENDING and the video card when it is ready.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wanbook._catalogue import catalogue
+from wanbook._choose import cheapest_models
 from wanbook._errors import Problem
 from wanbook._formfields import Fields
 from wanbook._formjob import Job
 from wanbook._formlogic import (
+    FIELDS,
     budget_problem,
     count_text,
     draw_seed,
@@ -31,6 +33,7 @@ from wanbook._formlogic import (
     form_to_request,
     has_errors,
     problems_by_field,
+    tier_prices,
 )
 from wanbook._html import esc
 from wanbook._request import Request, resolve
@@ -64,8 +67,11 @@ class Form(Fields):
         self,
         session: Session | None = None,
         *,
+        model: str | None = None,
+        prompt: str | None = None,
         experiment: str | None = None,
         tags: Iterable[str] = (),
+        **initial: Any,
     ) -> None:
         import ipywidgets as w
 
@@ -107,7 +113,63 @@ class Form(Fields):
         )
         self.generate.on_click(lambda _: self.submit())
         self.cancel.on_click(lambda _: self.cancel_pending())
+        self._wanted: str | None = None
+        if model is not None:
+            self._start_with_model(model)
         self._on_kind()  # the first model's options, then the first check
+        self.set_values(prompt=prompt, **initial)
+
+    # ------------------------------------------------------------------ starting values
+    def _first_model(self, names: Sequence[str]) -> str:
+        """The model asked for, else the cheapest model of the region in this group."""
+        if self._wanted in names:
+            return self._wanted
+        kind = self.kind.value
+        pick = cheapest_models(kind if kind in ("t2v", "i2v") else "i2v", self.region, 1)
+        return pick.models[0] if pick.models and pick.models[0] in names else names[0]
+
+    def _tier_prices(self, model: str) -> Mapping[str, float]:
+        return tier_prices(model, self.region, self.session.prices)
+
+    def _start_with_model(self, model: str) -> None:
+        spec = catalogue().get(model)
+        kinds = [k for k, names in self.groups.items() if spec is not None and spec.name in names]
+        if spec is None or not kinds:
+            served = ", ".join(n for names in self.groups.values() for n in names)
+            raise ValueError(
+                f"model={model!r} is not allowed in {self.region!r}: that region serves {served}"
+            )
+        self._wanted = spec.name
+        self.kind.value = spec.kind if spec.kind in kinds else kinds[0]
+
+    def set_values(self, **values: Any) -> None:
+        """Fill fields from code (``prompt=``, ``size=``, ``seed=`` ...); None leaves a field
+        as it is. A seed fixes the seed. Raises ValueError naming a field it cannot take."""
+        for name, value in values.items():
+            if value is None:
+                continue
+            if name == "duration":
+                widget: Any = self.duration
+            elif name in _SETTABLE:
+                widget = getattr(self, name)
+            else:
+                raise TypeError(
+                    f"{name}= is not a field of the form; allowed: model, {', '.join(_SETTABLE)}"
+                )
+            if name == "seed":
+                self.seed_mode.value = "fixed"
+            options = getattr(widget, "options", None)
+            if options is not None:
+                allowed = [o[1] if isinstance(o, tuple) else o for o in options]
+                if value not in allowed:
+                    raise ValueError(
+                        f"{name}={value!r} is not allowed for {self.model.value}; "
+                        f"allowed: {', '.join(map(str, allowed))}"
+                    )
+            try:
+                widget.value = value
+            except Exception as exc:  # a traitlets TraitError: say which field
+                raise ValueError(f"{name}={value!r} is not allowed: {exc}") from None
 
     # ------------------------------------------------------------------ live checks
     def refresh(self) -> None:
@@ -203,7 +265,22 @@ def _count_html(text: str, over: bool) -> str:
 
 
 def form(
-    session: Session | None = None, *, experiment: str | None = None, tags: Iterable[str] = ()
+    session: Session | None = None,
+    *,
+    model: str | None = None,
+    prompt: str | None = None,
+    experiment: str | None = None,
+    tags: Iterable[str] = (),
+    **initial: Any,
 ) -> Form:
-    """A generation form bound to ``session`` (default: the module's session). Display it."""
-    return Form(session, experiment=experiment, tags=tags)
+    """A generation form bound to ``session`` (default: the module's session). Display it.
+
+    It starts with ``model`` (default: the cheapest text-to-video model of the session's
+    region, at its cheapest tier), ``prompt``, and any other field as ``initial`` (``size=``,
+    ``resolution=``, ``duration=``, ``seed=``, ``audio=`` ...): a notebook's parameters.
+    """
+    return Form(session, model=model, prompt=prompt, experiment=experiment, tags=tags, **initial)
+
+
+# Fields ``set_values`` (and so ``wb.form(**initial)``) fills, by widget attribute name.
+_SETTABLE = tuple(f for f in FIELDS if f not in ("model", "image"))

@@ -14,9 +14,10 @@ of a field calls.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from wanbook._catalogue import tier_of_size
 from wanbook._formimage import ImageInput
 from wanbook._formlogic import (
     FIELDS,
@@ -24,6 +25,7 @@ from wanbook._formlogic import (
     MULTI_SHOT_NOTE,
     Controls,
     controls_for,
+    default_choice,
     model_groups,
     model_summary,
 )
@@ -179,9 +181,17 @@ class Fields:
         }
 
     # ------------------------------------------------------------------ following the model
+    def _first_model(self, names: Sequence[str]) -> str:
+        """The model a kind starts with (the form picks the region's cheapest)."""
+        return names[0]
+
+    def _tier_prices(self, model: str) -> Mapping[str, float]:
+        """Known prices per tier of ``model`` (the form asks its session's price table)."""
+        return {}
+
     def _on_kind(self) -> None:
         names = self.groups[self.kind.value]
-        keep = self.model.value if self.model.value in names else names[0]
+        keep = self.model.value if self.model.value in names else self._first_model(names)
         self._busy = True
         try:
             self.model.options = names
@@ -194,10 +204,19 @@ class Fields:
         if self._busy or not self.model.value:
             return
         c = self.controls
+        # A size or resolution carries over to the new model only if the model allows it AND
+        # it is priced for it (else the estimate would turn "unknown"): otherwise the form's
+        # default for the model, the first of its cheapest priced tier.
+        prices = self._tier_prices(c.model)
+        start = default_choice(c, prices)
+
+        def ok(tier: str | None) -> bool:
+            return tier in prices
+
         self._busy = True
         try:
-            _set_choices(self.size, c.sizes, c.default if c.sizes else None)
-            _set_choices(self.resolution, c.resolutions, c.default if c.resolutions else None)
+            _set_choices(self.size, c.sizes, start, keep=lambda s: ok(tier_of_size(s)))
+            _set_choices(self.resolution, c.resolutions, start, keep=ok)
             _set_choices(self.template, c.templates, c.templates[0] if c.templates else None)
             self._set_duration(c)
             for name, row in self.rows.items():
@@ -237,9 +256,13 @@ class Fields:
         self.seed.value = seed
 
 
-def _set_choices(widget: Any, options: Sequence[Any], value: Any) -> None:
-    """New options for a dropdown, keeping its value when the new model allows it."""
+def _set_choices(
+    widget: Any, options: Sequence[Any], value: Any, keep: Callable[[Any], bool] | None = None
+) -> None:
+    """New options for a dropdown, keeping its value when the new model allows it (and
+    ``keep`` says it still fits), else ``value``."""
     old = widget.value
     values = [o[1] if isinstance(o, tuple) else o for o in options]
     widget.options = list(options)
-    widget.value = old if old in values else (value if value in values else None)
+    kept = old in values and (keep is None or keep(old))
+    widget.value = old if kept else (value if value in values else None)

@@ -14,16 +14,28 @@ import html
 import time
 from typing import TYPE_CHECKING, Any
 
-from wanbook._html import error_words, esc
+from wanbook._errors import APIError
+from wanbook._html import api_detail, error_words, esc
 from wanbook._progress import status_line
 from wanbook._request import Request
+from wanbook._run import Run
 from wanbook._sync import portal_loop
 
 if TYPE_CHECKING:
     from wanbook._form import Form
-    from wanbook._run import Run
 
 __all__ = ["Job"]
+
+
+def cancel_refused_words(exc: BaseException) -> str:
+    """Why a Cancel did not work, in plain words. The task goes on: only a queued task can be
+    canceled, and one that has started rendering is billed if it succeeds."""
+    if isinstance(exc, APIError) and exc.code == "UnsupportedOperation":
+        return (
+            f"could not cancel: the task had already left the queue ({api_detail(exc)}); "
+            "it goes on and is billed if it succeeds"
+        )
+    return f"could not cancel: {error_words(exc)}"
 
 
 class Job:
@@ -53,6 +65,9 @@ class Job:
         # An Output widget, not an HTML one: JupyterLab resolves the card's relative video and
         # file links (to /files/...) only in rendered outputs, never inside an HTML widget.
         self.output = w.Output(layout=one)
+        self._shown = ""  # the card or the error; notes (a refused Cancel) are shown below it
+        self._notes: list[str] = []
+        self._seen_at: float | None = None  # when the task's state was last heard from
         self.cancel_button.on_click(lambda _: self.cancel())
         self.reuse_seed.on_click(lambda _: self._use_seed())
         self.widget = w.VBox(
@@ -120,8 +135,18 @@ class Job:
         return "".join(o["data"]["text/html"] for o in self.output.outputs)
 
     def _show(self, markup: str) -> None:
+        """Show the run's card or its error (replacing what was shown; the notes stay)."""
+        self._shown = markup
+        self._refresh_output()
+
+    def _note(self, markup: str) -> None:
+        """Add a note below the card area (kept when the card arrives)."""
+        self._notes.append(markup)
+        self._refresh_output()
+
+    def _refresh_output(self) -> None:
         text = self.run.run_id if self.run is not None else "error"
-        bundle = {"text/html": markup, "text/plain": text}
+        bundle = {"text/html": self._shown + "".join(self._notes), "text/plain": text}
         self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     async def _tick(self) -> None:
@@ -132,15 +157,19 @@ class Job:
     def _on_update(self, run: Run) -> None:
         before = self.state
         self.run = run
+        self._seen_at = time.monotonic()
         self._render()
         if self.state != before:
             self.form.job_changed()
 
     def _render(self) -> None:
-        end = self.ended if self.ended is not None else time.monotonic()
+        now = time.monotonic()
+        end = self.ended if self.ended is not None else now
         record = self.run.record if self.run is not None else {"seed": self.request.seed}
         error = error_words(self.error) if self.error is not None else None
-        line = status_line(self.state, end - self.started, record, error)
+        seen = self._seen_at
+        seen_ago = None if self.over or seen is None else now - seen
+        line = status_line(self.state, end - self.started, record, error, seen_ago=seen_ago)
         self.status.value = f"<span>{html.escape(line)}</span>"
         self.cancel_button.disabled = self.state != "PENDING"
         self.reuse_seed.disabled = not (self.over and self.request.seed is not None)
@@ -156,22 +185,45 @@ class Job:
 
     async def _cancel(self, run_id: str) -> Run:
         """Cancel at the service; once it says the task is over, stop following it (the run is
-        already logged as canceled and priced) instead of waiting for the next poll."""
-        run = await self.form.session.acancel(run_id)
+        already logged as canceled and priced) instead of waiting for the next poll.
+
+        If the service refuses (the task has left the queue since the last poll), the task is
+        queried once so the status line shows its real state, not the stale PENDING.
+        """
+        try:
+            run = await self.form.session.acancel(run_id)
+        except Exception:
+            await self._look_again()
+            raise
         generating = self._generating
         if run.finished and generating is not None and not generating.done():
             self._stopped = True
             generating.cancel()
         return run
 
+    async def _look_again(self) -> None:
+        """One query of the task after a refused cancel; its state is shown (the tracker logs it
+        at its next poll). A failed query changes nothing: the poll will tell."""
+        run = self.run
+        if run is None or not run.task_id:
+            return
+        try:
+            task = await self.form.session.client().query(run.task_id)
+        except Exception:  # the next poll will tell
+            return
+        status, now = str(task.status.value), self.run
+        # Only a state still in progress is shown from here: an ended task is priced and its
+        # video fetched by the tracker, whose update shows it complete.
+        in_progress = status in ("PENDING", "RUNNING")
+        if in_progress and not self.over and now is not None and not now.finished:
+            self._on_update(Run({**now.record, "status": status}))
+
     def _cancel_done(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled():
             return
         exc = future.exception()
         if exc is not None:
-            self.output.value = (
-                f'<div style="color:#b45309">could not cancel: {esc(error_words(exc))}</div>'
-            )
+            self._note(f'<div style="color:#b45309">{esc(cancel_refused_words(exc))}</div>')
             self._render()
         elif not self.over:
             self._on_update(future.result())  # CANCELED shows now, not at the next poll

@@ -31,6 +31,7 @@ __all__ = [
     "budget_problem",
     "controls_for",
     "count_text",
+    "default_choice",
     "draw_seed",
     "estimate_for",
     "estimate_text",
@@ -40,6 +41,7 @@ __all__ = [
     "model_summary",
     "problems_by_field",
     "size_label",
+    "tier_prices",
 ]
 
 #: The model picker's groups, in order, with their labels.
@@ -267,6 +269,34 @@ def count_text(text: str | None, limit: int) -> tuple[str, bool]:
     """``("42 / 800", False)``: the live character count, and whether it is over the limit."""
     n = len(text or "")
     return f"{n} / {limit}", n > limit
+
+
+def tier_prices(model: str, region: str, prices: PriceTable) -> dict[str, float]:
+    """The price per second of each tier of ``model`` that has a known price in ``region``
+    (with the model's default sound; the other setting when only that one is priced)."""
+    spec = catalogue().get(model)
+    if spec is None:
+        return {}
+    sound = spec.has_sound(None, None)
+    out: dict[str, float] = {}
+    for tier in spec.tiers:
+        price = prices.lookup(spec.name, region, tier, sound) or prices.lookup(
+            spec.name, region, tier, not sound
+        )
+        if price is not None:
+            out[tier] = price.per_second
+    return out
+
+
+def default_choice(c: Controls, priced: Mapping[str, float]) -> str:
+    """The size (t2v) or resolution (i2v) the form starts a model with: the first of its
+    cheapest priced tier; the model's own default when none of its tiers is priced."""
+    if c.sizes:
+        options = [(tier_of_size(value), value) for _, value in c.sizes]
+    else:
+        options = [(tier, tier) for tier in c.resolutions]
+    known = [(priced[t], i, v) for i, (t, v) in enumerate(options) if t in priced]
+    return min(known)[2] if known else c.default
 
 
 def estimate_for(request: Request, region: str, prices: PriceTable) -> Estimate | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from wanbook._errors import (
     AmbiguousCreateError,
+    APIError,
     AuthenticationError,
     BatchCancelled,
     BudgetExceededError,
@@ -34,6 +35,7 @@ from wanbook._errors import (
 
 __all__ = [
     "Cell",
+    "api_detail",
     "cost_words",
     "duration_words",
     "error_words",
@@ -142,10 +144,32 @@ _ERROR_WORDS: tuple[tuple[type[BaseException], str], ...] = (
 def error_words(exc: BaseException) -> str:
     """An exception as one plain sentence: what it means, then what it said."""
     said = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, APIError) and type(exc) not in _SAID_BEFORE:
+        return _refusal_words(exc)
     for kind, words in _ERROR_WORDS:
         if isinstance(exc, kind):
             return f"{words}: {said}"
     return f"something went wrong ({type(exc).__name__}): {said}"
+
+
+# API errors with words of their own above; every other service refusal is _refusal_words.
+_SAID_BEFORE = (AuthenticationError, RateLimitError, ServerError)
+
+
+def api_detail(exc: APIError) -> str:
+    """What the service said, without Python's class names: ``"HTTP 415 Code: message"``."""
+    status = f"HTTP {exc.status_code}" if exc.status_code else None
+    head = " ".join(str(x) for x in (status, exc.code) if x)
+    detail = f"{head}: {exc.message}" if head else str(exc.message)
+    return f"{detail}; request_id {exc.request_id}" if exc.request_id else detail
+
+
+def _refusal_words(exc: APIError) -> str:
+    """A service refusal of a create (400, 404, 413, 415 ...): its status, code and message.
+
+    Such an answer means no task was made, so nothing is billed.
+    """
+    return f"the service refused the request ({api_detail(exc)}); nothing was created or billed"
 
 
 def _params(record: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import math
 import re
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -27,6 +26,7 @@ from typing import Any
 
 from wanbook._catalogue import catalogue
 from wanbook._errors import ConfigError
+from wanbook._warn import warn_user
 
 __all__ = [
     "Estimate",
@@ -219,11 +219,10 @@ def _warn_unknown(model: str, region: str, tier: str) -> None:
     if key in _warned:
         return
     _warned.add(key)
-    warnings.warn(
+    warn_user(
         f"no price known for {key[0]} in region {key[1]!r} at {key[2]}: its cost is NaN (unknown), "
         "not 0. Add a row to your own price table (PriceTable.load(path)) to price it.",
         UnknownPriceWarning,
-        stacklevel=3,
     )
 
 

@@ -19,7 +19,18 @@ from wanbook._html import cost_words, duration_words, progress_html, status_word
 
 __all__ = ["Progress", "in_notebook", "status_line"]
 
-_ICON = {"SUCCEEDED": "✔", "FAILED": "✖", "ERROR": "✖", "CANCELED": "■", "PENDING": "…"}
+_ICON = {
+    "SUCCEEDED": "✔",
+    "FAILED": "✖",
+    "ERROR": "✖",
+    "CANCELED": "■",
+    "PENDING": "…",
+    "RUNNING": "…",
+    "STARTING": "…",
+}
+# States of a generation before the run log has a row for it (the form's own).
+_EARLY_WORDS = {"STARTING": "checking the request and sending it"}
+_POLLED = frozenset({"PENDING", "RUNNING"})  # states only known as of the last poll
 
 
 def status_line(
@@ -27,19 +38,28 @@ def status_line(
     elapsed: float | None,
     record: Mapping[str, Any] | None = None,
     error: str | None = None,
+    *,
+    seen_ago: float | None = None,
 ) -> str:
     """One line for a generation: ``"… PENDING · waiting in the service's queue · 3.0 s"``.
 
-    When it is over: how long it took, the seed actually used and the cost (``unknown`` when
-    not priced), or the error in plain words.
+    ``seen_ago``: how long ago the service last reported ``state``. A queued or running task is
+    only known as of the last poll, so the line says so (``"last seen 4 s ago"``) rather than
+    claiming it is still PENDING now. When it is over: how long it took, the seed actually used
+    and the cost (``unknown`` when not priced), or the error in plain words.
     """
     r = record or {}
-    state = (state or "").upper()
-    bits = [f"{_ICON.get(state, '●')} {state or 'STARTING'}"]
+    state = (state or "").upper() or "STARTING"
+    bits = [f"{_ICON.get(state, '●')} {state}"]
     if error:
         bits.append(error)
+    elif state in _EARLY_WORDS:
+        bits.append(_EARLY_WORDS[state])
     else:
-        bits.append(status_words(state, r.get("error_code"), r.get("error_message")))
+        words = status_words(state, r.get("error_code"), r.get("error_message"))
+        if state in _POLLED and seen_ago is not None:
+            words += f" (last seen {duration_words(max(0.0, seen_ago))} ago)"
+        bits.append(words)
     if elapsed is not None:
         bits.append(duration_words(elapsed))
     if state == "SUCCEEDED":

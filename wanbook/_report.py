@@ -150,12 +150,13 @@ def spend_table(frame: pd.DataFrame, by: str | Sequence[str]) -> pd.DataFrame:
 
 def estimate_vs_actual(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (ledger, model, currency): what was estimated before and what was billed after, over
-    the finished runs whose estimate and cost are both known. ``unbilled`` counts the runs that
-    were estimated but not billed (failed); ``not_compared`` the runs left out (either unknown)."""
+    the finished runs whose estimate and cost are both known. ``runs`` counts every run,
+    ``compared`` those summed here; ``unbilled`` the compared runs that were estimated but not
+    billed (failed); ``not_compared`` the runs left out (estimate or cost unknown)."""
     import pandas as pd
 
     keys = ["ledger", "model", "currency"]
-    columns = ["runs", "estimated", "actual", "difference", "unbilled", "not_compared"]
+    columns = ["runs", "compared", "estimated", "actual", "difference", "unbilled", "not_compared"]
     if frame.empty:
         return pd.DataFrame(columns=[*keys, *columns]).set_index(keys)
     both = frame["estimate"].notna() & frame["cost"].notna()
@@ -169,7 +170,8 @@ def estimate_vs_actual(frame: pd.DataFrame) -> pd.DataFrame:
     grouped = work.groupby(keys, sort=True)
     out = pd.DataFrame(
         {
-            "runs": grouped["compared"].sum().astype(int),
+            "runs": grouped.size().astype(int),
+            "compared": grouped["compared"].sum().astype(int),
             "estimated": grouped["est_known"].sum(min_count=1),
             "actual": grouped["cost_known"].sum(min_count=1),
             "unbilled": grouped["unbilled"].sum().astype(int),

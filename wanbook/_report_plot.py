@@ -111,7 +111,9 @@ def plot_cost_report(report: Any, currency: str | None = None) -> Any:
         )
     fig, axes = new_figure(2, 2, width=11, height=7.5)
     others = [c for c in currencies if c != currency]
-    suptitle = f"Cost report ({currency}; '?' = runs of unknown cost)"
+    panels = {dim: _by(report, dim, currency) for dim in ("model", "day")}
+    marked = any(n is not None and n.astype(bool).any().any() for _, n in panels.values())
+    suptitle = f"Cost report ({currency}" + ("; '?' = runs of unknown cost)" if marked else ")")
     if others:
         suptitle += f"; other currencies not shown: {', '.join(others)}"
     unpriced = int((report.frame["currency"] == "(unknown)").sum())
@@ -119,7 +121,7 @@ def plot_cost_report(report: Any, currency: str | None = None) -> Any:
         suptitle += f"; {unpriced} run{'s' if unpriced != 1 else ''} of unknown price not shown"
     fig.suptitle(suptitle, fontsize=10)
     for ax, dim in zip(axes[:2], ("model", "day"), strict=True):
-        cost, notes = _by(report, dim, currency)
+        cost, notes = panels[dim]
         bars(ax, cost, ylabel=currency, title=f"spend by {dim}", notes=notes)
     eva = report.estimate_vs_actual.reset_index()
     eva = eva[eva["currency"] == currency]
@@ -175,5 +177,7 @@ def plot_repro(summary: Any) -> Any:
     bars(
         axes[1], share, ylabel="% of repeated requests", title="byte-identical repeats", notes=notes
     )
-    axes[1].set_ylim(0, 105)
+    axes[1].set_ylim(0, 118)  # room above a "100%" label
+    if axes[1].get_legend() is not None:  # one series, named by the panel's title already
+        axes[1].get_legend().remove()
     return fig
