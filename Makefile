@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/emulator.py
 	$(BIN)/python bench/runlog.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/polling.py
 
 clean:
 	rm -rf $(VENV) wanbook-runs demo-output .pytest_cache

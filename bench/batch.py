@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import wanbook as wb  # noqa: E402
+from bench._results import record  # noqa: E402
 from wanbook._catalogue import catalogue  # noqa: E402
 from wanbook.emulator import Faults  # noqa: E402
 from wanbook.emulator._tasks import ListQuery  # noqa: E402
@@ -347,19 +348,7 @@ def main() -> None:
     text = "\n".join([header, "", *lines, "", *checks])
     print(text)
     if not args.no_record:
-        record(Path(__file__).with_name("RESULTS.md"), "## Batch", text)
-
-
-def record(path: Path, section: str, text: str) -> None:
-    """Append ``text`` at the end of ``section`` of ``path`` (made if missing)."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if section not in old:
-        old = old.rstrip("\n") + f"\n\n{section}\n"
-    start = old.index(section) + len(section)
-    nxt = old.find("\n## ", start)
-    end = len(old) if nxt < 0 else nxt
-    body = old[:end].rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(body + ("\n" + old[end:].lstrip("\n") if nxt >= 0 else ""), encoding="utf-8")
+        record("## Batch", text)
 
 
 if __name__ == "__main__":

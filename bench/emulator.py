@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import record  # noqa: E402
 from wanbook._catalogue import catalogue, i2v_output_size  # noqa: E402
 from wanbook.emulator import DEFAULT_TIME_SCALE  # noqa: E402
 from wanbook.emulator._audio import AudioSource  # noqa: E402
@@ -138,17 +139,9 @@ def main() -> None:
     print(text)
     print(env)
     if not args.no_record:
-        record(text, env, " ".join([Path(sys.executable).name, *sys.argv]))
-
-
-def record(table: str, env: str, command: str) -> None:
-    """Append the figures to bench/RESULTS.md under "Emulator render time"."""
-    path = Path(__file__).with_name("RESULTS.md")
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    head = "" if path.exists() else "# Benchmark results\n"
-    block = f"\n## Emulator render time\n\n`{command}` — {stamp}; {env}\n\n{table}\n"
-    with path.open("a", encoding="utf-8") as f:
-        f.write(head + block)
+        command = " ".join(["python", *sys.argv])
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        record("## Emulator render time", f"`{command}` — {stamp}; {env}\n\n{text}")
 
 
 if __name__ == "__main__":
