@@ -27,10 +27,11 @@ from wanbook._pricing import Estimate, PriceTable
 from wanbook._request import Request
 from wanbook._resources import Resources
 from wanbook._run import Run
+from wanbook._runfields import task_fields
 from wanbook._secret import Secret
 from wanbook._submit import plan_for_record, submit_one
 from wanbook._sync import run_sync
-from wanbook._tracking import Tracker, task_fields
+from wanbook._tracking import Tracker
 from wanbook._version import __version__
 
 __all__ = ["Session"]

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from wanbook._catalogue import catalogue
 from wanbook._client import Client
 from wanbook._errors import DownloadError, TaskTimeoutError
 from wanbook._media_in import describe_for_log
@@ -25,15 +24,15 @@ from wanbook._polling import PollPlan
 from wanbook._prepare import Prepared
 from wanbook._pricing import PriceTable, cost
 from wanbook._run import Run
+from wanbook._runfields import TASK_TTL, expired, task_fields, wire_model
 from wanbook._runlog import RunLog, utc_iso
 from wanbook._watch import watch_task
 from wanbook._wire import Task, TaskStatus
 
-__all__ = ["Tracker", "task_fields", "wire_model"]
+__all__ = ["Tracker"]
 
 logger = logging.getLogger("wanbook.tracking")
 
-TASK_TTL = timedelta(hours=24)  # wan-api.md §1: task ids and video URLs live 24 hours
 FIND_WINDOW = timedelta(minutes=2)  # how far around our send time an ambiguous task is looked for
 # A create younger than this that the list does not show yet is left for a later resume: the list
 # endpoint may lag a moment behind a create that was still in flight.
@@ -41,57 +40,6 @@ LIST_GRACE = timedelta(seconds=15)
 # An answer that only repeats the status is noted (last_polled_at) at most this often, so a long
 # wait costs a handful of writes, not one per poll; a changed status is always written at once.
 POLL_NOTE_EVERY = 10.0
-
-
-def _seconds(a: datetime | None, b: datetime | None) -> float | None:
-    return (b - a).total_seconds() if a and b else None
-
-
-def task_fields(task: Task) -> dict[str, Any]:
-    """Run-log fields from a parsed task answer (only what the answer actually says)."""
-    fields: dict[str, Any] = {"status": task.status.value}
-    for name in ("submit_time", "scheduled_time", "end_time", "actual_prompt"):
-        value = getattr(task, name)
-        if value:
-            fields[name] = value
-    if task.submit_time and task.scheduled_time:
-        fields["queue_seconds"] = _seconds(task.submit_time, task.scheduled_time)
-    if task.scheduled_time and task.end_time:
-        fields["run_seconds"] = _seconds(task.scheduled_time, task.end_time)
-    if task.video_url:
-        fields["video_url"] = task.video_url
-        fields["video_url_expires_at"] = (task.end_time or datetime.now(UTC)) + TASK_TTL
-    if task.code or task.message:
-        fields["error_code"] = task.code
-        fields["error_message"] = task.message
-    if task.usage is not None:
-        fields["usage"] = task.usage.raw
-        if task.usage.billed_seconds is not None:
-            fields["billed_seconds"] = task.usage.billed_seconds
-        if task.usage.tier:
-            fields["tier"] = task.usage.tier
-    return fields
-
-
-def wire_model(record: dict[str, Any], region: str) -> str:
-    """The model name as it was sent (and as the list endpoint reports it): the logged body's,
-    else the catalogue's name for the run's region (wan2.1 is ``wanx2.1-…`` in ``cn``)."""
-    body = record.get("request_body")
-    if isinstance(body, dict) and isinstance(body.get("model"), str) and body["model"]:
-        return str(body["model"])
-    name = record.get("model") or ""
-    spec = catalogue().get(name)
-    return spec.wire_name(record.get("region") or region) if spec is not None else name
-
-
-def _expired(task_id: str | None, why: str) -> dict[str, Any]:
-    """A run whose task may have been billed without us seeing the outcome: cost unknown."""
-    about = f"task {task_id}" if task_id else "the task (if the create made one)"
-    return {
-        "status": "EXPIRED",
-        "cost": None,
-        "error_message": f"{why}: the outcome of {about} is lost; it may have been billed",
-    }
 
 
 class Tracker:
@@ -219,7 +167,7 @@ class Tracker:
         A task the service answers UNKNOWN for existed (we hold its id): its outcome was lost,
         not free — EXPIRED, cost unknown."""
         if task.status is TaskStatus.UNKNOWN:
-            return _expired(task.task_id, "the service no longer knows this task (ids live 24 h)")
+            return expired(task.task_id, "the service no longer knows this task (ids live 24 h)")
         fields = task_fields(task)
         if task.is_terminal:
             fields |= self._price(self.log.get(run_id) or {}, task, task.status.value)
@@ -375,9 +323,9 @@ class Tracker:
                 message = f"{why} before the video was downloaded; it was billed"
                 return self.update(run_id, status="EXPIRED", error_message=message)
             if task_id:
-                return self.update(run_id, **_expired(task_id, why), finished_at=now)
+                return self.update(run_id, **expired(task_id, why), finished_at=now)
             why = "the create's answer was lost over 24 h ago and the task list no longer goes back"
-            return self.update(run_id, **_expired(None, why), finished_at=now)
+            return self.update(run_id, **expired(None, why), finished_at=now)
         if not task_id:
             model = wire_model(record, self.region)
             task = await self.find_ambiguous(client, run_id, model, created_at)
