@@ -78,7 +78,8 @@ def test_refused_when_the_price_is_unknown(tmp_path: Path) -> None:
 def test_refused_in_another_currency() -> None:
     with make(budget=10, budget_currency="CNY") as s:
         with pytest.raises(
-            wb.BudgetExceededError, match="estimate is in USD but the budget is in CNY"
+            wb.BudgetExceededError,
+            match=r"estimate is in USD but the budget is in CNY .*budget_currency='USD'",
         ):
             s.generate(request=req())
         assert len(s.runs()) == 0

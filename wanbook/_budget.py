@@ -48,7 +48,9 @@ class Budget:
                 )
             if est.currency != self.currency:
                 raise BudgetExceededError(
-                    f"refused: the estimate is in {est.currency} but the budget is in {self.currency}"
+                    f"refused: the estimate is in {est.currency} but the budget is in "
+                    f"{self.currency} (prices in region {prep.region!r} are in {est.currency}: "
+                    f"give the session budget_currency={est.currency!r})"
                 )
         cost = sum(prep.estimate.amount for prep in preps)
         if spent + in_flight + cost > self.amount + 1e-9:
