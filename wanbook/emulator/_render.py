@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from wanbook.emulator._audio import AUDIO_RATE, AudioSource, automatic_sound, custom_sound, levels
 from wanbook.emulator._media import ImageSource, decode_rgb
@@ -39,6 +39,7 @@ AUDIO_CHUNK = 1024  # samples per AAC frame
 RENDER_VERSION = 2  # bump when the picture or sound changes, so old cache files are not reused
 X264_OPTIONS = {"preset": "ultrafast", "tune": "zerolatency", "crf": "26"}
 X264_THREADS = 1  # fixed: x264 output depends on its thread count
+PREFETCH = 6  # frames drawn ahead of the encoder
 
 
 @dataclass(frozen=True)
@@ -99,55 +100,79 @@ def _scene(job: RenderJob, loudness: Any = None) -> Any:
     )
 
 
-def _video_frames(scene: Any, n_frames: int) -> Iterator[Any]:
+def _video_frames(
+    make_scene: Callable[[], Any], n_frames: int, width: int, height: int
+) -> Iterator[Any]:
+    """The frames, drawn straight into a ring of buffers that PyAV wraps without copying.
+
+    The scene is built here, in the helper thread of :class:`_Prefetch`, so its set-up (image
+    decode, colour conversion, landscape) overlaps the sound synthesis in the encoding thread.
+    A buffer is drawn into again only ``len(ring)`` frames later; by then the frame that used it
+    has been encoded (x264 copies its input when it is handed over) — see :class:`_Prefetch`.
+    """
     import av
 
+    from wanbook.emulator._yuv import Planes
+
+    scene = make_scene()
+    ring = [Planes(width, height) for _ in range(PREFETCH + 3)]
     for i in range(n_frames):
-        frame = av.VideoFrame.from_ndarray(scene.frame(i), format="yuv420p")  # copies the buffer
+        buf = scene.frame(i, ring[i % len(ring)])
+        frame = av.VideoFrame.from_numpy_buffer(buf, format="yuv420p")
         frame.pts = i
         yield frame
 
 
-def _prefetch(items: Iterator[T], depth: int = 6) -> Iterator[T]:
-    """Yield ``items`` produced by a helper thread a few ahead: synthesis overlaps encoding.
+class _Prefetch(Generic[T]):
+    """Iterate ``items`` produced by a helper thread a few ahead: synthesis overlaps encoding.
+
+    The thread starts at construction (so work before the first frame overlaps too); always
+    :meth:`close` it. At most ``depth + 2`` items are alive at once: the one the caller holds,
+    ``depth`` queued and the one being produced, which is queued only once the caller has
+    taken another.
 
     numpy and x264 release the GIL, so on two cores drawing frame n+1 costs little while frame
     n is encoded. The order is kept, so the output stays byte-identical.
     """
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    quit_ = threading.Event()
 
-    def put(kind: str, value: Any) -> bool:
-        while not quit_.is_set():
+    def __init__(self, items: Iterator[T], depth: int = PREFETCH) -> None:
+        self._box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._quit = threading.Event()
+        self._items = items
+        self._worker = threading.Thread(target=self._produce, name="wanbook-frames", daemon=True)
+        self._worker.start()
+
+    def _put(self, kind: str, value: Any) -> bool:
+        while not self._quit.is_set():
             try:
-                box.put((kind, value), timeout=0.1)
+                self._box.put((kind, value), timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            for item in items:
-                if not put("item", item):
+            for item in self._items:
+                if not self._put("item", item):
                     return
-            put("end", None)
+            self._put("end", None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            put("error", exc)
+            self._put("error", exc)
 
-    worker = threading.Thread(target=produce, name="wanbook-frames", daemon=True)
-    worker.start()
-    try:
+    def __iter__(self) -> Iterator[T]:
         while True:
-            kind, value = box.get()
+            kind, value = self._box.get()
             if kind == "end":
                 return
             if kind == "error":
                 raise value
             yield value
-    finally:
-        quit_.set()
-        worker.join()
+
+    def close(self) -> None:
+        """Stop the helper thread (it drops what it has not handed over) and wait for it."""
+        self._quit.set()
+        self._worker.join()
 
 
 class Aborted(Exception):
@@ -163,11 +188,16 @@ def encode(job: RenderJob, path: Path, stop: Callable[[], bool] = lambda: False)
     import numpy as np
 
     n_frames = job.duration * FPS
-    samples = _sound(job)
-    follow = samples is not None and job.audio is not None
-    scene = _scene(job, levels(samples, n_frames, FPS) if follow else None)
+    follow = job.sound and job.audio is not None  # the picture follows the custom audio
+    samples = _sound(job) if follow else None
+    loudness = levels(samples, n_frames, FPS) if follow else None
+    frames = _Prefetch(
+        _video_frames(lambda: _scene(job, loudness), n_frames, job.width, job.height)
+    )
     tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
     try:
+        if not follow:
+            samples = _sound(job)  # while the helper thread sets the scene up
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             video = out.add_stream("libx264", rate=FPS)
             video.width, video.height, video.pix_fmt = job.width, job.height, "yuv420p"
@@ -181,7 +211,7 @@ def encode(job: RenderJob, path: Path, stop: Callable[[], bool] = lambda: False)
             total = samples.shape[1] if samples is not None else 0
             sent = 0  # audio samples encoded so far
             chunk = AUDIO_CHUNK
-            for i, frame in enumerate(_prefetch(_video_frames(scene, n_frames))):
+            for i, frame in enumerate(frames):
                 if stop():
                     raise Aborted(path.name)
                 out.mux(video.encode(frame))
@@ -200,6 +230,7 @@ def encode(job: RenderJob, path: Path, stop: Callable[[], bool] = lambda: False)
                 out.mux(audio.encode(None))
         os.replace(tmp, path)
     finally:
+        frames.close()
         if tmp.exists():
             tmp.unlink()
 

@@ -12,21 +12,38 @@ __all__ = ["Planes", "Sprite", "hsv", "rgb_to_yuv"]
 
 
 def rgb_to_yuv(rgb: Any) -> tuple[Any, Any, Any]:
-    """BT.601 limited-range Y, U, V planes of an even-sized RGB image (chroma 2×2-averaged)."""
+    """BT.601 limited-range Y, U, V planes of an even-sized RGB image (chroma 2×2-averaged).
+
+    Written as in-place float32 steps on contiguous channel copies (an i2v render converts a
+    full-size frame once per video); the arithmetic, and so every output value, is the same as
+    the plain ``16 + 0.257 * r + ...`` and ``mean`` over 2×2 blocks it replaces.
+    """
     import numpy as np
 
-    f = rgb.astype(np.float32)
-    r, g, b = f[..., 0], f[..., 1], f[..., 2]
-    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
-    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
-    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    r, g, b = (rgb[..., k].astype(np.float32) for k in range(3))
+    t = np.empty_like(r)
+    y = r * 0.257
+    y += 16
+    y += np.multiply(g, 0.504, out=t)
+    y += np.multiply(b, 0.098, out=t)
+    u = np.subtract(128, np.multiply(r, 0.148), dtype=np.float32)
+    u -= np.multiply(g, 0.291, out=t)
+    u += np.multiply(b, 0.439, out=t)
+    v = r * 0.439
+    v += 128
+    v -= np.multiply(g, 0.368, out=t)
+    v -= np.multiply(b, 0.071, out=t)
 
-    def sub(c: Any) -> Any:
-        h, w = c.shape
-        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    def sub(c: Any) -> Any:  # the 2×2 mean, summed in the order numpy's mean(axis=(1, 3)) uses
+        pairs = c[:, 0::2] + c[:, 1::2]
+        out = pairs[0::2] + pairs[1::2]
+        out /= 4
+        return out
 
     def u8(c: Any) -> Any:
-        return np.clip(np.rint(c), 0, 255).astype(np.uint8)
+        np.rint(c, out=c)
+        np.clip(c, 0, 255, out=c)
+        return c.astype(np.uint8)
 
     return u8(y), u8(sub(u)), u8(sub(v))
 
