@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def headline(details: str) -> str:
+    """The line above a table: the command as run, when (UTC), and ``details``."""
+    command = " ".join(["python", *sys.argv])
+    return f"`{command}` — {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {details}"
 
 
 def record(section: str, text: str, path: Path = RESULTS) -> None:

@@ -33,14 +33,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import wanbook as wb  # noqa: E402
-from bench._results import record  # noqa: E402
+from bench._results import headline, record  # noqa: E402
 from wanbook._catalogue import catalogue  # noqa: E402
 from wanbook.emulator import Faults  # noqa: E402
 from wanbook.emulator._tasks import ListQuery  # noqa: E402
@@ -337,10 +336,8 @@ def main() -> None:
 
     total = time.time() - started
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = "python bench/batch.py" + "".join(f" {a}" for a in sys.argv[1:])
-    header = (
-        f"`{command}` — {when}; Python {platform.python_version()}, {platform.machine()}, "
+    header = headline(
+        f"Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} cores; emulator time scale {args.time_scale:.4g} (rate limits on); "
         f"N = {n} per family, both families at once; bench took {total:.0f} s; "
         f"1-min load average {load:.2f} at the end"

@@ -20,12 +20,11 @@ import sys
 import tempfile
 import time
 import wave
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._results import record  # noqa: E402
+from bench._results import headline, record  # noqa: E402
 from wanbook._catalogue import catalogue, i2v_output_size  # noqa: E402
 from wanbook.emulator import DEFAULT_TIME_SCALE  # noqa: E402
 from wanbook.emulator._audio import AudioSource  # noqa: E402
@@ -139,9 +138,7 @@ def main() -> None:
     print(text)
     print(env)
     if not args.no_record:
-        command = " ".join(["python", *sys.argv])
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        record("## Emulator render time", f"`{command}` — {stamp}; {env}\n\n{text}")
+        record("## Emulator render time", f"{headline(env)}\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,11 @@ import argparse
 import random
 import statistics
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._results import record  # noqa: E402
+from bench._results import headline, record  # noqa: E402
 from wanbook._polling import expect, prior  # noqa: E402
 from wanbook._pollsim import sdk_queries, simulate_watch  # noqa: E402
 
@@ -89,9 +88,7 @@ def main() -> None:
             f"| {f['ours'] / f['sdk']:.2f} | {f['late']:.1%} | {f['late90']:.1%} "
             f"| {f['late_sdk']:.1%} |"
         )
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = " ".join(["python", *sys.argv])
-    text = f"`{command}` — {stamp}; {args.tasks} simulated tasks per case\n\n" + "\n".join(rows)
+    text = headline(f"{args.tasks} simulated tasks per case") + "\n\n" + "\n".join(rows)
     print(text)
     if not args.no_record:
         record("## Polling at the real pace", text)

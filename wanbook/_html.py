@@ -12,7 +12,6 @@ from untrusted notebooks.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from wanbook._errors import (
     TransportError,
     ValidationError,
 )
+from wanbook._pricing import as_number
 
 __all__ = [
     "Cell",
@@ -81,17 +81,9 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 def cost_words(cost: Any, currency: Any) -> str:
     """``"0.1000 USD"``; ``"unknown"`` when the cost is not known (never a made-up 0)."""
-    amount = _number(cost)
+    amount = as_number(cost)
     if amount is None:
         return "unknown"
     cur = currency if isinstance(currency, str) and currency else ""
@@ -100,7 +92,7 @@ def cost_words(cost: Any, currency: Any) -> str:
 
 def duration_words(seconds: Any) -> str:
     """``"42 s"``, ``"3 min 05 s"``; ``""`` when not known."""
-    value = _number(seconds)
+    value = as_number(seconds)
     if value is None or value < 0:
         return ""
     if value < 10:
@@ -179,7 +171,7 @@ def _params(record: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _elapsed(record: Mapping[str, Any]) -> Any:
     """Seconds the service took (queue + render), else our wall time from creation to finish."""
-    queue, run = _number(record.get("queue_seconds")), _number(record.get("run_seconds"))
+    queue, run = as_number(record.get("queue_seconds")), as_number(record.get("run_seconds"))
     if queue is not None or run is not None:
         return (queue or 0.0) + (run or 0.0)
     return record.get("elapsed")
@@ -192,15 +184,15 @@ def key_params(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     seed = record.get("seed")
     out.append(("seed", "random (not recorded)" if seed is None else str(seed)))
     width, height = record.get("width"), record.get("height")
-    if _number(width) and _number(height):
+    if as_number(width) and as_number(height):
         out.append(("size", f"{int(float(width))}×{int(float(height))}"))
     elif p.get("size"):
         out.append(("size", str(p["size"]).replace("*", "×")))
     tier = record.get("tier") or p.get("tier")
     if tier:
         out.append(("tier", str(tier)))
-    duration = record.get("duration") if _number(record.get("duration")) else p.get("duration")
-    if _number(duration):
+    duration = record.get("duration") if as_number(record.get("duration")) else p.get("duration")
+    if as_number(duration):
         out.append(("duration", f"{float(duration):g} s"))
     audio = record.get("has_audio")
     if audio is None:

@@ -34,6 +34,7 @@ __all__ = [
     "PriceTable",
     "Totals",
     "UnknownPriceWarning",
+    "as_number",
     "cost",
     "estimate",
     "totals",
@@ -324,7 +325,7 @@ def totals(rows: Iterable[Any]) -> Totals:
             amount, currency = row
         else:
             amount, currency = row.amount, row.currency
-        value = _number(amount)
+        value = as_number(amount)
         code = currency if isinstance(currency, str) and currency else None
         if value == 0.0 and code is None:
             continue  # an unbilled run whose price is unknown: 0 in no currency adds nothing
@@ -335,7 +336,7 @@ def totals(rows: Iterable[Any]) -> Totals:
     return out
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     """A finite-or-infinite float, or None for None / NaN / pandas NA / anything not a number."""
     try:
         number = float(value)
