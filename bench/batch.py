@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import wanbook as wb  # noqa: E402
 from bench._results import headline, record  # noqa: E402
-from wanbook._catalogue import catalogue  # noqa: E402
+from wanbook._spec.catalogue import catalogue  # noqa: E402
 from wanbook.emulator import Faults  # noqa: E402
 from wanbook.emulator._tasks import ListQuery  # noqa: E402
 

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import headline, record  # noqa: E402
-from wanbook._catalogue import catalogue, i2v_output_size  # noqa: E402
+from wanbook._spec.catalogue import catalogue, i2v_output_size  # noqa: E402
 from wanbook.emulator import DEFAULT_TIME_SCALE  # noqa: E402
 from wanbook.emulator._audio import AudioSource  # noqa: E402
 from wanbook.emulator._media import ImageSource  # noqa: E402

@@ -3,7 +3,7 @@
 ``bench/batch.py`` measures the schedule against the embedded emulator, where wanbook knows the
 emulator's time model exactly and tasks take seconds. The real service takes minutes and varies,
 and nobody can wait for hundreds of real tasks in a benchmark, so this one follows the schedule on
-a virtual clock (``wanbook._pollsim``: the same ``PollPlan`` the tracker uses) for tasks drawn like
+a virtual clock (``tests.poll_simulator``: the same ``PollPlan`` the tracker uses) for tasks drawn like
 the real service's (a queue of 8-16 s, then about 50 s per 5 s of 480P video, times a per-task
 spread) and compares it with the vendor SDK's ``wait`` ramp on the same tasks. Goals of the batch
 issue: at most 1/3 of the SDK's queries, the end noticed within 10 % of the task time (median).
@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import headline, record  # noqa: E402
-from wanbook._polling import expect, prior  # noqa: E402
-from wanbook._pollsim import sdk_queries, simulate_watch  # noqa: E402
+from tests.poll_simulator import sdk_queries, simulate_watch  # noqa: E402
+from wanbook._api.poll_schedule import expect, prior  # noqa: E402
 
 RUN_PER_5S = {"480P": 50.0, "720P": 70.0, "1080P": 90.0}  # the emulator's model at scale 1.0
 CASES = [  # (tier, duration, spread of run time per task, what the schedule knows)

@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wanbook._runlog import RunLog  # noqa: E402
+from wanbook._runlog.store import RunLog  # noqa: E402
 
 WORDS = [
     "a",
@@ -170,7 +170,7 @@ FRESH_READ = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 t = time.perf_counter(); import pandas; imported = time.perf_counter() - t
-from wanbook._runlog import RunLog
+from wanbook._runlog.store import RunLog
 with RunLog.open(sys.argv[2]) as log:
     t = time.perf_counter(); df = log.dataframe(); read = time.perf_counter() - t
 print(json.dumps({"read": read, "import": imported, "rows": len(df)}))

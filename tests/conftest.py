@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-# A key-shaped secret used by tests. `tests/test_no_key_leak.py` greps everything a test run
+# A key-shaped secret used by tests. `pytest_sessionfinish` below greps everything a test run
 # writes for it; it must never appear in a file, a log, a repr or an error message.
 TEST_API_KEY = "sk-wanbooktest" + "0123456789abcdef0123"
 

@@ -31,13 +31,11 @@ from wanbook._errors import (
     ValidationError,
     WanbookError,
 )
-from wanbook._request import Request
+from wanbook._spec.request import Request
 from wanbook._version import __version__
 
 if TYPE_CHECKING:
-    from wanbook._choose import cheapest_models
-    from wanbook._compare import acompare, compare
-    from wanbook._default import (
+    from wanbook._engine.default_session import (
         agenerate,
         estimate,
         generate,
@@ -49,33 +47,35 @@ if TYPE_CHECKING:
         session,
         submit_many,
     )
-    from wanbook._form import form
-    from wanbook._report import cost_report
-    from wanbook._repro import reproducibility
-    from wanbook._run import Run
-    from wanbook._session import Session
-    from wanbook._show import show
+    from wanbook._engine.session import Session
+    from wanbook._notebook.compare import acompare, compare
+    from wanbook._notebook.form.widget import form
+    from wanbook._notebook.show import show
+    from wanbook._reports.costs import cost_report
+    from wanbook._reports.reproducibility import reproducibility
+    from wanbook._runlog.run import Run
+    from wanbook._spec.model_choice import cheapest_models
 
 _LAZY = {
-    "Session": "wanbook._session",
-    "Run": "wanbook._run",
-    "agenerate": "wanbook._default",
-    "estimate": "wanbook._default",
-    "generate": "wanbook._default",
-    "models": "wanbook._default",
-    "rerun": "wanbook._default",
-    "resume": "wanbook._default",
-    "run": "wanbook._default",
-    "runs": "wanbook._default",
-    "session": "wanbook._default",
-    "submit_many": "wanbook._default",
-    "acompare": "wanbook._compare",
-    "cheapest_models": "wanbook._choose",
-    "compare": "wanbook._compare",
-    "form": "wanbook._form",
-    "show": "wanbook._show",
-    "cost_report": "wanbook._report",
-    "reproducibility": "wanbook._repro",
+    "Session": "wanbook._engine.session",
+    "Run": "wanbook._runlog.run",
+    "agenerate": "wanbook._engine.default_session",
+    "estimate": "wanbook._engine.default_session",
+    "generate": "wanbook._engine.default_session",
+    "models": "wanbook._engine.default_session",
+    "rerun": "wanbook._engine.default_session",
+    "resume": "wanbook._engine.default_session",
+    "run": "wanbook._engine.default_session",
+    "runs": "wanbook._engine.default_session",
+    "session": "wanbook._engine.default_session",
+    "submit_many": "wanbook._engine.default_session",
+    "acompare": "wanbook._notebook.compare",
+    "cheapest_models": "wanbook._spec.model_choice",
+    "compare": "wanbook._notebook.compare",
+    "form": "wanbook._notebook.form.widget",
+    "show": "wanbook._notebook.show",
+    "cost_report": "wanbook._reports.costs",
+    "reproducibility": "wanbook._reports.reproducibility",
 }
 
 # The public surface, sorted (tests/test_exported_members.py checks it against _LAZY).

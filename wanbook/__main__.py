@@ -2,6 +2,6 @@
 
 import sys
 
-from wanbook._cli import main
+from wanbook._cli.main import main
 
 sys.exit(main())

@@ -2,7 +2,7 @@
 and the per-frame loudness the picture follows.
 
 What the emulator does with an ``audio_url`` (only when the resolved request has sound: the
-precedence of ``audio`` and ``audio_url`` is ``wanbook._request.resolve``'s, not decided here):
+precedence of ``audio`` and ``audio_url`` is ``wanbook._spec.request.resolve``'s, not decided here):
 
 - on a loopback host, or uploaded by the vendor SDK (``oss://``): read at create time by the
   same reader as images (``_fetch``) and checked like the service (wan-api.md §5: wav or mp3,
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wanbook._catalogue import catalogue
+from wanbook._spec.catalogue import catalogue
 from wanbook.emulator._fetch import Rejected, read_input
 
 __all__ = [

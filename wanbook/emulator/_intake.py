@@ -1,7 +1,7 @@
 """A create request's body, checked as the service checks it before it makes a task.
 
 In order (wan-api.md §2-§5): the JSON body, the model (named, and served in this region), the
-``input`` object, every field through the shared validator (``wanbook._request``: wanbook and
+``input`` object, every field through the shared validator (``wanbook._spec.request``: wanbook and
 its emulator cannot disagree about what a model accepts), then the media: the input image for
 i2v, and the custom audio when the resolved request carries it. A refusal raises
 :class:`Rejected` with the status, code and message the service answers.
@@ -18,9 +18,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wanbook._catalogue import ModelSpec, catalogue
 from wanbook._errors import ValidationError
-from wanbook._request import Request, Resolved, request_from_body, resolve, validate
+from wanbook._spec.catalogue import ModelSpec, catalogue
+from wanbook._spec.request import Request, Resolved, request_from_body, resolve, validate
 from wanbook.emulator._audio import AudioSource, resolve_audio
 from wanbook.emulator._fetch import Rejected
 from wanbook.emulator._media import ImageSource, resolve_image

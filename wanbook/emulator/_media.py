@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wanbook._catalogue import ModelSpec, catalogue
+from wanbook._spec.catalogue import ModelSpec, catalogue
 from wanbook.emulator._fetch import Rejected, read_input
 
 __all__ = ["ImageSource", "decode_rgb", "resolve_image"]

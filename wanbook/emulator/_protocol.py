@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from wanbook._catalogue import ModelSpec
+from wanbook._spec.catalogue import ModelSpec
 
 __all__ = [
     "ERROR_MESSAGES",

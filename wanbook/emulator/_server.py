@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from wanbook._catalogue import catalogue
+from wanbook._spec.catalogue import catalogue
 from wanbook.emulator._faults import Faults
 from wanbook.emulator._protocol import error_body
 from wanbook.emulator._scratch import make_scratch

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wanbook._catalogue import ModelSpec, i2v_output_size
+from wanbook._spec.catalogue import ModelSpec, i2v_output_size
 from wanbook.emulator._faults import FaultPlan, Faults
 from wanbook.emulator._fetch import Rejected
 from wanbook.emulator._intake import Intake, intake

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wanbook._catalogue import ModelSpec, catalogue
+from wanbook._spec.catalogue import ModelSpec, catalogue
 from wanbook.emulator._protocol import format_time, list_time, parse_list_time, vendor_region
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""The ``wanbook`` command line."""

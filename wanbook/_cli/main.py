@@ -1,0 +1,323 @@
+"""The ``wanbook`` command line: generate, runs, resume, demo and emulator.
+
+Exit codes: 0 success, 2 bad input (nothing was sent), 1 anything else (a task that ended without a
+video included). Errors and warnings are one line each on stderr (``wanbook: error: …``,
+``wanbook: warning: …``) — the parser's usage block and Python's warning format (file, line,
+source) are replaced; progress goes to stderr so ``--json`` output on stdout stays
+machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import re
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+from wanbook._errors import (
+    BudgetExceededError,
+    ConfigError,
+    MediaError,
+    ResumeError,
+    RunLogError,
+    ValidationError,
+    WanbookError,
+)
+
+__all__ = ["main"]
+
+BAD_INPUT = (ValidationError, MediaError, ConfigError, BudgetExceededError)
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: Ends of a resumed run that mean it failed (AMBIGUOUS or PENDING are left for a later resume).
+_FAILED = frozenset({"FAILED", "ERROR", "EXPIRED", "UNKNOWN"})
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (DESIGN.md: "Errors are one clear line"),
+    not a usage block; ``--help`` is unchanged. Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        see = f"wanbook {command} --help" if command else "wanbook --help"
+        print(f"wanbook: error: {message} (see `{see}`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _since(text: str) -> str:
+    """``--since``: a date (2026-11-01), an ISO time (2026-11-01T08:00+08:00, naive = UTC) or an
+    age (30m, 24h, 7d, 2w) — as the ISO text the run log's ``since`` filter takes."""
+    from wanbook._runlog.schema import since_iso
+
+    age = _RELATIVE.match(text)
+    if age:
+        delta = timedelta(**{_UNITS[age.group(2)]: float(age.group(1))})
+        return (datetime.now(UTC) - delta).isoformat()
+    try:
+        return since_iso(text)
+    except RunLogError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; give a date (2026-11-01), an ISO time, or an age "
+            "such as 30m, 24h, 7d"
+        ) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="wanbook", description="Wan video generation with a run log.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="run one generation end to end and log it")
+    g.add_argument("--model", required=True, help="e.g. wan2.2-t2v-plus, wan2.6-i2v-flash")
+    g.add_argument("--prompt")
+    g.add_argument("--seed", type=int)
+    geo = g.add_mutually_exclusive_group()
+    geo.add_argument("--size", help="text-to-video: exact W*H, e.g. 832*480")
+    geo.add_argument("--resolution", help="image-to-video: 480P, 720P or 1080P")
+    g.add_argument("--duration", type=int, help="seconds")
+    g.add_argument("--image", help="image-to-video: a local path or an http(s) URL")
+    g.add_argument("--audio-url", help="custom audio (wav/mp3 URL), wan2.5 and later")
+    g.add_argument("--negative-prompt")
+    g.add_argument("--template", help="video effect (wan2.1 image-to-video), e.g. flying")
+    g.add_argument(
+        "--no-prompt-extend", action="store_true", help="do not let the service rewrite the prompt"
+    )
+    g.add_argument("--watermark", action="store_true", help='add the "AI Generated" mark')
+    g.add_argument("--shot-type", choices=["single", "multi"])
+    g.add_argument(
+        "--no-audio", action="store_true", help="ask for a silent video where the model allows"
+    )
+    g.add_argument("--experiment")
+    g.add_argument("--tag", action="append", default=[], dest="tags")
+    g.add_argument(
+        "--reuse",
+        action="store_true",
+        help="return an identical earlier run instead of paying again",
+    )
+    g.add_argument(
+        "--budget", type=float, help="refuse if the estimate would exceed this total spend"
+    )
+    g.add_argument("--json", action="store_true", help="print the run record as one JSON object")
+
+    r = sub.add_parser(
+        "runs", help="print the run log", description="Print the run log, oldest first."
+    )
+    r.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    many = "repeat for any of several"
+    r.add_argument("--model", action="append", help=f"only runs of this model ({many})")
+    r.add_argument(
+        "--status", action="append", type=str.upper, help=f"e.g. SUCCEEDED, FAILED ({many})"
+    )
+    r.add_argument("--experiment", action="append", help=f"only this experiment ({many})")
+    r.add_argument(
+        "--backend", action="append", help=f"emulator, or a region such as intl ({many})"
+    )
+    r.add_argument("--tag", action="append", help="only runs with this tag (repeat: all of them)")
+    r.add_argument(
+        "--since", type=_since, help="created at or after: 2026-11-01, an ISO time, or 24h, 7d"
+    )
+    r.add_argument("--limit", type=int, help="only the newest N runs")
+
+    sub.add_parser("resume", help="finish every unfinished run (younger than 24 h)")
+    d = sub.add_parser(
+        "demo", help="the main job on the embedded emulator; prints where results are"
+    )
+    d.add_argument("--out", default=None, help="where to write the demo's results")
+    e = sub.add_parser("emulator", help="serve the DashScope-compatible emulator", add_help=False)
+    e.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _progress(stream: Any) -> Any:
+    started = time.monotonic()
+    last: list[str | None] = [None]
+
+    def on_update(run: Any) -> None:
+        status = run.record.get("status")
+        if status != last[0]:
+            last[0] = status
+            task = run.record.get("task_id") or "-"
+            print(
+                f"[{time.monotonic() - started:6.1f}s] {status:<10} task {task}",
+                file=stream,
+                flush=True,
+            )
+
+    return on_update
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def record_json(record: dict[str, Any]) -> str:
+    return json.dumps({k: _jsonable(v) for k, v in record.items()}, ensure_ascii=False, default=str)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from wanbook._engine.session import Session
+    from wanbook._spec.request import Request
+
+    req = Request(
+        model=args.model,
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        image=args.image,
+        audio_url=args.audio_url,
+        template=args.template,
+        size=args.size,
+        resolution=args.resolution,
+        duration=args.duration,
+        seed=args.seed,
+        prompt_extend=False if args.no_prompt_extend else None,
+        watermark=True if args.watermark else None,
+        shot_type=args.shot_type,
+        audio=False if args.no_audio else None,
+    )
+    with Session(budget=args.budget) as session:
+        run = session.generate(
+            request=req,
+            experiment=args.experiment,
+            tags=args.tags,
+            reuse=args.reuse,
+            on_update=_progress(sys.stderr),
+            raise_on_failure=False,
+        )
+        if args.json:
+            print(record_json(run.record))
+        else:
+            print(
+                f"run {run.run_id}: {run.status}; video: {run.video_path or '-'}; {run.cost_text()}"
+            )
+        if run.ok:
+            return 0
+        return _fail(_why_no_video(run), 1)
+
+
+def _why_no_video(run: Any) -> str:
+    """``task <id> FAILED: <code>: <message>``: the server's reason a run has no video."""
+    failure = run.failure()
+    who = f"task {failure.task_id}" if failure.task_id else f"run {run.run_id}"
+    reason = ": ".join(str(x) for x in (failure.code, failure.message) if x)
+    return " ".join(f"{who} {run.status}{': ' + reason if reason else ''}".split())
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from wanbook._engine.session import Session
+
+    names = ("model", "status", "experiment", "backend", "tag", "since")
+    filters = {k: getattr(args, k) for k in names if getattr(args, k)}
+    with Session(quiet=True) as session:
+        try:
+            session.log.export(args.format, sys.stdout, limit=args.limit, **filters)
+        except RunLogError as exc:  # a bad filter value (e.g. an unknown status): bad input
+            return _fail(" ".join(str(exc).split()), 2)
+    return 0
+
+
+def _skipped(session: Any) -> str | None:
+    """One line on the unfinished runs this session's ``resume`` leaves alone (another backend's),
+    and why: without a key, runs sent to a real region cannot be followed."""
+    others = Counter(
+        str(r.get("backend"))
+        for r in session.log.unfinished()
+        if r.get("backend") != session.backend and r.get("backend") != "emulator"
+    )
+    if not others:
+        return None
+    count = sum(others.values())
+    where = ", ".join(f"{n} of {b}" for b, n in sorted(others.items()))
+    if session.settings.uses_emulator:
+        why = "no DASHSCOPE_API_KEY is set; set it and run `wanbook resume` again"
+    else:
+        why = f"this session's backend is {session.backend}; set WANBOOK_REGION to resume them"
+    return f"{count} unfinished run(s) of real backends skipped ({where}): {why}"
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from wanbook._engine.session import Session
+
+    with Session() as session:
+        skipped = _skipped(session)
+        failures: dict[str, BaseException] = {}
+        try:
+            runs = session.resume(on_update=_progress(sys.stderr))
+        except ResumeError as exc:  # the others were carried forward; each failure said below
+            runs, failures = exc.runs, exc.failures
+        failed = 0
+        for run in runs:
+            print(f"run {run.run_id}: {run.status}; video: {run.video_path or '-'}")
+            if run.run_id in failures:
+                why = " ".join(
+                    f"{type(failures[run.run_id]).__name__}: {failures[run.run_id]}".split()
+                )
+                print(f"wanbook: error: run {run.run_id}: {why}", file=sys.stderr)
+            elif run.status in _FAILED:
+                print(f"wanbook: error: {_why_no_video(run)}", file=sys.stderr)
+            failed += run.run_id in failures or run.status in _FAILED
+        print(f"{len(runs)} unfinished run(s) looked at, {failed} failed", file=sys.stderr)
+        if skipped:
+            print(f"wanbook: warning: {skipped}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from wanbook._cli.demo import run_demo
+
+    return run_demo(out=args.out)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"wanbook: error: {message}", file=sys.stderr)
+    return code
+
+
+@contextlib.contextmanager
+def _one_line_warnings(stream: Any) -> Iterator[None]:
+    """Show warnings as ``wanbook: warning: <message>``, one line each, instead of Python's
+    ``file:line: Category: message`` plus a source line. For the command line only: the
+    library's warnings stay ordinary warnings for notebooks and code."""
+
+    def show(message: Any, category: Any, filename: Any, lineno: Any, *rest: Any) -> None:
+        print(f"wanbook: warning: {' '.join(str(message).split())}", file=stream, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("default", category=UserWarning)  # said once, never fatal
+        warnings.showwarning = show
+        yield
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        from wanbook.emulator import main as emulator_main
+
+        return emulator_main(argv[1:])
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a one-line usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    handlers = {"generate": _generate, "runs": _runs, "resume": _resume, "demo": _demo}
+    try:
+        with _one_line_warnings(sys.stderr):
+            return handlers[args.command](args)
+    except BAD_INPUT as exc:
+        return _fail(" ".join(str(exc).split()), 2)
+    except WanbookError as exc:
+        return _fail(" ".join(str(exc).split()), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; `wanbook resume` finishes unfinished runs", 1)

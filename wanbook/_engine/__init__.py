@@ -1,0 +1,3 @@
+"""The one orchestration path: settings -> validate -> estimate -> budget -> log (write-ahead) ->
+create -> poll -> download -> log; sessions and batches.
+"""

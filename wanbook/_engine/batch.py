@@ -1,0 +1,380 @@
+"""Batches at the speed limit: many requests, one account's limits, results as they arrive.
+
+``Session.batch(requests)`` validates and prices every request first (nothing is sent if any is
+invalid or the total breaks the budget; the whole estimate is then reserved in the session's
+budget until each run is logged), then a :class:`Batch` runs them on the session's one HTTP
+client and one limiter of the running loop (the account's limits, shared with every other batch
+and single run of the session):
+
+* one dispatcher per rate group (see ``_limiter``) takes the group's requests in input order and
+  releases each when a slot in flight is free; its submission token is taken just before its
+  create is sent (inside the create gate);
+* each released request gets its write-ahead row, its create and its follow through the same
+  per-run steps as a single generation (``_submit.submit_one``), with the adaptive poll schedule;
+* a 429 (another client on the account) is absorbed: the group's window is held for the backoff
+  (``Retry-After`` when given) and the create is sent again through the limiter — the task was
+  not created, so nothing is lost or duplicated;
+* a slot is freed the moment a task is seen ended (before its video is downloaded);
+* ``deadline`` bounds the whole batch: requests not sent by then are not sent, tasks still
+  running stop being waited for (``resume`` finishes them);
+* ``cancel()`` stops sending; tasks already created keep being followed and downloaded (they
+  are paid for);
+* an interrupted caller (``await batch``, ``batch.wait()``, ``submit_many``, ``compare`` cancelled
+  or stopped with Ctrl-C) stops the batch: nothing more is sent, tasks already created stay in
+  the run log for ``resume`` (not followed in the background), and one line says how many.
+
+Outcomes stream in completion order (``async for outcome in batch``); ``await batch`` (or
+``await batch.wait()``) returns them in input order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from wanbook._api.pacing import Limiter, Slot, group_of, limits_for
+from wanbook._api.tasks import Task
+from wanbook._engine.prepare import Prepared
+from wanbook._engine.submit import submit_one
+from wanbook._errors import (
+    BatchCancelled,
+    MediaError,
+    Problem,
+    RateLimitError,
+    TaskTimeoutError,
+    ValidationError,
+)
+from wanbook._runlog.run import Run
+from wanbook._spec.catalogue import catalogue
+from wanbook._spec.request import Request
+
+if TYPE_CHECKING:
+    from wanbook._engine.session import Session
+
+__all__ = ["MAX_THROTTLED", "Batch", "Outcome", "prepare_all"]
+
+#: How many 429s one create absorbs before its run is recorded as refused (with the client's
+#: capped backoff, about a minute: the vendor says throttling "usually clears within a minute").
+MAX_THROTTLED = 10
+
+
+@dataclass
+class Outcome:
+    """What became of one request of a batch."""
+
+    index: int  # position in the input list
+    request: Request
+    run: Run | None = None  # the logged run (None only if it never got a run-log row)
+    error: BaseException | None = None  # None on success
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.run is not None and self.run.ok
+
+    def __repr__(self) -> str:
+        what = "ok" if self.ok else f"{type(self.error).__name__}: {self.error}"
+        run = self.run.run_id if self.run is not None else None
+        return f"Outcome(index={self.index}, run={run!r}, {what})"
+
+
+class Batch:
+    """A running batch (made by :meth:`Session.batch` inside a running event loop).
+
+    ``total``, ``started`` (creates sent), ``finished`` (outcomes known) and ``failed`` are live
+    counters; ``throttled`` counts the 429s absorbed. ``limits`` overrides set the session's
+    shared limits for the groups they name (they are the account's): later batches and single
+    runs of the session on this loop keep them.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        preps: Sequence[Prepared],
+        *,
+        experiment: str | None = None,
+        tags: Sequence[str] = (),
+        deadline: float | None = None,
+        limits: Mapping[str, tuple[int, int]] | None = None,
+        on_update: Callable[[Run], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "Session.batch() starts the batch on the running event loop, so call it from "
+                "async code (then `await batch` or `async for outcome in batch`); from plain "
+                "code use Session.submit_many() or wb.submit_many(). Nothing was sent."
+            ) from None
+        if deadline is not None and not (isinstance(deadline, int | float) and deadline > 0):
+            raise ValueError(f"deadline {deadline!r} must be a positive number of seconds")
+        specs = [p.resolved.spec for p in preps]
+        self._limiter = session.limiter()
+        if limits:
+            groups = catalogue().rate_groups
+            touched = {key if key in groups else group_of(key) for key in limits}
+            wanted = limits_for(specs, limits)  # validates every override
+            self._limiter.apply({g: v for g, v in wanted.items() if g in touched})
+        for spec in specs:
+            self._limiter.for_spec(spec)
+        self._session = session
+        self._preps = list(preps)
+        self._experiment = experiment if experiment is not None else session.experiment
+        self._tags = [*session.tags, *tags]
+        self._clock = clock
+        self._end = None if deadline is None else clock() + float(deadline)
+        self._client = session.client()
+        self._tracker = session._tracker(on_update)
+        self.total = len(self._preps)
+        self.started = 0
+        self.finished = 0
+        self.failed = 0
+        self.throttled = 0
+        self._outcomes: list[Outcome | None] = [None] * self.total
+        self._order: list[Outcome] = []
+        self._arrived = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._runs: set[asyncio.Task[None]] = set()
+        self._sent: set[int] = set()  # requests whose create went out
+        self._aborted = False
+        # Accepted: the whole estimate is reserved now (no await since the budget check), and
+        # each share given back as its run is logged or dropped (see _budget).
+        self._reservation = session.ledger.reserve(self._preps)
+        self._runner = loop.create_task(self._run(), name="wanbook-batch")
+
+    def __repr__(self) -> str:
+        return (
+            f"Batch(total={self.total}, started={self.started}, finished={self.finished}, "
+            f"failed={self.failed}{', cancelled' if self._stop.is_set() else ''})"
+        )
+
+    @property
+    def limiter(self) -> Limiter:
+        return self._limiter
+
+    @property
+    def done(self) -> bool:
+        return self.finished == self.total
+
+    # ------------------------------------------------------------------ results
+    async def __aiter__(self) -> AsyncIterator[Outcome]:
+        """Outcomes in completion order, as they arrive. Cancelling the loop (an interrupt)
+        stops the batch as :meth:`wait` does; leaving it with ``break`` does not."""
+        seen = 0
+        while seen < self.total:
+            if seen == len(self._order):
+                try:
+                    await self._arrived.wait()
+                except asyncio.CancelledError:
+                    self._abort()
+                    raise
+            while seen < len(self._order):
+                seen += 1
+                yield self._order[seen - 1]
+
+    async def wait(self) -> list[Outcome]:
+        """Every outcome, in input order, once all are known (``await batch`` is the same).
+
+        Cancelling the wait (an interrupt) stops the batch: nothing more is sent, and tasks
+        already created stay in the run log for ``wb.resume()`` (one line says how many)."""
+        try:
+            await asyncio.shield(self._runner)
+        except asyncio.CancelledError:
+            if not self._runner.done():
+                self._abort()
+            raise
+        return [o for o in self._outcomes if o is not None]
+
+    def __await__(self) -> Any:
+        """``await batch``: the outcomes in input order (see :meth:`wait`)."""
+        return self.wait().__await__()
+
+    def cancel(self) -> None:
+        """Send nothing more. Requests not yet sent end with :class:`BatchCancelled` (no run);
+        tasks already created keep being followed and downloaded: they are paid for."""
+        self._stop.set()
+
+    def _abort(self) -> None:
+        """Stop everything now (the caller was interrupted): unsent requests are never sent;
+        tasks created stay in the run log as they are, for ``resume``, and one line says so.
+        Safe to call twice (only the first call acts)."""
+        if self._aborted:
+            return
+        self._aborted = True
+        self._stop.set()
+        self._runner.cancel()
+        for task in list(self._runs):
+            task.cancel()
+        self._reservation.release_all()
+        created = sum(1 for i in self._sent if self._outcomes[i] is None)
+        if created or not self._session.quiet:
+            print(self.interrupted_line(created), file=sys.stderr)
+
+    def interrupted_line(self, created: int) -> str:
+        """What an interrupted batch tells the user (one line)."""
+        unsent = self.total - len(self._sent)
+        if not created:
+            return f"wanbook: batch interrupted: {unsent} not sent, no task left running."
+        tasks = "task was" if created == 1 else "tasks were"
+        return (
+            f"wanbook: batch interrupted: {created} {tasks} created and may still be running "
+            f"(logged; not followed now), {unsent} not sent. Run wb.resume() to finish them."
+        )
+
+    # ------------------------------------------------------------------ running
+    def _stopped(self) -> bool:
+        return self._stop.is_set() or (self._end is not None and self._clock() >= self._end)
+
+    def _remaining(self) -> float | None:
+        return None if self._end is None else max(0.0, self._end - self._clock())
+
+    def _not_sent(self) -> BaseException:
+        if self._stop.is_set():
+            return BatchCancelled("the batch was cancelled before this request was sent")
+        return TaskTimeoutError(
+            "the batch's deadline passed before this request was sent; nothing was created"
+        )
+
+    def _record(self, outcome: Outcome) -> None:
+        self._reservation.release(outcome.index)
+        self._outcomes[outcome.index] = outcome
+        self._order.append(outcome)
+        self.finished += 1
+        self.failed += not outcome.ok
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()  # wakes every iterator waiting for the next outcome
+
+    async def _run(self) -> None:
+        groups: dict[str, list[int]] = {}
+        for i, prep in enumerate(self._preps):
+            groups.setdefault(group_of(prep.resolved.spec.family), []).append(i)
+        try:
+            await asyncio.gather(*(self._dispatch(g, idx) for g, idx in groups.items()))
+            while self._runs:
+                await asyncio.gather(*list(self._runs), return_exceptions=True)
+        except Exception as exc:  # a bug must not leave waiters hanging: each request an answer
+            for i, prep in enumerate(self._preps):
+                if self._outcomes[i] is None:
+                    self._record(Outcome(i, prep.request, None, exc))
+            raise
+        finally:
+            self._reservation.release_all()
+
+    async def _until(self, aw: Awaitable[Any], undo: Callable[[], None] | None = None) -> bool:
+        """Await ``aw`` unless the batch is cancelled or its deadline passes first. True if it
+        completed in time; if it completed but the batch stopped meanwhile, ``undo()`` and False."""
+        task = asyncio.ensure_future(aw)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait(
+                {task, stop}, timeout=self._remaining(), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        completed = task.done() and not task.cancelled() and task.exception() is None
+        if completed and self._stopped():
+            if undo is not None:
+                undo()
+            return False
+        return completed
+
+    async def _dispatch(self, group: str, indexes: list[int]) -> None:
+        """Release the group's requests in input order as a slot in flight frees."""
+        limit = self._limiter[group]
+        for pos, i in enumerate(indexes):
+            sent = not self._stopped() and await self._until(limit.slot(), undo=limit.release)
+            if not sent:
+                for j in indexes[pos:]:
+                    self._record(Outcome(j, self._preps[j].request, None, self._not_sent()))
+                return
+            task = asyncio.get_running_loop().create_task(self._one(i, Slot(limit)))
+            self._runs.add(task)
+            task.add_done_callback(self._runs.discard)
+
+    async def _one(self, i: int, slot: Slot) -> None:
+        """One request, from its write-ahead row to its outcome; frees its slot once it ended."""
+        prep = self._preps[i]
+        limit = slot.limit
+
+        def on_task(task: Task) -> None:
+            slot.on_task(task)
+
+        async def before_send() -> None:
+            """A submission token, taken inside the create gate just before sending."""
+            if self._stopped() or not await self._until(limit.rate.acquire()):
+                raise self._not_sent()
+            if i not in self._sent:
+                self._sent.add(i)
+                self.started += 1
+
+        async def pace(error: RateLimitError, refused: int) -> None:
+            self.throttled += 1
+            if refused > MAX_THROTTLED:
+                raise error
+            limit.rate.hold(self._client.retry_policy.delay(refused - 1, error.retry_after))
+
+        run_id: str | None = None
+        try:
+            run_id = self._tracker.start(prep, self._experiment, list(self._tags))
+            self._session.ledger.own(run_id)  # counted as a run of the session from now on
+            self._reservation.release(i)
+            deadline = self._session.deadline
+            remaining = self._remaining()
+            if remaining is not None:
+                deadline = min(deadline, remaining)
+            run = await submit_one(
+                self._session,
+                prep,
+                self._tracker,
+                run_id,
+                deadline=deadline,
+                pace=pace,
+                on_task=on_task,
+                before_send=before_send,
+            )
+            outcome = Outcome(i, prep.request, run, None if run.ok else run.failure())
+        except Exception as exc:
+            outcome = Outcome(i, prep.request, self._latest(run_id), exc)
+        finally:
+            slot.free()
+        self._record(outcome)
+
+    def _latest(self, run_id: str | None) -> Run | None:
+        record = self._session.log.get(run_id) if run_id else None
+        return Run(record) if record else None
+
+
+def prepare_all(session: Session, requests: Iterable[Request]) -> list[Prepared]:
+    """Validate and price every request; one ValidationError naming every failing index (each
+    problem's field is prefixed ``[i].``) before anything is sent."""
+    if isinstance(requests, Request | str | bytes | Mapping) or not isinstance(requests, Iterable):
+        raise TypeError(
+            f"requests must be a list of wanbook.Request, got {type(requests).__name__}"
+        )
+    preps: list[Prepared] = []
+    problems: list[Problem] = []
+    for i, req in enumerate(requests):
+        if not isinstance(req, Request):
+            problems.append(
+                Problem(f"[{i}]", type(req).__name__, "must be a wanbook.Request (wb.Request(...))")
+            )
+            continue
+        try:
+            preps.append(session.prepare(req))
+        except ValidationError as exc:
+            problems += [replace(p, field=f"[{i}].{p.field}") for p in exc.problems]
+        except MediaError as exc:
+            problems.append(Problem(f"[{i}].{exc.field}", None, str(exc)))
+    if problems:
+        bad = sorted({int(p.field[1:].split("]")[0]) for p in problems})
+        raise ValidationError(problems, model=f"batch requests {', '.join(map(str, bad))}")
+    return preps

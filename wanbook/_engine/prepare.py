@@ -1,0 +1,134 @@
+"""Turning what a user asked for into what is sent and what is logged — before any I/O to the API.
+
+``prepare`` is the first step of the one orchestration path: validate against the catalogue,
+check the image locally, fill in the model's defaults, build the wire body, make the copy of the
+body that may be logged (image data replaced by its hash), estimate the cost and compute the
+fingerprint used to find an identical earlier run. Nothing here talks to the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from wanbook._errors import Problem, ValidationError
+from wanbook._media.images import PreparedImage, prepare_image, redact_body
+from wanbook._spec.catalogue import catalogue
+from wanbook._spec.prices import Estimate, PriceTable, estimate
+from wanbook._spec.request import Request, Resolved, build_body, check, request_from_body, resolve
+from wanbook._warn import warn_user
+
+__all__ = ["Prepared", "RequestWarning", "prepare", "request_of"]
+
+
+class RequestWarning(UserWarning):
+    """Something about a request worth knowing that does not stop it (e.g. a prompt the server cuts)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    request: Request
+    resolved: Resolved
+    region: str
+    body: dict[str, Any]  # exactly what is sent (may hold a data: URI)
+    logged_body: dict[str, Any]  # what the run log keeps: no image bytes, never a key
+    image: PreparedImage | None
+    estimate: Estimate
+    fingerprint: str
+    warnings: tuple[Problem, ...]
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether an identical request can give the same video: a fixed seed, no prompt rewrite."""
+        return self.resolved.seed is not None and not self.resolved.prompt_extend
+
+    def params(self) -> dict[str, Any]:
+        """Every parameter as sent, plus the defaults the service will apply (for the run log)."""
+        r = self.resolved
+        sent = dict(self.body.get("parameters", {}))
+        return {
+            **sent,
+            "tier": r.tier,
+            "size": r.size,
+            "resolution": r.tier if not r.spec.is_t2v else None,
+            "duration": r.duration,
+            "audio": r.sound,
+            "prompt_extend": r.prompt_extend,
+            "watermark": r.watermark,
+            "shot_type": r.shot_type if r.spec.shot_type else None,
+            "template": self.request.template,
+            "audio_url": self.request.audio_url,
+            "sent": sorted(sent),
+        }
+
+
+def prepare(
+    request: Request, region: str, prices: PriceTable, *, backend: str, warn: bool = True
+) -> Prepared:
+    """Validate, check the image, build the body and estimate. Raises before anything is sent."""
+    problems = check(request, region)
+    spec = catalogue().get(request.model)
+    assert spec is not None  # check() refused unknown models
+    image: PreparedImage | None = None
+    if not spec.is_t2v and request.image is not None:
+        limits = catalogue().image
+        image = prepare_image(
+            request.image,
+            max_mb=spec.image_max_mb or 10,
+            min_side=limits["min_side"],
+            max_side=limits["max_side"],
+            formats=tuple(limits["formats"]),
+            png_alpha=limits["png_alpha"],
+        )
+    resolved = resolve(request)
+    body = build_body(request, region, img_url=image.url if image else None)
+    logged = redact_body(body)
+    est = estimate(prices, spec.name, region, resolved.tier, resolved.duration, resolved.sound)
+    if warn:
+        for p in problems:
+            warn_user(f"{p.field}: {p.message}", RequestWarning)  # at the user's line
+    return Prepared(
+        request=request,
+        resolved=resolved,
+        region=region,
+        body=body,
+        logged_body=logged,
+        image=image,
+        estimate=est,
+        fingerprint=fingerprint(logged, where=f"{backend}:{region}"),
+        warnings=tuple(problems),
+    )
+
+
+def fingerprint(logged_body: dict[str, Any], *, where: str) -> str:
+    """A stable hash of what was asked (image by hash) and where: identical requests match."""
+    blob = json.dumps({"body": logged_body, "where": where}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def request_of(record: dict[str, Any], **changes: Any) -> Request:
+    """The request of a logged run (its body as sent), with ``changes``: to run it again.
+
+    The log keeps an image by hash, not its bytes: a local image is read again from the path it
+    came from; one given as bytes or a PIL image must be passed again as ``image=``.
+    """
+    req = request_from_body(record.get("request_body") or {}).replace(model=record["model"])
+    if isinstance(req.image, str) and req.image.startswith("sha256:"):
+        source = record.get("image_source") or ""
+        if "image" not in changes and (not source or source.startswith("<")):
+            what = source or "image"
+            raise ValidationError(
+                [
+                    Problem(
+                        "image",
+                        source,
+                        f"run {record.get('run_id')} kept only the hash of its {what}; "
+                        "pass image=... to run it again",
+                    )
+                ],
+                model=record["model"],
+            )
+        req = req.replace(image=source)
+    return req.replace(**changes)

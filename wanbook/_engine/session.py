@@ -1,0 +1,349 @@
+"""The session: the one orchestration path of a generation.
+
+validate → estimate → budget → log (write-ahead) → create → poll → download → log
+
+A :class:`Session` owns the settings, the run log, the price table, the HTTP clients (one per
+event loop) and, when no key is configured, the embedded emulator: all opened on first use and
+closed by ``close()``, in its base class (``_resources``). Every public method exists twice:
+``agenerate`` for ``await`` and ``generate`` for plain code, which runs the coroutine on wanbook's
+own loop thread (safe inside Jupyter's running loop; see ``_sync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from wanbook._engine.batch import Batch, Outcome, prepare_all
+from wanbook._engine.budget import Budget
+from wanbook._engine.prepare import Prepared, prepare, request_of
+from wanbook._engine.resources import Resources
+from wanbook._engine.run_fields import task_fields
+from wanbook._engine.settings import Settings
+from wanbook._engine.submit import plan_for_record, submit_one
+from wanbook._engine.tracker import Tracker
+from wanbook._errors import DownloadError, ResumeError, TaskTimeoutError, WanbookError
+from wanbook._portal import run_sync
+from wanbook._runlog.run import Run
+from wanbook._secret import Secret
+from wanbook._spec.catalogue import catalogue
+from wanbook._spec.prices import Estimate, PriceTable
+from wanbook._spec.request import Request
+from wanbook._version import __version__
+
+__all__ = ["Session"]
+
+OnUpdate = Callable[[Run], None]
+RESUME_CONCURRENCY = 8  # runs resumed at once: each mostly sleeps between polls
+
+
+class Session(Resources):
+    """Settings, run log, prices and connections for a series of generations.
+
+    Explicit arguments beat environment variables (``DASHSCOPE_API_KEY``, ``WANBOOK_REGION``,
+    ``WANBOOK_WORKSPACE_ID``, ``WANBOOK_BASE_URL``, ``WANBOOK_HOME``), which beat defaults.
+    Without a key or a base URL, the embedded emulator is started on first use. What it holds and
+    how it is opened and closed (``log``, ``prices``, ``endpoint()``, ``client()``, ``close()``)
+    is :class:`~wanbook._engine.resources.Resources`.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | Secret | None = None,
+        region: str | None = None,
+        workspace_id: str | None = None,
+        base_url: str | None = None,
+        home: str | Path | None = None,
+        experiment: str | None = None,
+        tags: Iterable[str] = (),
+        budget: float | None = None,
+        budget_currency: str | None = None,
+        prices: str | Path | PriceTable | None = None,
+        deadline: float = 3600.0,
+        transport: Any = None,
+        emulator_options: dict[str, Any] | None = None,
+        quiet: bool = False,
+        emulator: bool = False,
+    ) -> None:
+        settings = Settings.from_env(
+            api_key=api_key,
+            region=region,
+            workspace_id=workspace_id,
+            base_url=base_url,
+            home=home,
+            emulator=emulator,
+        )
+        super().__init__(
+            settings,
+            prices=prices,
+            transport=transport,
+            emulator_options=emulator_options,
+            quiet=quiet,
+        )
+        self.experiment = experiment
+        self.tags = list(tags)
+        self.budget = budget
+        self.budget_currency = budget_currency
+        self.deadline = deadline
+
+    # ------------------------------------------------------------------ generation
+    def request(self, prompt: str | None = None, *, model: str, **params: Any) -> Request:
+        """A :class:`Request` from keyword arguments. ``model`` is required: it decides the price."""
+        return Request(model=model, prompt=prompt, **params)
+
+    def prepare(self, request: Request, *, warn: bool = True) -> Prepared:
+        """Validate and price ``request`` without sending anything."""
+        return prepare(request, self.region, self.prices, backend=self.backend, warn=warn)
+
+    def estimate(self, request: Request | None = None, **kwargs: Any) -> Estimate:
+        """What ``request`` would cost (NaN if the price is unknown). Sends nothing."""
+        req = request if request is not None else self.request(**kwargs)
+        return self.prepare(req, warn=False).estimate
+
+    def generate(self, prompt: str | None = None, **kwargs: Any) -> Run:
+        """Generate one video and wait for it. See :meth:`agenerate`."""
+        return run_sync(self.agenerate(prompt, **kwargs))
+
+    async def agenerate(
+        self,
+        prompt: str | None = None,
+        *,
+        request: Request | None = None,
+        experiment: str | None = None,
+        tags: Iterable[str] = (),
+        reuse: bool = False,
+        on_update: OnUpdate | None = None,
+        raise_on_failure: bool = True,
+        warn: bool = True,
+        **params: Any,
+    ) -> Run:
+        """Validate, price, log, create, poll, download and log one generation.
+
+        Invalid input raises before anything is sent. With ``reuse=True`` an identical earlier
+        run (fixed seed, prompt_extend off) whose video is on disk is returned instead of paying
+        again. A FAILED task raises :class:`TaskFailedError` unless ``raise_on_failure=False``;
+        either way it is in the run log. ``warn=False`` keeps request warnings (a prompt the
+        server will cut …) silent, for callers that show them themselves (the form).
+        """
+        req = request if request is not None else self.request(prompt, **params)
+        prep = self.prepare(req, warn=warn)
+        if reuse and prep.repeatable:
+            found = self.log.find_reusable(prep.fingerprint)  # only one whose video is on disk
+            if found is not None:
+                return Run(found, reused=True)
+        self._check_budget(prep)
+        tracker = self._tracker(on_update)
+        run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
+        async with self.submission(prep, tracker, run_id) as hooks:  # account limits, budget
+            run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
+        if raise_on_failure and run.status != "SUCCEEDED":
+            raise run.failure()
+        return run
+
+    # ------------------------------------------------------------------ batches
+    def batch(
+        self,
+        requests: Sequence[Request],
+        *,
+        experiment: str | None = None,
+        tags: Iterable[str] = (),
+        deadline: float | None = None,
+        limits: Mapping[str, tuple[int, int]] | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> Batch:
+        """Start a batch of ``requests`` on the running event loop (see ``wanbook._engine.batch``).
+
+        Every request is validated and priced first: one ValidationError names every failing
+        index, and BudgetExceededError refuses the batch's total, before anything is sent.
+        ``limits`` overrides the account's ``{family or group: (per_second, in_flight)}``.
+        """
+        preps = prepare_all(self, requests)
+        self._check_budget(*preps)
+        return Batch(
+            self,
+            preps,
+            experiment=experiment,
+            tags=list(tags),
+            deadline=deadline,
+            limits=limits,
+            on_update=on_update,
+        )
+
+    async def asubmit_many(self, requests: Sequence[Request], **kwargs: Any) -> list[Outcome]:
+        """Run a batch to the end; outcomes in input order. Cancelling this stops the batch."""
+        batch = self.batch(requests, **kwargs)
+        try:
+            return await batch.wait()
+        except asyncio.CancelledError:
+            batch._abort()
+            raise
+
+    def submit_many(self, requests: Sequence[Request], **kwargs: Any) -> list[Outcome]:
+        """Run a batch from plain code (see :meth:`batch`); outcomes in input order."""
+        return run_sync(self.asubmit_many(requests, **kwargs))
+
+    def _tracker(self, on_update: OnUpdate | None) -> Tracker:
+        return Tracker(
+            log=self.log,
+            prices=self.prices,
+            region=self.region,
+            backend=self.backend,
+            endpoint=self.endpoint(),
+            version=__version__,
+            videos=self.home / "videos",
+            on_update=on_update,
+        )
+
+    def _budget(self) -> Budget | None:
+        if self.budget is None:
+            return None
+        currency = self.budget_currency or catalogue().regions[self.region].currency
+        return Budget(self.budget, currency)
+
+    def _spent_and_in_flight(self, currency: str) -> tuple[float, float]:
+        """What this session's own runs spent and have in flight, plus its reservations (P2)."""
+        return self.ledger.totals(self.log, currency)
+
+    def _check_budget(self, *preps: Prepared) -> None:
+        """Refuse (before anything is sent) runs whose estimates, together, would exceed the budget."""
+        budget = self._budget()
+        if budget is not None and preps:
+            spent, in_flight = self._spent_and_in_flight(budget.currency)
+            budget.check(preps, spent=spent, in_flight=in_flight)
+
+    def budget_left(self) -> float | None:
+        """Budget minus what is spent and in flight (None without a budget)."""
+        budget = self._budget()
+        return None if budget is None else budget.left(*self._spent_and_in_flight(budget.currency))
+
+    # ------------------------------------------------------------------ run log
+    def runs(self, **filters: Any) -> Any:
+        """The run log as a pandas DataFrame (filters: experiment, model, status, since, tag, backend)."""
+        return self.log.dataframe(**filters)
+
+    def run(self, run_id: str) -> Run:
+        record = self.log.get(run_id)
+        if record is None:
+            raise KeyError(f"no run {run_id!r} in {self.home}")
+        return Run(record)
+
+    def rerun(self, run_id: str, **changes: Any) -> Run:
+        """Run the request of ``run_id`` again (with ``changes``) as a new run (``rerun_of``).
+
+        The log keeps an image by hash, not its bytes: a local image is read again from the path
+        it came from; an image given as bytes or a PIL image must be passed again as ``image=``.
+        """
+        record = self.run(run_id).record
+        req = request_of(record, **changes)
+        run = self.generate(
+            request=req, experiment=record.get("experiment"), raise_on_failure=False
+        )
+        self.log.update(run.run_id, rerun_of=run_id)
+        run = self.run(run.run_id)
+        if run.status != "SUCCEEDED":
+            raise run.failure()
+        return run
+
+    def cancel(self, run_id: str) -> Run:
+        """Ask the service to cancel the task of ``run_id`` (only a PENDING task can be). See
+        :meth:`acancel`."""
+        return run_sync(self.acancel(run_id))
+
+    async def acancel(self, run_id: str) -> Run:
+        """Ask the service to cancel the task of ``run_id``; returns the run as logged now.
+
+        Only a task still waiting in the queue (PENDING) can be canceled; the service refuses
+        any other with :class:`BadRequestError` (``UnsupportedOperation``). The task's new state
+        is logged at once (CANCELED, unbilled) — whoever follows the task sees it too.
+        """
+        record = self.log.get(run_id)
+        if record is None:
+            raise KeyError(f"no run {run_id!r} in {self.home}")
+        task_id = record.get("task_id")
+        if not task_id:
+            raise WanbookError(
+                f"run {run_id} has no task to cancel (status {record.get('status')}): "
+                "a task can be canceled once the service has answered the create request"
+            )
+        client = self.client()
+        await client.cancel(task_id)
+        task = await client.query(task_id)
+        tracker = self._tracker(None)
+        tracker.update(run_id, **task_fields(task))
+        if task.is_terminal:
+            return await tracker.finish(client, run_id, task)  # priced: a canceled task is free
+        return self.run(run_id)
+
+    def resume(self, **kwargs: Any) -> list[Run]:
+        """Finish every unfinished run (see :meth:`aresume`)."""
+        return run_sync(self.aresume(**kwargs))
+
+    async def aresume(
+        self,
+        *,
+        on_update: OnUpdate | None = None,
+        list_grace: float | None = None,
+        concurrency: int = RESUME_CONCURRENCY,
+        raise_on_failure: bool = True,
+    ) -> list[Run]:
+        """Finish every unfinished run: poll young tasks to the end, download, expire old ones.
+
+        A create whose answer was lost is looked for through the list endpoint; if the list does
+        not show it and the create is younger than ``list_grace`` seconds (default 15), the run
+        is left for a later resume rather than declared never created.
+
+        Runs are followed at the same time (at most ``concurrency`` at once). One that cannot be
+        carried forward (a download that fails, a deadline passed, the service unreachable) does
+        not stop the others: its error is logged on it (``error_code``, ``error_message``) and,
+        once every run has been looked at, :class:`ResumeError` lists the failures (its ``runs``
+        are all the runs) — or, with ``raise_on_failure=False``, the runs are returned as logged.
+        """
+        tracker = self._tracker(on_update)
+        if list_grace is not None:
+            tracker.list_grace = timedelta(seconds=list_grace)
+        # a run of another backend is resumed by a session of that backend
+        records = [r for r in self.log.unfinished() if r.get("backend") == self.backend]
+        client = self.client()
+        slots = asyncio.Semaphore(max(1, int(concurrency)))
+        failures: dict[str, BaseException] = {}
+
+        async def one(record: dict[str, Any]) -> Run:
+            async with slots:
+                try:
+                    poll = plan_for_record(self, record)
+                    return await tracker.resume(client, record, deadline=self.deadline, poll=poll)
+                except Exception as exc:  # kept on the run and reported once all are done
+                    failures[record["run_id"]] = exc
+                    return _log_failure(tracker, record, exc)
+
+        runs = list(await asyncio.gather(*(one(record) for record in records)))
+        if failures and raise_on_failure:
+            raise ResumeError(runs, failures)
+        return runs
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "emulator" if self.settings.uses_emulator else self.settings.endpoint()
+        return f"Session(backend={where!r}, region={self.region!r}, home={str(self.home)!r})"
+
+
+def _log_failure(tracker: Tracker, record: dict[str, Any], exc: BaseException) -> Run:
+    """Note on the run why resuming it failed (the tracker already wrote a message with advice
+    for a timeout or a failed download), and return it as logged now."""
+    fields: dict[str, Any] = {"error_code": getattr(exc, "code", None) or type(exc).__name__}
+    if not isinstance(exc, TaskTimeoutError | DownloadError):
+        fields["error_message"] = f"resume failed: {exc}"
+    try:
+        return tracker.update(record["run_id"], **fields)
+    except WanbookError:  # the log itself failing: the error is still reported
+        return Run({**record, **fields, "error_message": str(exc)})

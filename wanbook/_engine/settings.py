@@ -1,0 +1,109 @@
+"""Settings: explicit arguments beat the environment, the environment beats defaults.
+
+The environment is read when a session is made (``Settings.from_env``), never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from wanbook._errors import ConfigError
+from wanbook._secret import Secret
+from wanbook._spec.catalogue import catalogue
+
+__all__ = ["DEFAULT_HOME", "Settings"]
+
+DEFAULT_HOME = "wanbook-runs"
+ENV_KEY = "DASHSCOPE_API_KEY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where to send requests and where to keep runs.
+
+    ``base_url is None`` with no ``api_key`` means: use the embedded emulator.
+    """
+
+    api_key: Secret | None
+    region: str
+    workspace_id: str | None
+    base_url: str | None
+    home: Path
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        api_key: str | Secret | None = None,
+        region: str | None = None,
+        workspace_id: str | None = None,
+        base_url: str | None = None,
+        home: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        emulator: bool = False,
+    ) -> Settings:
+        """Resolve settings. ``emulator=True`` ignores any key and base URL (demo, tests)."""
+        env = os.environ if environ is None else environ
+        key = api_key if api_key is not None else (env.get(ENV_KEY) or None)
+        if emulator:
+            key, base_url, env = (
+                None,
+                None,
+                {k: v for k, v in env.items() if k != "WANBOOK_BASE_URL"},
+            )
+        secret = key if isinstance(key, Secret) or key is None else _secret(key)
+        source = "region" if region else "WANBOOK_REGION"  # name where a bad value came from
+        region = region or env.get("WANBOOK_REGION") or "intl"
+        regions = catalogue().regions
+        if region not in regions:
+            raise ConfigError(f"{source} {region!r} is unknown; choose one of {', '.join(regions)}")
+        workspace_id = workspace_id or env.get("WANBOOK_WORKSPACE_ID") or None
+        base_url = base_url or env.get("WANBOOK_BASE_URL") or None
+        if base_url is not None:
+            base_url = _check_base_url(base_url)
+        # Absolute from the start: the run log stores paths under it (videos, and they must
+        # still be found from a notebook in another folder or after a `cd`).
+        home_path = Path(
+            os.path.abspath(Path(home or env.get("WANBOOK_HOME") or DEFAULT_HOME).expanduser())
+        )
+        settings = cls(secret, region, workspace_id, base_url, home_path)
+        if secret is not None and base_url is None:
+            settings.endpoint()  # fail now, not at the first request, if eu lacks a workspace
+        return settings
+
+    @property
+    def uses_emulator(self) -> bool:
+        """True when no key and no base URL are configured: the embedded emulator is used."""
+        return self.api_key is None and self.base_url is None
+
+    def endpoint(self) -> str:
+        """The base URL (ending in ``/api/v1``) of the configured region or override."""
+        if self.base_url is not None:
+            return self.base_url
+        try:
+            return catalogue().regions[self.region].url(self.workspace_id)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+def _secret(value: str) -> Secret:
+    try:
+        return Secret(value)
+    except ValueError:
+        raise ConfigError(f"{ENV_KEY} is set but empty") from None
+
+
+def _check_base_url(url: str) -> str:
+    url = url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"WANBOOK_BASE_URL {url!r} must be an http(s) URL ending in /api/v1")
+    if not parts.path.endswith("/api/v1"):
+        raise ConfigError(
+            f"WANBOOK_BASE_URL {url!r} must end in /api/v1 (e.g. http://127.0.0.1:8000/api/v1)"
+        )
+    return url

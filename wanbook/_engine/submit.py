@@ -1,0 +1,203 @@
+"""The per-run steps shared by a single generation and a batch: create → log the id → follow.
+
+``Session.agenerate`` and ``Batch`` both call :func:`submit_one` after writing the run's write-ahead
+row; they differ only in what happens around the create (a batch paces it through its limiter and
+absorbs 429s itself, see ``pace``) and in what they do when the task ends (``on_task``).
+
+Every create of a client passes the client's :class:`~wanbook._api.pacing.CreateGate`, so the search
+for an ambiguous create's task never overlaps a sibling's create (see the gate's docstring).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from wanbook._api.pacing import create_gate
+from wanbook._api.poll_schedule import PollPlan, expect, recent_timings
+from wanbook._api.tasks import Task
+from wanbook._engine.prepare import Prepared
+from wanbook._engine.tracker import Tracker
+from wanbook._errors import (
+    AmbiguousCreateError,
+    APIError,
+    BatchCancelled,
+    RateLimitError,
+    TaskTimeoutError,
+    TransportError,
+)
+from wanbook._runlog.run import Run
+
+if TYPE_CHECKING:
+    from wanbook._api.client import Client
+    from wanbook._engine.session import Session
+
+__all__ = ["Pace", "poll_plan", "submit_one"]
+
+#: Called before re-sending a create refused with 429 (the error, and how many were refused so
+#: far): waits as the caller's limiter says, or raises to give up (nothing was created).
+Pace = Callable[[RateLimitError, int], Awaitable[None]]
+
+
+async def submit_one(
+    session: Session,
+    prep: Prepared,
+    tracker: Tracker,
+    run_id: str,
+    *,
+    deadline: float,
+    pace: Pace | None = None,
+    on_task: Callable[[Task], None] | None = None,
+    before_send: Callable[[], Awaitable[None]] | None = None,  # the limiter's token
+) -> Run:
+    """Create the task of the logged run ``run_id``, log its id, follow it to the end (poll,
+    download, price) and return the final run. A FAILED task is returned, not raised.
+
+    Raises (after logging what is known) when no task can be followed: APIError/TransportError
+    (run ERROR), AmbiguousCreateError that no search resolved (run AMBIGUOUS, for ``resume``),
+    BatchCancelled/TaskTimeoutError from ``pace`` (run NOT_CREATED), TaskTimeoutError past
+    ``deadline`` while following (the task goes on; ``resume`` finishes it).
+    """
+    client = session.client()
+    sent_at = datetime.now(UTC)
+    tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
+    since = 0.0  # how long before now the task was made (it was just now, unless found later)
+    sending: list[bool] = []  # non-empty once a create is on its way
+    try:
+        task = await _create(client, prep, tracker, run_id, pace, before_send, sending)
+    except asyncio.CancelledError:
+        if not sending:  # interrupted before anything was sent: nothing can exist
+            tracker.not_sent(run_id)
+            raise
+        # Interrupted mid-create: the task may exist. `resume` looks for it; never re-sent.
+        tracker.update(run_id, status="AMBIGUOUS", error_message="interrupted during create")
+        raise
+    except AmbiguousCreateError as exc:
+        answered_at = datetime.now(UTC)
+        tracker.update(run_id, status="AMBIGUOUS", error_message=str(exc))
+        if exc.sent_at is not None:  # the attempt that failed (after any 429s)
+            sent_at = datetime.fromtimestamp(exc.sent_at, UTC)
+        async with create_gate(client).searching():
+            task = await tracker.find_ambiguous(
+                client, run_id, prep.body["model"], sent_at, answered_at
+            )
+        if task is None:
+            raise
+        since = (datetime.now(UTC) - sent_at).total_seconds()
+    except (BatchCancelled, TaskTimeoutError) as exc:
+        tracker.update(
+            run_id,
+            status="NOT_CREATED",
+            error_message=str(exc),
+            cost=0.0,
+            finished_at=datetime.now(UTC),
+        )
+        raise
+    except (APIError, TransportError) as exc:
+        tracker.update(
+            run_id,
+            status="ERROR",
+            error_code=getattr(exc, "code", None) or type(exc).__name__,
+            error_message=getattr(exc, "message", None) or str(exc),
+            cost=0.0,
+            finished_at=datetime.now(UTC),
+        )
+        raise
+    r = prep.resolved
+    poll = poll_plan(session, r.spec.name, r.tier, r.duration, since=since)
+    if not task.is_terminal:  # known state: the first query can wait (an ended one: ask at once)
+        poll.observe(task)
+    if on_task is not None:
+        on_task(task)
+    return await tracker.follow(
+        client, run_id, task.task_id, deadline=deadline, poll=poll, on_task=on_task
+    )
+
+
+async def _create(
+    client: Client,
+    prep: Prepared,
+    tracker: Tracker,
+    run_id: str,
+    pace: Pace | None,
+    before_send: Callable[[], Awaitable[None]] | None = None,
+    sending: list[bool] | None = None,
+) -> Task:
+    """Send the create (again after each 429 when ``pace`` is given) and log the task id before
+    leaving the gate. ``before_send`` (P2: a submission token) is awaited inside the gate just
+    before each send, so a search that held the gate does not bunch the delayed sends together;
+    ``sending`` gets an item once a create is on its way."""
+    gate = create_gate(client)
+    refused = 0
+    while True:
+        try:
+            async with gate.creating(prep.body["model"]):
+                if before_send is not None:
+                    await before_send()
+                if sending is not None:
+                    sending.append(True)
+                task = await client.create(prep.body, retry_throttled=pace is None)
+                tracker.update(
+                    run_id,
+                    task_id=task.task_id,
+                    request_id=task.request_id,
+                    status=task.status.value,
+                )
+                return task
+        except RateLimitError as exc:
+            if pace is None:
+                raise
+            refused += 1
+            if sending is not None:
+                sending.clear()  # a 429 created nothing
+            await pace(exc, refused)  # the task was not created: safe to send again
+
+
+def poll_plan(
+    session: Session,
+    model: str,
+    tier: str | None,
+    duration: int | None,
+    *,
+    since: float = 0.0,
+) -> PollPlan:
+    """The poll schedule for a task of ``model``/``tier``/``duration`` on this session's backend:
+    from the run log's similar runs, else the catalogue (at the embedded emulator's pace when that
+    is the backend; untrusted when a base URL of unknown pace is set)."""
+    endpoint = session.endpoint()
+    samples = recent_timings(
+        session.log,
+        model=model,
+        tier=tier,
+        duration=duration,
+        backend=session.backend,
+        endpoint_host=urlsplit(endpoint).netloc,
+    )
+    scale: float | None = None
+    emulator: Any = getattr(session, "_emulator", None)
+    if session.settings.uses_emulator and emulator is not None:
+        scale = float(emulator.time_scale)
+    trusted = scale is not None or session.settings.base_url is None
+    return PollPlan(expect(tier, duration, samples, time_scale=scale, trusted=trusted), since=since)
+
+
+def plan_for_record(session: Session, record: dict[str, Any]) -> PollPlan:
+    """The poll schedule for a logged run being resumed (created ``since`` seconds ago)."""
+    params = record.get("params") or {}
+    created = record.get("submitted_at") or record.get("created_at")
+    since = 0.0
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created)
+    if isinstance(created, datetime):
+        since = max(0.0, (datetime.now(UTC) - created).total_seconds())
+    duration = params.get("duration") if isinstance(params, dict) else None
+    return poll_plan(
+        session,
+        record.get("model") or "",
+        record.get("tier"),
+        int(duration) if isinstance(duration, int | float) else None,
+        since=since,
+    )

@@ -1,0 +1,355 @@
+"""Keeping the run log in step with a task: write-ahead, every status change, the video, the cost.
+
+The :class:`Tracker` is the part of the session that writes. Each step is one short committed
+update, so a crash at any point leaves a row that says what is known; ``resume`` continues from
+whatever that row says. The cost is written in the same update as the task's final status (it
+needs only the answer's ``usage``), so a crash while the video downloads cannot lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from wanbook._api.client import Client
+from wanbook._api.poll_schedule import PollPlan
+from wanbook._api.tasks import Task, TaskStatus
+from wanbook._api.watch import watch_task
+from wanbook._engine.prepare import Prepared
+from wanbook._engine.run_fields import TASK_TTL, expired, task_fields, wire_model
+from wanbook._errors import DownloadError, TaskTimeoutError
+from wanbook._media.images import describe_for_log
+from wanbook._media.videos import download_video
+from wanbook._runlog.run import Run
+from wanbook._runlog.store import RunLog, utc_iso
+from wanbook._spec.prices import PriceTable, cost
+
+__all__ = ["Tracker"]
+
+logger = logging.getLogger("wanbook.tracking")
+
+FIND_WINDOW = timedelta(minutes=2)  # how far around our send time an ambiguous task is looked for
+# A create younger than this that the list does not show yet is left for a later resume: the list
+# endpoint may lag a moment behind a create that was still in flight.
+LIST_GRACE = timedelta(seconds=15)
+# An answer that only repeats the status is noted (last_polled_at) at most this often, so a long
+# wait costs a handful of writes, not one per poll; a changed status is always written at once.
+POLL_NOTE_EVERY = 10.0
+
+
+class Tracker:
+    """Writes one session's runs to the run log and follows their tasks to the end.
+
+    ``clock`` (monotonic seconds) and ``sleep`` are seams for tests; they pace the polling."""
+
+    def __init__(
+        self,
+        *,
+        log: RunLog,
+        prices: PriceTable,
+        region: str,
+        backend: str,
+        endpoint: str,
+        version: str,
+        videos: Path,
+        on_update: Callable[[Run], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.log = log
+        self.videos = videos
+        self.prices = prices
+        self.region = region
+        self.backend = backend
+        self.endpoint = endpoint
+        self.version = version
+        self.on_update = on_update
+        self.list_grace = LIST_GRACE
+        self.clock = clock
+        self.sleep = sleep
+        self._callback_failed: set[str] = set()  # runs whose on_update raised (logged once each)
+        self._search = asyncio.Lock()  # one ambiguous search at a time: no two runs take one task
+
+    # -------------------------------------------------------------- writing
+    def start(self, prep: Prepared, experiment: str | None, tags: list[str]) -> str:
+        """The write-ahead row: everything known before the create request is sent."""
+        from urllib.parse import urlsplit
+
+        r = prep.resolved
+        image = describe_for_log(prep.image) if prep.image is not None else {}
+        run_id = self.log.insert(
+            status="PREPARED",
+            experiment=experiment,
+            tags=tags,
+            backend=self.backend,
+            endpoint_host=urlsplit(self.endpoint).netloc,
+            wanbook_version=self.version,
+            model=r.spec.name,
+            kind=r.spec.kind,
+            prompt=prep.request.prompt,
+            negative_prompt=prep.request.negative_prompt,
+            seed=r.seed,
+            params=prep.params(),
+            request_body=prep.logged_body,
+            image_source=image.get("source"),
+            image_sha256=image.get("sha256"),
+            image_bytes=image.get("bytes"),
+            image_width=image.get("width"),
+            image_height=image.get("height"),
+            tier=r.tier,
+            has_audio=r.sound,
+            estimate=prep.estimate.amount,
+            estimate_currency=prep.estimate.currency,
+            price_per_second=prep.estimate.per_second,
+            price_table_date=self.prices.date,
+            fingerprint=prep.fingerprint,
+            region=self.region,
+        )
+        self._notify(run_id)
+        return run_id
+
+    def update(self, run_id: str, **fields: Any) -> Run:
+        self.log.update(run_id, **fields)
+        return self._notify(run_id)
+
+    def not_sent(self, run_id: str) -> Run:
+        """Interrupted before its create was sent: nothing can exist, nothing is billed."""
+        return self.update(
+            run_id,
+            status="NOT_CREATED",
+            error_message="interrupted before it was sent",
+            cost=0.0,
+            finished_at=datetime.now(UTC),
+        )
+
+    def _notify(self, run_id: str) -> Run:
+        """Tell ``on_update`` about the run as logged now. A callback that raises is logged
+        (once per run) and otherwise ignored: the task is paid for and must still be followed."""
+        run = Run(self.log.get(run_id) or {"run_id": run_id})
+        if self.on_update is not None:
+            try:
+                self.on_update(run)
+            except Exception:
+                if run_id not in self._callback_failed:
+                    self._callback_failed.add(run_id)
+                    logger.exception(
+                        "the on_update callback raised for run %s; the run goes on without it",
+                        run_id,
+                    )
+        return run
+
+    def _price(self, record: dict[str, Any], task: Task, status: str) -> dict[str, Any]:
+        """The cost fields of a run whose task ended with ``status``, from its ``usage``."""
+        sound = record.get("has_audio")
+        if task.usage is not None and task.usage.audio is not None:
+            sound = task.usage.audio
+        billed = record.get("billed_seconds")
+        if task.usage is not None and task.usage.billed_seconds is not None:
+            billed = task.usage.billed_seconds
+        tier = (task.usage.tier if task.usage is not None else None) or record.get("tier")
+        price = cost(
+            self.prices, record.get("model") or "", self.region, tier, billed, bool(sound), status
+        )
+        return {
+            "cost": price.amount,
+            "currency": price.currency,
+            "price_per_second": price.per_second,
+        }
+
+    def _answer_fields(self, run_id: str, task: Task) -> dict[str, Any]:
+        """What to log for an answer: its fields; when it is the end, its cost too (same write).
+
+        A task the service answers UNKNOWN for existed (we hold its id): its outcome was lost,
+        not free — EXPIRED, cost unknown."""
+        if task.status is TaskStatus.UNKNOWN:
+            return expired(task.task_id, "the service no longer knows this task (ids live 24 h)")
+        fields = task_fields(task)
+        if task.is_terminal:
+            fields |= self._price(self.log.get(run_id) or {}, task, task.status.value)
+        return fields
+
+    # -------------------------------------------------------------- following
+    async def follow(
+        self,
+        client: Client,
+        run_id: str,
+        task_id: str,
+        *,
+        deadline: float,
+        poll: PollPlan | None = None,
+        on_task: Callable[[Task], None] | None = None,
+    ) -> Run:
+        """Poll ``task_id`` to its end, logging each status change; then download and price it.
+
+        ``poll`` is the schedule of waits (default: the client's); when it has already seen the
+        task (the create's answer), the first query waits for it instead of going out at once.
+        ``on_task`` is called with each new state of the task, after it is logged. Queries that
+        fail for a while (network, 5xx, throttling) are waited out until ``deadline`` (seconds
+        from now; see ``_watch``): the task is paid for, so it is not given up early.
+        """
+        end = self.clock() + deadline
+        last: Task | None = None
+        noted = -POLL_NOTE_EVERY
+
+        def answered(task: Task) -> None:  # every answer: note it now and then (cheaply)
+            nonlocal noted
+            now = self.clock()
+            if last is not None and task.status is last.status and now - noted >= POLL_NOTE_EVERY:
+                self.log.update(run_id, last_polled_at=datetime.now(UTC))
+                noted = now
+
+        try:
+            if poll is not None and poll.observed:
+                await self.sleep(min(next(poll), max(0.0, end - self.clock())))
+            async for task in watch_task(
+                client,
+                task_id,
+                deadline=end - self.clock(),
+                delays=poll,
+                clock=self.clock,
+                sleep=self.sleep,
+                on_answer=answered,
+            ):
+                last, noted = task, self.clock()
+                if poll is not None:
+                    poll.observe(task)
+                fields = self._answer_fields(run_id, task)
+                self.update(run_id, **fields, last_polled_at=datetime.now(UTC))
+                if on_task is not None:
+                    on_task(task)
+        except TaskTimeoutError as exc:
+            self.update(
+                run_id, error_message=f"stopped waiting: {exc}; `wanbook resume` finishes it"
+            )
+            raise
+        assert last is not None
+        return await self.finish(client, run_id, last)
+
+    async def finish(self, client: Client, run_id: str, task: Task) -> Run:
+        """Download a SUCCEEDED task's video and price it; price anything else at zero (an
+        UNKNOWN task: EXPIRED, cost unknown)."""
+        if task.status is TaskStatus.UNKNOWN:
+            return self.update(run_id, **self._answer_fields(run_id, task))
+        record = self.log.get(run_id) or {}
+        if task.status is TaskStatus.SUCCEEDED and task.video_url and not record.get("video_path"):
+            dest = self.videos / f"{run_id}.mp4"  # named by our run id, never by the server
+            try:
+                video = await download_video(client.http, task.video_url, dest)
+            except DownloadError as exc:
+                self.update(run_id, error_message=f"video not downloaded yet: {exc}")
+                raise
+            info = video.info
+            self.update(
+                run_id,
+                video_path=str(video.path.absolute()),
+                video_sha256=video.sha256,
+                video_bytes=video.bytes,
+                width=info.width,
+                height=info.height,
+                fps=info.fps,
+                duration=info.duration,
+                has_audio=info.has_audio,
+                error_code=None,  # whatever went wrong on the way (a timeout, a failed
+                error_message=None,  # download) is over: the run has its video
+            )
+            record = self.log.get(run_id) or {}
+        return self.update(
+            run_id, **self._price(record, task, task.status.value), finished_at=datetime.now(UTC)
+        )
+
+    async def find_ambiguous(
+        self,
+        client: Client,
+        run_id: str,
+        wire_model: str,
+        sent_at: datetime,
+        answered_at: datetime | None = None,
+    ) -> Task | None:
+        """Look for the task an ambiguous create may have made, through the list endpoint.
+
+        ``wire_model`` is the model name as sent (the list reports that one). ``answered_at``
+        (when the create failed, if known) narrows where the task is looked for to between
+        sending and failing, so two ambiguous creates of a batch do not swap tasks. One search
+        at a time per tracker: a task found is logged before the next search excludes it."""
+        async with self._search:
+            _, rows = self.log.query(
+                "SELECT task_id FROM runs WHERE task_id IS NOT NULL AND created_at >= ?",
+                [utc_iso(sent_at - 2 * FIND_WINDOW)],
+            )
+            found = await client.find_task(
+                wire_model,
+                sent_after=sent_at,
+                sent_before=answered_at or sent_at + FIND_WINDOW,
+                slack=FIND_WINDOW,
+                exclude={task_id for (task_id,) in rows},  # siblings of a batch: other runs'
+            )
+            if found is None:
+                return None
+            self.update(
+                run_id, task_id=found.task_id, status=found.status.value, error_message=None
+            )
+            return found
+
+    async def resume(
+        self,
+        client: Client,
+        record: dict[str, Any],
+        *,
+        deadline: float,
+        poll: PollPlan | None = None,
+    ) -> Run:
+        """Carry one unfinished run forward as far as it can go. Running it twice changes nothing.
+
+        Past 24 h a task can no longer be asked about (wan-api.md §1), so the age is checked
+        before anything else: such a run becomes EXPIRED with its cost unknown unless it was
+        already priced — never "free", since its task may have run and been billed."""
+        run_id = record["run_id"]
+        task_id = record.get("task_id")
+        created = record.get("submitted_at") or record.get("created_at")
+        created_at = created if isinstance(created, datetime) else _parse_utc(created)
+        now = datetime.now(UTC)
+        status = record.get("status")
+        if not task_id and status not in ("SUBMITTING", "AMBIGUOUS"):
+            # PREPARED: died before sending; nothing was created, whatever its age
+            return self.update(run_id, status="NOT_CREATED", cost=0.0, finished_at=now)
+        if now - created_at > TASK_TTL:
+            why = "older than 24 h: the task id and its video URL have expired"
+            if status == "SUCCEEDED":  # billed (and priced when it ended): only the video is lost
+                message = f"{why} before the video was downloaded; it was billed"
+                return self.update(run_id, status="EXPIRED", error_message=message)
+            if task_id:
+                return self.update(run_id, **expired(task_id, why), finished_at=now)
+            why = "the create's answer was lost over 24 h ago and the task list no longer goes back"
+            return self.update(run_id, **expired(None, why), finished_at=now)
+        if not task_id:
+            model = wire_model(record, self.region)
+            task = await self.find_ambiguous(client, run_id, model, created_at)
+            if task is None:
+                if now - created_at < self.list_grace:
+                    return Run(record)  # too soon to tell: the list may not show it yet
+                return self.update(
+                    run_id,
+                    status="NOT_CREATED",
+                    cost=0.0,
+                    error_message="no task was found for this create request; nothing was billed",
+                    finished_at=now,
+                )
+            task_id = task.task_id
+        if status == "SUCCEEDED":
+            task = await client.query(task_id)
+            if task.status is not TaskStatus.SUCCEEDED:
+                return self.update(run_id, error_message="the video URL is no longer served")
+            return await self.finish(client, run_id, task)
+        return await self.follow(client, run_id, task_id, deadline=deadline, poll=poll)
+
+
+def _parse_utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        dt = datetime.fromisoformat(value)
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Analyses of run-log DataFrames: cost reports, plots, reproducibility."""

@@ -1,0 +1,339 @@
+"""The run log as a pandas DataFrame with proper dtypes, kept up to date between reads.
+
+pandas is imported inside functions only, so ``import wanbook`` stays light. (The log as CSV,
+JSON or a text table: ``_runexport``.)
+
+The DataFrame has one row per run, ordered by ``created_at`` (then ``run_id``), indexed by
+``run_id``. Dtypes:
+
+- times: ``datetime64[us, UTC]`` (NaT when not known);
+- ``model``, ``status``, ``kind``, ``backend``, ``region``, ``tier``, ``currency``,
+  ``estimate_currency``: ``category`` (``status`` always has every status as a category);
+- ``seed``, pixel sizes, byte counts, ``pid``: nullable ``Int64``;
+- money, seconds, ``fps``: ``float64``, NaN when unknown (a NULL cost is an unknown cost);
+- ``has_audio``: nullable ``boolean``; text: pandas' default string dtype;
+- ``tags``: a list per row; ``usage`` and ``request_body``: a dict per row (or None);
+- ``params`` spread into ``param_<name>`` columns (sorted by name, where ``params`` would be;
+  one for every parameter some run of the view has a value for): booleans ``boolean``,
+  integers ``Int64``, other numbers ``float64``, text the string dtype, lists as tuples.
+
+The default view (:data:`DEFAULT_COLUMNS`) leaves out the bookkeeping columns; ``columns="all"``
+gives every column but ``seq``.
+
+Speed: Python's sqlite3 turns each cell into an object, and typing the columns costs as much
+again: building the default view of 100,000 runs from SQLite takes 1-2 s. So the default view is
+kept, and only the runs changed since are read (the ``seq`` change counter kept by triggers,
+m004): per :class:`RunLog` in memory, and across processes in ``<home>/runs.frame.npz``
+(``_framestore``), written once a process has read at least :data:`PERSIST_MIN_ROWS` runs from
+SQLite that the file lacks. A new process loads the file (~0.2-0.3 s for 100,000 runs) instead of
+reading every run (``bench/runlog.py``).
+The file is only a cache (~0.7 kB per run, the view's own text and numbers: nothing the log
+does not hold): deleting it is always safe, and one that cannot be written is done without.
+
+A kept copy as of change number ``seq`` is used only while it can still be brought up to date:
+the run that had that ``seq`` (its *marker*) must still be in the log with that ``seq`` or a
+higher one. Every insert or update takes a ``seq`` above the highest in the log, so while the
+marker is there every change since has a higher ``seq`` and is read; once it is gone (deleted, or
+the file replaced by another log or a backup), numbers may be given again, and everything is read
+afresh. Rows deleted otherwise are caught by the row count. All of this happens in one read
+transaction (:meth:`RunLog.snapshot`), so concurrent writers cannot slip a change between checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wanbook._errors import RunLogError
+from wanbook._runlog import dataframe_cache as _framestore
+from wanbook._runlog.dataframe_build import CATEGORIES, build, fetch, no_gc, ordered, pandas_3
+from wanbook._runlog.schema import COLUMNS, since_iso, where
+from wanbook._spec.prices import canonical_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from wanbook._runlog.store import RunLog
+
+__all__ = ["DEFAULT_COLUMNS", "runs_frame"]
+
+DEFAULT_COLUMNS = (
+    *("created_at", "experiment", "tags", "backend", "region", "model", "kind", "prompt"),
+    *("negative_prompt", "seed", "params", "status", "error_code", "error_message", "task_id"),
+    *("submit_time", "scheduled_time", "end_time", "queue_seconds", "run_seconds"),
+    *("actual_prompt", "video_path", "width", "height", "duration", "has_audio"),
+    *("billed_seconds", "tier", "cost", "currency", "estimate", "estimate_currency"),
+    *("image_sha256", "fingerprint"),
+)
+# The copy on disk is written for logs of at least this many runs, once this many runs would
+# otherwise have to be read from SQLite by the next process (~20 ms per 1,000 runs).
+PERSIST_MIN_ROWS = 2000
+
+
+# ------------------------------------------------------------------ the kept default view
+def _concat(a: Any, b: Any) -> Any:
+    """Two arrays of one dtype end to end."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        return np.concatenate([a, b])
+    return type(a)._concat_same_type([a, b])
+
+
+def _arrays(frame: pd.DataFrame) -> dict[str, Any]:
+    """Each column's array (numpy columns as numpy arrays)."""
+    import numpy as np
+
+    out = {}
+    for name in frame.columns:
+        series = frame[name]
+        out[name] = series.to_numpy() if isinstance(series.dtype, np.dtype) else series.array
+    return out
+
+
+def _all_missing(n: int, dtype: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(dtype, np.dtype):
+        return np.full(n, np.nan if dtype.kind == "f" else None, dtype=dtype)
+    return pd.array([None] * n, dtype=dtype)
+
+
+def _without_unused(column: Any) -> Any:
+    """A categorical without the categories no row has (counted: quicker than pandas' way)."""
+    import numpy as np
+
+    codes = np.asarray(column.codes)
+    if np.bincount(codes[codes >= 0], minlength=len(column.categories)).all():
+        return column
+    return column.remove_unused_categories()
+
+
+def _merge(base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame | None:
+    """``base`` with the rows of ``delta`` replaced or added, column by column; None if a
+    column's dtypes cannot agree (then the caller reads everything again)."""
+    import numpy as np
+    import pandas as pd
+
+    keep = ~base.index.isin(delta.index)
+    appended_only = bool(keep.all())
+    olds, news = _arrays(base), _arrays(delta)
+    data: dict[str, Any] = {}
+    for name in [*base.columns, *(c for c in delta.columns if c not in base.columns)]:
+        a, b = olds.get(name), news.get(name)
+        if a is None:
+            a = _all_missing(len(base), b.dtype)  # type: ignore[union-attr]
+        if b is None:
+            b = _all_missing(len(delta), a.dtype)
+        if not appended_only:
+            a = a[keep]
+        if isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype):
+            if not a.categories.equals(b.categories):  # type: ignore[attr-defined]
+                cats = a.categories.union(b.categories)  # type: ignore[attr-defined]
+                a, b = a.set_categories(cats), b.set_categories(cats)  # type: ignore[attr-defined]
+        elif a.dtype != b.dtype:
+            if pd.isna(b).all():
+                b = b.astype(a.dtype)
+            elif pd.isna(a).all():
+                a = a.astype(b.dtype)
+            else:
+                return None
+        column = _concat(a, b)
+        if isinstance(column.dtype, pd.CategoricalDtype) and name != "status":
+            column = _without_unused(column)
+        data[name] = column
+    ids = [np.asarray(base.index if appended_only else base.index[keep], dtype=object)]
+    index = pd.Index(np.concatenate([*ids, np.asarray(delta.index, dtype=object)]), name="run_id")
+    return pd.DataFrame(data, index=index, copy=False)
+
+
+@dataclass
+class _Kept:
+    """The default view of every run as of change number ``seq``."""
+
+    seq: int
+    marker: str | None  # the run_id of the run that had change number `seq` (None: seq 0)
+    frame: pd.DataFrame
+    saved_seq: int | None  # the seq of the copy on disk, if this process knows one
+
+
+def _max_seq(seqs: Any) -> int:
+    import numpy as np
+
+    known = seqs[np.not_equal(seqs, None)]
+    return int(known.max()) if len(known) else 0
+
+
+def _marker(log: RunLog, seq: int) -> str | None:
+    """The run_id of a run with change number ``seq`` (None for 0: an empty log)."""
+    if seq == 0:
+        return None
+    _, rows = log.query("SELECT run_id FROM runs WHERE seq = ? ORDER BY run_id LIMIT 1", [seq])
+    return str(rows[0][0]) if rows else None
+
+
+def _usable(log: RunLog, seq: int, marker: str | None) -> bool:
+    """Whether a copy as of ``seq`` can be brought up to date by reading the runs with a higher
+    seq: its marker run is still there, with that seq or a later one (see the module doc)."""
+    if marker is None:
+        return seq == 0
+    _, rows = log.query("SELECT seq FROM runs WHERE run_id = ?", [marker])
+    return bool(rows) and isinstance(rows[0][0], int) and rows[0][0] >= seq
+
+
+def _store_path(log: RunLog) -> Path:
+    return log.path.with_name(f"{log.path.stem}.frame.npz")
+
+
+def _view_key() -> dict[str, Any]:
+    """What a copy on disk must have been made for: this view, and this pandas (whose major
+    version decides the text dtype)."""
+    import pandas as pd
+
+    return {"view": list(DEFAULT_COLUMNS), "pandas": pd.__version__.split(".")[0]}
+
+
+def _from_disk(log: RunLog) -> _Kept | None:
+    """The copy on disk, if there is one this log can be brought up to date from."""
+    key = _view_key()
+
+    def accept(meta: dict[str, Any]) -> bool:
+        seq, marker = meta.get("seq"), meta.get("marker")
+        return (
+            all(meta.get(k) == v for k, v in key.items())
+            and isinstance(seq, int)
+            and (marker is None or isinstance(marker, str))
+            and _usable(log, seq, marker)
+        )
+
+    loaded = _framestore.load(_store_path(log), accept)
+    if loaded is None:
+        return None
+    meta, frame = loaded
+    plain = [c for c in frame.columns if not str(c).startswith("param_")]
+    if plain != [c for c in DEFAULT_COLUMNS if c != "params"] or frame.index.name != "run_id":
+        return None
+    return _Kept(meta["seq"], meta["marker"], frame, saved_seq=meta["seq"])
+
+
+def _refreshed(log: RunLog, kept: _Kept) -> _Kept | None:
+    """``kept`` with the runs changed since merged in; None if that cannot be done (then the
+    caller reads everything)."""
+    names = DEFAULT_COLUMNS
+    raw = fetch(log, names, " WHERE seq > ?", [kept.seq])
+    total = int(log.query("SELECT COUNT(*) FROM runs")[1][0][0])
+    frame, seq = kept.frame, kept.seq
+    if len(raw["run_id"]):
+        merged = _merge(frame, build(names, raw))
+        if merged is None:
+            return None
+        frame = ordered(merged, names)
+        seq = max(seq, _max_seq(raw["seq"]))
+    if len(frame) != total:  # some run was deleted
+        return None
+    marker = kept.marker if seq == kept.seq else _marker(log, seq)
+    return _Kept(seq, marker, frame, kept.saved_seq)
+
+
+def _current(log: RunLog) -> pd.DataFrame:
+    """The default view of every run, up to date: the kept copy (in memory, or else on disk)
+    plus what changed since; every run read afresh when there is no usable copy."""
+    kept = log._frame_cache if isinstance(log._frame_cache, _Kept) else None
+    with log.snapshot():
+        if kept is not None and not _usable(log, kept.seq, kept.marker):
+            kept = None
+        if kept is None:
+            kept = _from_disk(log)
+        fresh = _refreshed(log, kept) if kept is not None else None
+        if fresh is None:
+            raw = fetch(log, DEFAULT_COLUMNS, "", [])
+            frame = build(DEFAULT_COLUMNS, raw)
+            seq = _max_seq(raw["seq"])
+            fresh = _Kept(seq, _marker(log, seq), frame, saved_seq=None)
+        unsaved = len(fresh.frame)
+        if fresh.saved_seq is not None:
+            _, rows = log.query("SELECT COUNT(*) FROM runs WHERE seq > ?", [fresh.saved_seq])
+            unsaved = int(rows[0][0])
+    if len(fresh.frame) >= PERSIST_MIN_ROWS and unsaved >= max(1, PERSIST_MIN_ROWS):
+        meta = {**_view_key(), "seq": fresh.seq, "marker": fresh.marker}
+        _framestore.save(_store_path(log), fresh.frame, meta)
+        fresh.saved_seq = fresh.seq  # written, or not writable: try again after as many changes
+    log._frame_cache = fresh
+    return fresh.frame
+
+
+def _filtered(frame: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
+    """The same filters as :func:`wanbook._runlog.store.where`, applied to a frame."""
+    import numpy as np
+    import pandas as pd
+
+    where(filters)  # the same checks and errors
+    mask = np.ones(len(frame), dtype=bool)
+    for name in ("experiment", "model", "status", "backend"):
+        value = filters.get(name)
+        if value is not None:
+            values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+            if name == "model":
+                values = [canonical_model(str(v)) for v in values]
+            mask &= frame[name].isin(values).to_numpy(dtype=bool, na_value=False)
+    if filters.get("since") is not None:
+        since = pd.Timestamp(since_iso(filters["since"]))
+        mask &= (frame["created_at"] >= since).to_numpy(dtype=bool, na_value=False)
+    tags = filters.get("tag")
+    if tags is not None:
+        wanted = set(tags) if isinstance(tags, (list, tuple, set, frozenset)) else {tags}
+        mask &= np.fromiter((wanted <= set(t) for t in frame["tags"]), bool, len(frame))
+    return frame[mask] if not mask.all() else frame
+
+
+def _lists(values: Any) -> Any:
+    """A fresh list per row (an object array; numpy would make equal-length lists 2-D)."""
+    import numpy as np
+
+    return np.fromiter(map(list, values), dtype=object, count=len(values))
+
+
+def runs_frame(
+    log: RunLog, *, columns: str | Sequence[str] | None = None, **filters: Any
+) -> pd.DataFrame:
+    """The runs matching ``filters`` (experiment, model, status, since, tag, backend) as a
+    DataFrame indexed by ``run_id``, oldest first. ``columns``: None (the default view, kept up
+    to date per log), ``"all"``, or a list of column names (read afresh)."""
+    with no_gc():
+        if columns is None:
+            kept = _current(log)
+            frame = _filtered(kept, filters)
+            some = len(frame) < len(kept)
+            # Copy-on-write (pandas 3) keeps the caller's changes off the kept copy; before it,
+            # a deep copy does.
+            frame = (ordered(frame, DEFAULT_COLUMNS) if some else frame).copy(deep=not pandas_3())
+            if some:  # the same shape as if only these runs were read
+                for name in CATEGORIES:
+                    if name != "status":
+                        frame[name] = frame[name].cat.remove_unused_categories()
+        else:
+            names = _frame_columns(columns)
+            clause, params = where(filters)
+            frame = build(names, fetch(log, names, clause, params))
+        if "tags" in frame.columns:  # fresh lists: nothing the caller does reaches the kept copy
+            frame["tags"] = _lists(frame["tags"].to_numpy())
+        for name in ("usage", "request_body"):
+            if name in frame.columns:
+                frame[name] = [dict(u) if u is not None else None for u in frame[name]]
+    return frame
+
+
+def _frame_columns(columns: str | Sequence[str]) -> list[str]:
+    if columns == "all":
+        return [c for c in COLUMNS if c not in ("run_id", "seq")]
+    wanted = [columns] if isinstance(columns, str) else list(columns)
+    unknown = [c for c in wanted if c not in COLUMNS or c in ("run_id", "seq")]
+    if unknown:
+        raise RunLogError(
+            f"columns={unknown!r} are not run log columns; expected None, 'all' or names from "
+            "docs/runlog-schema.md (run_id is the index)"
+        )
+    return list(dict.fromkeys(wanted))  # in the order given

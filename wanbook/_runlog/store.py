@@ -1,0 +1,391 @@
+"""The run log: every run in SQLite (``<home>/runs.sqlite``), durable from before it is sent.
+
+One row per run in the ``runs`` table (columns: :data:`COLUMNS`, documented in
+``docs/runlog-schema.md``). The session writes the row *before* the create request
+(:meth:`RunLog.insert`) and updates it at every step (:meth:`RunLog.update`); each call is its own
+short transaction, committed at once, so a dead kernel leaves a row saying what was known.
+
+Several threads (one lock per :class:`RunLog`) and several processes (WAL mode, a 30 s busy
+timeout, ``BEGIN IMMEDIATE`` migrations) can write one log at the same time. Timestamps are stored
+as UTC ISO-8601 text with microseconds (``2026-11-01T12:00:00.000000+00:00``), which sorts and
+compares as text. Structured values (``tags``, ``params``, ``request_body``, ``usage``) are JSON
+text. The log never holds media bytes or the API key: register the key with
+:meth:`RunLog.register_secret` and any value containing it is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from wanbook._errors import RunLogError
+from wanbook._runlog.migrations import migrate
+from wanbook._runlog.schema import (
+    BUSY_TIMEOUT_S,
+    COLUMNS,
+    STATUSES,
+    TERMINAL,
+    UNFINISHED,
+    decode,
+    encode,
+    local_path,
+    new_run_id,
+    since_iso,
+    utc_iso,
+    utc_now,
+    where,
+)
+from wanbook._secret import Secret
+from wanbook._version import __version__
+
+__all__ = [
+    "COLUMNS",
+    "STATUSES",
+    "TERMINAL",
+    "UNFINISHED",
+    "RunLog",
+    "RunLogWarning",
+    "new_run_id",
+    "since_iso",
+    "utc_iso",
+]
+
+
+class RunLog:
+    """The run log of one home directory. Open with :meth:`open`; use as a context manager.
+
+    One SQLite connection per object, guarded by a lock: share one object between threads, or
+    open one per process (an object carried across ``fork`` reconnects in the child).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.home = path.parent
+        self._conn: sqlite3.Connection | None = conn
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._secrets: list[Secret | str] = []
+        self._inherited: list[sqlite3.Connection] = []
+        self._frame_cache: Any = None  # the DataFrame view's kept copy, owned by _frames
+
+    # ------------------------------------------------------------------ opening and closing
+    @classmethod
+    def open(cls, home: str | Path, *, secrets: Iterable[Secret | str] = ()) -> RunLog:
+        """Open (creating and migrating as needed) ``<home>/runs.sqlite``. ``home`` is made
+        absolute first, so the paths the log hands out do not depend on the working directory."""
+        home = Path(os.path.abspath(Path(home).expanduser()))
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunLogError(f"cannot create the run log folder {str(home)!r}: {exc}") from exc
+        path = home / "runs.sqlite"
+        log = cls(path, _connect(path))
+        for secret in secrets:
+            log.register_secret(secret)
+        return log
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and os.getpid() == self._pid:
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RunLog {str(self.path)!r}{' closed' if self._conn is None else ''}>"
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RunLogError(f"the run log {str(self.path)!r} is closed")
+        if os.getpid() != self._pid:
+            # Never use a connection across fork: keep the parent's (unclosed) and reconnect.
+            self._inherited.append(self._conn)
+            self._conn, self._pid = _connect(self.path), os.getpid()
+        return self._conn
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db().execute(sql, tuple(params))
+            except sqlite3.Error as exc:
+                raise RunLogError(f"run log {str(self.path)!r}: {exc}") from exc
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Run a read-only ``SELECT``; (column names, rows). Used by the views in ``_frames``."""
+        with self._lock:
+            cur = self._execute(sql, params)
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: the queries made inside see one state of the log, however many
+        they are (other processes keep writing; their changes show after it). For views that
+        read in several steps (``_frames``). Other threads using this object wait meanwhile."""
+        with self._lock:
+            if self._db().in_transaction:  # already inside one: it is the snapshot
+                yield
+                return
+            self._execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._execute("COMMIT")  # nothing was written: COMMIT just ends the read
+
+    # ------------------------------------------------------------------ secrets
+    def register_secret(self, secret: Secret | str) -> None:
+        """Refuse, from now on, to write any value that contains ``secret`` (the API key)."""
+        self._secrets.append(secret)
+
+    def _check_secrets(self, column: str, stored: Any) -> None:
+        if not isinstance(stored, str) or not self._secrets:
+            return
+        for secret in self._secrets:
+            text = secret.reveal() if isinstance(secret, Secret) else secret
+            if text and text in stored:
+                raise RunLogError(f"refusing to write {column}: it contains the API key")
+
+    def _row_values(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = [name for name in fields if name not in COLUMNS]
+        if unknown:
+            raise RunLogError(
+                f"unknown run log column(s) {', '.join(map(repr, unknown))}; "
+                "see docs/runlog-schema.md for the columns"
+            )
+        if "seq" in fields:
+            raise RunLogError("seq is kept by the run log itself (a change counter); do not set it")
+        params = fields.get("params")
+        seed = fields.get("seed")
+        if isinstance(params, dict) and seed is not None and params.get("seed") == seed:
+            # The seed lives in its own column; kept once, params repeat across a seed sweep
+            # (which makes the DataFrame view fast). get() puts it back into params.
+            fields = {**fields, "params": {k: v for k, v in params.items() if k != "seed"}}
+        out = {}
+        for name, value in fields.items():
+            try:
+                out[name] = encode(name, value)
+            except RunLogError as exc:  # the message shows the value: never with the key in it
+                raise RunLogError(self._redact(str(exc))) from None
+            self._check_secrets(name, out[name])
+        return out
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            revealed = secret.reveal() if isinstance(secret, Secret) else secret
+            if revealed:
+                text = text.replace(revealed, "********")
+        return text
+
+    # ------------------------------------------------------------------ writing
+    def insert(self, **fields: Any) -> str:
+        """Write a new run (the write-ahead row) and return its ``run_id`` (new unless given).
+
+        Defaults: ``status`` PREPARED, ``created_at`` now, ``tags`` [], ``wanbook_version``,
+        ``hostname`` and ``pid`` of this process.
+        """
+        now = utc_now()
+        row = {
+            "run_id": new_run_id(),
+            "created_at": now,
+            "status": "PREPARED",
+            "tags": [],
+            "wanbook_version": __version__,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            **{k: v for k, v in fields.items() if not (k == "run_id" and v is None)},
+        }
+        values = self._row_values(row)
+        values["updated_at"] = now
+        if values["status"] in TERMINAL and values.get("finished_at") is None:
+            values["finished_at"] = now
+        names = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        try:
+            self._execute(f"INSERT INTO runs ({names}) VALUES ({marks})", values.values())
+        except RunLogError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise RunLogError(f"a run with run_id={values['run_id']!r} exists already") from exc
+            raise
+        return str(values["run_id"])
+
+    def update(self, run_id: str, /, **fields: Any) -> None:
+        """Change some columns of one run, committed at once; ``updated_at`` is set to now.
+
+        Setting a terminal ``status`` also sets ``finished_at`` (unless given, or set before).
+        """
+        if "run_id" in fields:
+            raise RunLogError("run_id cannot be changed")
+        values = self._row_values(fields)
+        now = utc_now()
+        sets = [f"{name} = ?" for name in values] + ["updated_at = ?"]
+        params = [*values.values(), now]
+        if values.get("status") in TERMINAL and "finished_at" not in values:
+            sets.append("finished_at = COALESCE(finished_at, ?)")
+            params.append(now)
+        cur = self._execute(
+            f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id]
+        )
+        if cur.rowcount == 0:
+            raise RunLogError(f"no run with run_id={run_id!r} in {str(self.path)!r}")
+
+    # ------------------------------------------------------------------ reading
+    def _select(self, tail: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        names, rows = self.query(f"SELECT * FROM runs{tail}", params)
+        return [self._absolute(decode(row, names)) for row in rows]
+
+    def _absolute(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with its local paths absolute (see :func:`local_path`)."""
+        for column in ("video_path", "image_source"):
+            value = record.get(column)
+            if isinstance(value, str) and value:
+                record[column] = local_path(value, self.home, video=column == "video_path")
+        return record
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """One run as a dict (JSON columns decoded), or None."""
+        found = self._select(" WHERE run_id = ?", [run_id])
+        return found[0] if found else None
+
+    def find(self, **equals: Any) -> list[dict[str, Any]]:
+        """Runs whose columns equal the given values (``None`` matches NULL), oldest first."""
+        values = self._row_values(equals)
+        clauses = [f"{k} IS NULL" if v is None else f"{k} = ?" for k, v in values.items()]
+        params = [v for v in values.values() if v is not None]
+        tail = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._select(tail + " ORDER BY created_at, run_id", params)
+
+    def runs(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Runs matching the view filters (see :func:`where`), oldest first; with ``limit``,
+        only the newest ``limit`` of them."""
+        clause, params = where(filters)
+        if limit is None:
+            return self._select(clause + " ORDER BY created_at, run_id", params)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise RunLogError(f"limit={limit!r} is not allowed; expected an integer >= 0")
+        newest = self._select(
+            clause + " ORDER BY created_at DESC, run_id DESC LIMIT ?", [*params, limit]
+        )
+        return newest[::-1]
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Runs resume must look at: not yet ended, or SUCCEEDED without a downloaded video."""
+        marks = ", ".join("?" * len(UNFINISHED))
+        return self._select(
+            f" WHERE status IN ({marks}) OR (status = 'SUCCEEDED' AND video_path IS NULL)"
+            " ORDER BY created_at, run_id",
+            UNFINISHED,
+        )
+
+    def find_reusable(self, fingerprint: str) -> dict[str, Any] | None:
+        """The latest SUCCEEDED run with this fingerprint whose video file is still on disk (an
+        older one when the newest's file was deleted), or None."""
+        found = self._select(
+            " WHERE fingerprint = ? AND status = 'SUCCEEDED' AND video_path IS NOT NULL"
+            " ORDER BY created_at DESC, run_id DESC",
+            [fingerprint],
+        )
+        return next((r for r in found if Path(r["video_path"]).is_file()), None)
+
+    def count(self) -> int:
+        return int(self.query("SELECT COUNT(*) FROM runs")[1][0][0])
+
+    # ------------------------------------------------------------------ views
+    def dataframe(
+        self,
+        *,
+        experiment: str | Sequence[str] | None = None,
+        model: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        since: datetime | date | str | None = None,
+        tag: str | Sequence[str] | None = None,
+        backend: str | Sequence[str] | None = None,
+        columns: str | Sequence[str] | None = None,
+    ) -> Any:
+        """The runs as a pandas DataFrame indexed by run_id, oldest first (``_frames.runs_frame``).
+
+        Filters: a value or a list of values (any of them); ``since``: created at or after;
+        ``tag``: a tag or a list of tags (all of them). ``columns``: None (the default view),
+        ``"all"``, or a list of column names.
+        """
+        from wanbook._runlog.dataframe import runs_frame
+
+        filters = dict(
+            experiment=experiment, model=model, status=status, since=since, tag=tag, backend=backend
+        )
+        return runs_frame(self, columns=columns, **filters)
+
+    def export(
+        self,
+        fmt: str,
+        file: IO[str] | str | Path | None = None,
+        *,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> str:
+        """The runs as ``csv``, ``json`` or a text ``table`` (see ``wanbook._runlog.export.export``),
+        written to ``file`` when given and returned. ``limit``: only the newest N runs."""
+        from wanbook._runlog.export import export
+
+        return export(self, fmt, file, limit=limit, **filters)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode with WAL, a busy timeout, and the schema migrated."""
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise RunLogError(f"cannot open the run log {str(path)!r}: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _wal(conn, path)
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable with WAL across a process crash
+        migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise RunLogError(f"cannot open the run log {str(path)!r}: {exc}") from exc
+    return conn
+
+
+class RunLogWarning(UserWarning):
+    """The run log works, but not as safely as it should (e.g. it could not use WAL)."""
+
+
+def _wal(conn: sqlite3.Connection, path: Path | str) -> str:
+    """Switch to WAL and return the journal mode SQLite reports. The switch needs a moment
+    alone with the file, and SQLite does not always wait for it through the busy handler, so
+    retry for up to the busy timeout. SQLite keeps the old mode without an error where WAL
+    cannot work (a network file system, no shared memory): that is said, not passed over."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    mode = str(row[0] if row else "unknown").lower()
+    if mode != "wal":
+        warnings.warn(
+            f"the run log {str(path)!r} could not switch to WAL mode (SQLite kept journal mode "
+            f"{mode!r}); its folder may be on a network file system, where several kernels "
+            "writing at once may wait, fail or corrupt it. Put WANBOOK_HOME on a local disk.",
+            RunLogWarning,
+            stacklevel=2,
+        )
+    return mode
