@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from wanbook._runlog.dataframe import runs_frame  # noqa: E402
 from wanbook._runlog.store import RunLog  # noqa: E402
 
 WORDS = [
@@ -172,7 +173,7 @@ sys.path.insert(0, sys.argv[1])
 t = time.perf_counter(); import pandas; imported = time.perf_counter() - t
 from wanbook._runlog.store import RunLog
 with RunLog.open(sys.argv[2]) as log:
-    t = time.perf_counter(); df = log.dataframe(); read = time.perf_counter() - t
+    t = time.perf_counter(); df = runs_frame(log); read = time.perf_counter() - t
 print(json.dumps({"read": read, "import": imported, "rows": len(df)}))
 """
 
@@ -240,7 +241,7 @@ def main() -> None:
         fresh, fresh_imports, fresh_rows = fresh_reads(home, args.processes)
         assert fresh_rows == rows, (fresh_rows, rows)
         with RunLog.open(home) as log:
-            log.dataframe()
+            runs_frame(log)
             unchanged, _ = timed(log.dataframe)
             later = []
             for round_ in range(5):
@@ -251,9 +252,9 @@ def main() -> None:
                 later.append(t)
             assert len(df) == rows + 50
             filtered_s, filtered = timed(
-                lambda: log.dataframe(experiment="study-3", status="SUCCEEDED", tag="batch-3")
+                lambda: runs_frame(log, experiment="study-3", status="SUCCEEDED", tag="batch-3")
             )
-            every_s, every = timed(lambda: log.dataframe(columns="all"))
+            every_s, every = timed(lambda: runs_frame(log, columns="all"))
         # 50 runs written since the copy on disk: a new process merges them in
         fresh_changed, _, changed_rows = fresh_reads(home, args.processes)
         assert changed_rows == rows + 50, (changed_rows, rows)

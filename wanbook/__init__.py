@@ -130,7 +130,22 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'wanbook' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
+    _show_runs_in_ipython()
     return value
+
+
+def _show_runs_in_ipython() -> None:
+    """Once, on first use of a lazy name: IPython draws a Run as its card (see
+    ``wanbook._notebook.display.register_formatter``). Nothing is imported outside IPython."""
+    global _formatter_registered
+    if not _formatter_registered:
+        _formatter_registered = True
+        from wanbook._notebook.display import register_formatter
+
+        register_formatter()
+
+
+_formatter_registered = False
 
 
 def __dir__() -> list[str]:

@@ -66,7 +66,7 @@ def _left_behind(s: wb.Session, api_key: str, n: int, status: str = "PENDING") -
     ids = []
     for i in range(n):
         prep = s.prepare(wb.Request(prompt=f"left behind {i}", **T2V))
-        tracker = s._tracker(None)
+        tracker = s.tracker()
         run_id = tracker.start(prep, None, [])
 
         async def create(body: dict = prep.body) -> str:
@@ -127,7 +127,7 @@ def test_a_lost_create_in_cn_is_found_under_its_wire_name(api_key: str, tmp_path
         )
         prep = s.prepare(req)
         assert prep.body["model"] == "wanx2.1-t2v-turbo"  # what the list endpoint reports
-        tracker = s._tracker(None)
+        tracker = s.tracker()
         run_id = tracker.start(prep, None, [])
         sent = datetime.now(UTC)
         tracker.update(run_id, status="SUBMITTING", submitted_at=sent)

@@ -123,7 +123,7 @@ def test_reuse_only_for_repeatable_requests(api_key: str, emu: Any) -> None:
 def test_resume_finishes_a_task_left_behind(api_key: str, emu: Any) -> None:
     with _session(emu, api_key) as s:
         prep = s.prepare(wb.Request(prompt="left behind", **T2V))
-        tracker = s._tracker(None)
+        tracker = s.tracker()
         run_id = tracker.start(prep, None, [])
 
         async def create() -> str:

@@ -294,7 +294,7 @@ def test_urls_pass_through_unfetched(url: str) -> None:
     prepared = prepare_image(url, max_mb=10)
     assert prepared == PreparedImage(url=url, source=url)
     assert prepared.sha256 is prepared.width is prepared.format is prepared.bytes is None
-    assert not prepared.is_data_uri
+    assert not prepared.url.startswith("data:")
 
 
 def test_url_without_host_is_refused() -> None:

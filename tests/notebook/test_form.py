@@ -37,6 +37,11 @@ def form(session: wb.Session) -> Form:
     return wb.form(session)
 
 
+def shown(job: Any) -> str:
+    """The HTML a job shows under its status line: the run's card, the error, or "" before."""
+    return "".join(o["data"]["text/html"] for o in job.output.outputs)
+
+
 def _png(width: int = 320, height: int = 240) -> bytes:
     from PIL import Image
 
@@ -385,7 +390,7 @@ def test_generate_returns_at_once_and_shows_the_video(form: Form) -> None:
     assert job.request.seed is not None and run.seed == job.request.seed  # "random" was drawn
     assert f"seed {run.seed}" in job.status.value and "SUCCEEDED" in job.status.value
     assert "cost 0.1000 USD" in job.status.value
-    out = job.output_html
+    out = shown(job)
     assert "<video" in out and run.run_id in out and "base64" not in out and "video file" in out
     assert "1 done" in form.status.value and not job.reuse_seed.disabled
     job.reuse_seed.click()
@@ -425,7 +430,7 @@ def test_cancel_while_pending(tmp_path: Any) -> None:
         assert s.run(job.run.run_id).cost == 0.0 and "canceled (not billed)" in job.status.value
         run = job.result(timeout=30)
         assert run is not None and run.status == "CANCELED" and run.cost == 0.0
-        assert f.cancel.disabled and "canceled" in job.output_html
+        assert f.cancel.disabled and "canceled" in shown(job)
 
 
 def test_cancel_too_late_says_so(session: wb.Session) -> None:
@@ -472,8 +477,8 @@ def test_a_refused_cancel_is_shown_and_the_state_refreshed(tmp_path: Any) -> Non
         assert future is not None
         with pytest.raises(wb.BadRequestError, match="UnsupportedOperation"):
             future.result(timeout=30)
-        wait_for(lambda: "could not cancel" in job.output_html, what="the note")
-        out = job.output_html
+        wait_for(lambda: "could not cancel" in shown(job), what="the note")
+        out = shown(job)
         assert "already left the queue" in out and "UnsupportedOperation" in out
         assert "BadRequestError" not in out  # no Python class names
         assert job.state == "RUNNING" and "RUNNING" in job.status.value
@@ -481,7 +486,7 @@ def test_a_refused_cancel_is_shown_and_the_state_refreshed(tmp_path: Any) -> Non
         clock.advance(10.0)  # it ends; the card arrives and the note stays below it
         run = job.result(timeout=60)
         assert run is not None and run.status == "SUCCEEDED"
-        out = job.output_html
+        out = shown(job)
         assert "<video" in out and out.index("<video") < out.index("could not cancel")
 
 
@@ -496,7 +501,7 @@ def test_errors_show_in_place_in_plain_words(tmp_path: Any) -> None:
         assert job is not None
         run = job.result(timeout=60)
         assert run is not None and run.status == "FAILED"
-        assert "content check refused the prompt or the image" in job.output_html
+        assert "content check refused the prompt or the image" in shown(job)
         assert "FAILED" in job.status.value and "1 failed" in f.status.value
 
 

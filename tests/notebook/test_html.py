@@ -50,7 +50,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_run_card_references_the_file_never_its_bytes(run: Any) -> None:
-    out = run._repr_html_()
+    out = run_card(run.record)
     assert "base64" not in out and "data:video" not in out
     (src,) = re.findall(r'<video src="([^"]+)"', out)
     assert not src.startswith("/") and src.endswith(f"{run.run_id}.mp4")
@@ -75,7 +75,7 @@ def test_embedding_only_when_asked(run: Any) -> None:
 
 
 def test_user_text_is_escaped(run: Any) -> None:
-    out = run._repr_html_()
+    out = run_card(run.record)
     assert "<script" not in out
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in out
     record = {
@@ -252,3 +252,18 @@ def test_status_line_says_how_old_a_polled_state_is(
     state: str, seen_ago: float | None, line: str
 ) -> None:
     assert status_line(state, 1.0, {}, seen_ago=seen_ago) == line
+
+
+def test_ipython_draws_a_run_as_its_card(run: Any) -> None:
+    """The run log has no notebook code: the notebook package registers the card with IPython."""
+    from types import SimpleNamespace
+
+    from IPython.core.formatters import DisplayFormatter
+
+    from wanbook._notebook.display import register_formatter
+
+    formatter = DisplayFormatter()
+    assert register_formatter(SimpleNamespace(display_formatter=formatter))
+    data, _ = formatter.format(run)
+    assert data["text/html"] == run_card(run.record)
+    assert "text/html" not in DisplayFormatter().format(run)[0]  # nothing without registering

@@ -18,7 +18,7 @@ import pytest
 from wanbook._errors import RunLogError
 from wanbook._runlog import dataframe as _frames
 from wanbook._runlog import dataframe_cache as _framestore
-from wanbook._runlog.dataframe import DEFAULT_COLUMNS
+from wanbook._runlog.dataframe import DEFAULT_COLUMNS, runs_frame
 from wanbook._runlog.store import COLUMNS, STATUSES, RunLog
 
 UTC = UTC
@@ -94,7 +94,7 @@ def test_default_view_dtypes(log: RunLog) -> None:
     a = add(log, params={"size": "832*480", "duration": 5, "fps": 30, "prompt_extend": True})
     add(log, params={"fps": 29.97, "sent": ["size"]}, seed=None)
     log.update(a, status="SUCCEEDED", cost=0.1, currency="USD", width=832, has_audio=False)
-    df = log.dataframe()
+    df = runs_frame(log)
     assert {c: str(t) for c, t in df.dtypes.items()} == EXPECTED_DTYPES
     assert list(df.columns) == list(EXPECTED_DTYPES)  # params where `params` is, by name
     assert df.index.name == "run_id" and df.index[0] == a
@@ -112,7 +112,7 @@ def test_default_view_dtypes(log: RunLog) -> None:
 def test_all_columns_view(log: RunLog) -> None:
     run_id = add(log, usage={"duration": 5}, request_body={"model": "x", "input": {}})
     log.update(run_id, video_url_expires_at="2026-01-02T00:00:00+08:00", pid=7)
-    df = log.dataframe(columns="all")
+    df = runs_frame(log, columns="all")
     assert "seq" not in df.columns and "params" not in df.columns
     expected = [c for c in COLUMNS if c not in ("run_id", "seq", "params")]
     assert [c for c in df.columns if not c.startswith("param_")] == expected
@@ -125,17 +125,17 @@ def test_all_columns_view(log: RunLog) -> None:
 
 def test_chosen_columns(log: RunLog) -> None:
     add(log)
-    df = log.dataframe(columns=["cost", "model", "params"])
+    df = runs_frame(log, columns=["cost", "model", "params"])
     assert list(df.columns) == ["cost", "model", "param_duration", "param_prompt_extend"] + [
         "param_size"
     ]
     for bad in (["colour"], ["seq"], ["run_id"]):
         with pytest.raises(RunLogError, match="not run log columns"):
-            log.dataframe(columns=bad)
+            runs_frame(log, columns=bad)
 
 
 def test_an_empty_log_gives_an_empty_frame_with_dtypes(log: RunLog) -> None:
-    df = log.dataframe()
+    df = runs_frame(log)
     assert len(df) == 0 and df.index.name == "run_id"
     assert str(df.dtypes["created_at"]) == TIME and str(df.dtypes["cost"]) == "float64"
     assert str(df.dtypes["status"]) == "category" and str(df.dtypes["seed"]) == "Int64"
@@ -146,8 +146,8 @@ def test_rows_are_in_creation_order(log: RunLog) -> None:
     early = add(log, created_at="2026-01-01T00:00:00+00:00")
     tie_b = add(log, run_id="b", created_at="2026-02-01T00:00:00+00:00")
     tie_a = add(log, run_id="a", created_at="2026-02-01T00:00:00+00:00")
-    assert list(log.dataframe().index) == [early, tie_a, tie_b, late]
-    assert list(log.dataframe(columns=["prompt"]).index) == [early, tie_a, tie_b, late]
+    assert list(runs_frame(log).index) == [early, tie_a, tie_b, late]
+    assert list(runs_frame(log, columns=["prompt"]).index) == [early, tie_a, tie_b, late]
 
 
 FILTERS = [
@@ -175,8 +175,8 @@ def test_filters_agree_with_the_sql_ones(log: RunLog, filters: dict[str, Any]) -
         add(log, created_at=created, model="wan2.1-t2v-turbo", experiment="e2", tags=["a", "b"])
         add(log, created_at=created, status="FAILED", backend="intl", tags=[])
     expected = [r["run_id"] for r in log.runs(**filters)]
-    kept = log.dataframe(**filters)  # from the kept copy
-    fresh = log.dataframe(columns=list(DEFAULT_COLUMNS), **filters)  # through SQL
+    kept = runs_frame(log, **filters)  # from the kept copy
+    fresh = runs_frame(log, columns=list(DEFAULT_COLUMNS), **filters)  # through SQL
     assert list(kept.index) == expected
     pd.testing.assert_frame_equal(kept, fresh)
     assert expected  # every filter here selects something
@@ -184,24 +184,24 @@ def test_filters_agree_with_the_sql_ones(log: RunLog, filters: dict[str, Any]) -
 
 def test_bad_filters_are_refused(log: RunLog) -> None:
     with pytest.raises(RunLogError, match="status='DONE'"):
-        log.dataframe(status="DONE")
+        runs_frame(log, status="DONE")
     with pytest.raises(RunLogError, match="since='soon'"):
-        log.dataframe(since="soon")
+        runs_frame(log, since="soon")
 
 
 def test_the_caller_cannot_change_the_kept_copy(log: RunLog) -> None:
     add(log, usage={"duration": 5})
-    df = log.dataframe(columns=None)
+    df = runs_frame(log, columns=None)
     df.iloc[0]["tags"].append("mutated")
     df["cost"] = 99.0
-    again = log.dataframe()
+    again = runs_frame(log)
     assert again.iloc[0]["tags"] == ["a"] and np.isnan(again.iloc[0]["cost"])
 
 
 def cold(log: RunLog) -> pd.DataFrame:
     """The default view read afresh from SQLite (no kept copy, in memory or on disk)."""
     with RunLog.open(log.home) as other:
-        return other.dataframe(columns=list(DEFAULT_COLUMNS))
+        return runs_frame(other, columns=list(DEFAULT_COLUMNS))
 
 
 def spy_full_reads(log: RunLog) -> list[str]:
@@ -223,7 +223,7 @@ def test_the_kept_copy_follows_every_change(log: RunLog) -> None:
     rng = random.Random(4)
     writer = RunLog.open(log.home)
     ids = [add(writer) for _ in range(5)]
-    log.dataframe()
+    runs_frame(log)
     changes = [
         lambda: ids.append(add(writer, model=rng.choice(["wan2.6-t2v", "wan2.1-t2v-turbo"]))),
         lambda: writer.update(rng.choice(ids), status=rng.choice(STATUSES)),
@@ -248,7 +248,7 @@ def test_the_kept_copy_follows_every_change(log: RunLog) -> None:
     for step in range(40):
         for _ in range(rng.randint(0, 3)):
             rng.choice(changes)()
-        pd.testing.assert_frame_equal(log.dataframe(), cold(log), obj=f"step {step}")
+        pd.testing.assert_frame_equal(runs_frame(log), cold(log), obj=f"step {step}")
     writer.close()
     assert full_reads == []  # every change merged into the kept copy
 
@@ -256,18 +256,18 @@ def test_the_kept_copy_follows_every_change(log: RunLog) -> None:
 def test_a_change_of_dtype_reads_everything_again(log: RunLog) -> None:
     """A parameter that was always an integer gets a float: merging cannot keep Int64."""
     first = add(log)
-    assert str(log.dataframe().dtypes["param_duration"]) == "Int64"
+    assert str(runs_frame(log).dtypes["param_duration"]) == "Int64"
     log.update(first, params={"duration": 7.5})
-    df = log.dataframe()
+    df = runs_frame(log)
     assert str(df.dtypes["param_duration"]) == "float64" and df.loc[first, "param_duration"] == 7.5
     pd.testing.assert_frame_equal(df, cold(log))
 
 
 def test_rows_removed_outside_wanbook_are_noticed(log: RunLog) -> None:
     keep, gone = add(log), add(log)
-    assert len(log.dataframe()) == 2
+    assert len(runs_frame(log)) == 2
     log._db().execute("DELETE FROM runs WHERE run_id = ?", [gone])  # e.g. the sqlite3 shell
-    assert list(log.dataframe().index) == [keep]
+    assert list(runs_frame(log).index) == [keep]
 
 
 def test_a_large_log_reads_only_what_changed(log: RunLog) -> None:
@@ -278,7 +278,7 @@ def test_a_large_log_reads_only_what_changed(log: RunLog) -> None:
         "VALUES (?, ?, ?, 'SUCCEEDED', 'wan2.6-t2v')",
         [(r, t, t) for r, t in rows],
     )
-    assert len(log.dataframe()) == 2000
+    assert len(runs_frame(log)) == 2000
     seen: list[str] = []
     real = log.query
 
@@ -288,7 +288,7 @@ def test_a_large_log_reads_only_what_changed(log: RunLog) -> None:
 
     log.query = spy  # type: ignore[method-assign]
     log.update("r00007", status="FAILED")
-    df = log.dataframe()
+    df = runs_frame(log)
     assert df.loc["r00007", "status"] == "FAILED" and len(df) == 2000
     assert any("WHERE seq > ?" in sql for sql in seen)
     reads = [sql for sql in seen if sql.startswith("SELECT run_id, seq")]
@@ -297,7 +297,7 @@ def test_a_large_log_reads_only_what_changed(log: RunLog) -> None:
 
 def test_import_wanbook_does_not_import_pandas() -> None:
     code = (
-        "import sys, wanbook, wanbook._runlog.store, wanbook._runlog.dataframe, wanbook._runlog.dataframe_build, "
+        "import sys, wanbook, wanbook._runlog.store, wanbook._runlog.dataframe, "
         "wanbook._runlog.dataframe_cache, wanbook._spec.prices, wanbook._runlog.migrations; "
         "print('pandas' in sys.modules or 'numpy' in sys.modules)"
     )
@@ -337,16 +337,16 @@ def on_disk(log: RunLog) -> Path:
 def test_a_new_log_object_loads_the_copy_on_disk(log: RunLog, monkeypatch: Any) -> None:
     monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 5)
     varied(log, 4)
-    log.dataframe()
+    runs_frame(log)
     assert not on_disk(log).exists()  # below PERSIST_MIN_ROWS: not worth a file
     varied(log, 4)
-    first = log.dataframe()
+    first = runs_frame(log)
     assert on_disk(log).exists()
     with RunLog.open(log.home) as other:
         full_reads = spy_full_reads(other)
-        pd.testing.assert_frame_equal(other.dataframe(), first)
+        pd.testing.assert_frame_equal(runs_frame(other), first)
         assert full_reads == []  # loaded, not read from SQLite
-        other.dataframe(model="wan2.6-t2v")  # filters work on the loaded copy
+        runs_frame(other, model="wan2.6-t2v")  # filters work on the loaded copy
     pd.testing.assert_frame_equal(first, cold(log))
 
 
@@ -358,18 +358,18 @@ def saved_seq(log: RunLog) -> int:
 def test_the_copy_is_rewritten_once_enough_runs_changed(log: RunLog, monkeypatch: Any) -> None:
     monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 5)
     ids = varied(log, 6)
-    log.dataframe()
+    runs_frame(log)
     written = saved_seq(log)
     for run_id in ids[:4]:  # 4 runs changed: fewer than 5, the file stays
         log.update(run_id, status="FAILED")
-        log.dataframe()
+        runs_frame(log)
     assert saved_seq(log) == written
     log.update(ids[4], status="FAILED")
-    log.dataframe()  # the 5th: rewritten
+    runs_frame(log)  # the 5th: rewritten
     assert saved_seq(log) > written
     with RunLog.open(log.home) as other:
         full_reads = spy_full_reads(other)
-        pd.testing.assert_frame_equal(other.dataframe(), cold(log))
+        pd.testing.assert_frame_equal(runs_frame(other), cold(log))
         assert full_reads == []
 
 
@@ -437,13 +437,13 @@ def test_the_copy_on_disk_is_used_only_when_it_still_fits(
     varied(log, 6)
     backup(log, tmp_path / "backup.sqlite")
     varied(log, 2)
-    log.dataframe()  # the copy on disk
+    runs_frame(log)  # the copy on disk
     make, usable = CHANGES[change]
     make(log, tmp_path)
     log.close()
     with RunLog.open(home) as reader:
         full_reads = spy_full_reads(reader)
-        df = reader.dataframe()
+        df = runs_frame(reader)
         assert (full_reads == []) is usable
         pd.testing.assert_frame_equal(df, cold(reader))
         assert list(df.index) == [r["run_id"] for r in reader.runs()]
@@ -455,7 +455,7 @@ def test_a_copy_on_disk_that_does_not_fit_is_replaced(
 ) -> None:
     monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
     varied(log, 3)
-    expected = log.dataframe()
+    expected = runs_frame(log)
     if how == "garbage":
         on_disk(log).write_bytes(b"PK\x03\x04 not really a zip")
     else:
@@ -464,11 +464,11 @@ def test_a_copy_on_disk_that_does_not_fit_is_replaced(
         assert _framestore.save(on_disk(log), expected, meta)
     with RunLog.open(log.home) as reader:
         full_reads = spy_full_reads(reader)
-        pd.testing.assert_frame_equal(reader.dataframe(), expected)
+        pd.testing.assert_frame_equal(runs_frame(reader), expected)
         assert len(full_reads) == 1
     with RunLog.open(log.home) as reader:  # and the file was written afresh
         full_reads = spy_full_reads(reader)
-        pd.testing.assert_frame_equal(reader.dataframe(), expected)
+        pd.testing.assert_frame_equal(runs_frame(reader), expected)
         assert full_reads == []
 
 
@@ -476,7 +476,7 @@ def test_a_home_where_the_copy_cannot_be_written_still_works(log: RunLog, monkey
     monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
     on_disk(log).mkdir()  # nothing can be written there
     varied(log, 3)
-    pd.testing.assert_frame_equal(log.dataframe(), cold(log))
+    pd.testing.assert_frame_equal(runs_frame(log), cold(log))
     assert sorted(p.name for p in log.home.iterdir() if "frame" in p.name) == ["runs.frame.npz"]
 
 
@@ -484,12 +484,12 @@ def test_the_newest_run_deleted_and_its_seq_given_again_is_noticed(log: RunLog) 
     """In memory too: the kept copy's newest run is gone, a new run takes its change number."""
     writer = RunLog.open(log.home)
     varied(writer, 3)
-    log.dataframe()
+    runs_frame(log)
     gone = newest(writer)
     delete(writer, gone)
     new = add(writer, prompt="takes the same seq")
     assert log.get(new)["seq"] == log.query("SELECT MAX(seq) FROM runs")[1][0][0]
-    df = log.dataframe()
+    df = runs_frame(log)
     assert new in df.index and gone not in df.index
     pd.testing.assert_frame_equal(df, cold(log))
     writer.close()
@@ -499,7 +499,7 @@ CHILD = r"""
 import json, sys
 import pandas as pd
 from wanbook._runlog import dataframe as _frames
-from wanbook._runlog.dataframe import DEFAULT_COLUMNS
+from wanbook._runlog.dataframe import DEFAULT_COLUMNS, runs_frame
 from wanbook._runlog.store import RunLog
 
 home, action = sys.argv[1], sys.argv[2]
@@ -512,9 +512,9 @@ with RunLog.open(home) as log:
             full_reads.append(sql)
         return real(sql, params)
     log.query = spy
-    df = log.dataframe()
+    df = runs_frame(log)
     used_copy = not full_reads
-    pd.testing.assert_frame_equal(df, log.dataframe(columns=list(DEFAULT_COLUMNS)))
+    pd.testing.assert_frame_equal(df, runs_frame(log, columns=list(DEFAULT_COLUMNS)))
     if action == "change":
         new = log.insert(model="wan2.6-t2v", prompt="from the child", tags=["child"])
         log.update(new, status="SUCCEEDED", cost=0.5, currency="CNY", params={"fps": 24.5})
@@ -540,18 +540,18 @@ def test_the_copy_on_disk_across_processes(log: RunLog, monkeypatch: Any) -> Non
     """Processes read the copy another wrote, and see each other's changes and deletions."""
     monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
     varied(log, 5)
-    log.dataframe()  # written by this process
+    runs_frame(log)  # written by this process
     assert child(log.home, "change") == {"used_copy": True, "rows": 5}
     with RunLog.open(log.home) as reader:  # the child's changes: merged into the copy
         full_reads = spy_full_reads(reader)
-        df = reader.dataframe()
+        df = runs_frame(reader)
         assert full_reads == [] and len(df) == 6 and "from the child" in set(df["prompt"])
         pd.testing.assert_frame_equal(df, cold(log))
-    pd.testing.assert_frame_equal(log.dataframe(), cold(log))  # this process's kept copy too
+    pd.testing.assert_frame_equal(runs_frame(log), cold(log))  # this process's kept copy too
     assert child(log.home, "delete the newest") == {"used_copy": True, "rows": 6}
-    pd.testing.assert_frame_equal(log.dataframe(), cold(log))
+    pd.testing.assert_frame_equal(runs_frame(log), cold(log))
     with RunLog.open(log.home) as reader:
-        pd.testing.assert_frame_equal(reader.dataframe(), cold(log))
+        pd.testing.assert_frame_equal(runs_frame(reader), cold(log))
     assert child(log.home, "read") == {"used_copy": True, "rows": 6}
 
 
@@ -581,7 +581,7 @@ def test_random_changes_read_through_the_copy_on_disk(log: RunLog, monkeypatch: 
             rng.choice(changes)()
         with RunLog.open(log.home) as reader:
             full_reads = spy_full_reads(reader)
-            df = reader.dataframe()
+            df = runs_frame(reader)
             used_copy += not full_reads
             pd.testing.assert_frame_equal(df, cold(log), obj=f"step {step}")
     assert used_copy >= 10  # the copy was used, not read afresh every time
@@ -592,7 +592,7 @@ def test_a_change_made_during_a_read_is_not_half_seen(log: RunLog) -> None:
     two of its queries, after a deletion (which only the row count reveals)."""
     writer = RunLog.open(log.home)
     ids = varied(writer, 4)
-    log.dataframe()
+    runs_frame(log)
     delete(writer, ids[1])
     expected = cold(log)  # the state when the next read starts
     real = log.query
@@ -604,9 +604,9 @@ def test_a_change_made_during_a_read_is_not_half_seen(log: RunLog) -> None:
         return out
 
     log.query = racing  # type: ignore[method-assign]
-    pd.testing.assert_frame_equal(log.dataframe(), expected)  # not 4 runs with the deleted one
+    pd.testing.assert_frame_equal(runs_frame(log), expected)  # not 4 runs with the deleted one
     log.query = real  # type: ignore[method-assign]
-    df = log.dataframe()
+    df = runs_frame(log)
     assert len(df) == 4 and ids[1] not in df.index
     pd.testing.assert_frame_equal(df, cold(log))
     writer.close()

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TEST_API_KEY
 from wanbook._errors import RunLogError
+from wanbook._runlog.export import export
 from wanbook._runlog.store import (
     COLUMNS,
     STATUSES,
@@ -27,8 +29,6 @@ from wanbook._runlog.store import (
 )
 from wanbook._secret import Secret
 from wanbook._version import __version__
-
-from tests.conftest import TEST_API_KEY
 
 UTC = UTC
 
@@ -430,18 +430,18 @@ def test_export_csv_json_and_table(log: RunLog, tmp_path: Path) -> None:
     b = log.insert(prompt='a, "quoted"\nprompt', created_at="2026-01-02T00:00:00+00:00")
     log.update(b, status="SUCCEEDED")  # price unknown
 
-    rows = list(csv.DictReader(io.StringIO(log.export("csv"))))
+    rows = list(csv.DictReader(io.StringIO(export(log, "csv"))))
     assert list(rows[0]) == list(COLUMNS)
     assert [r["run_id"] for r in rows] == [a, b]
     assert json.loads(rows[0]["tags"]) == ["snow", "study-1"]
     assert rows[0]["has_audio"] == "true" and rows[1]["cost"] == ""
     assert rows[1]["prompt"] == 'a, "quoted"\nprompt'
 
-    records = json.loads(log.export("json"))
+    records = json.loads(export(log, "json"))
     assert [r["run_id"] for r in records] == [a, b]
     assert records[0]["params"]["seed"] == 7 and records[0]["tags"] == ["snow", "study-1"]
 
-    table = log.export("table").splitlines()
+    table = export(log, "table").splitlines()
     assert table[0].split() == ["run_id", "created", "(UTC)", "backend", "model", "status"] + [
         "seed",
         "tier",
@@ -451,20 +451,20 @@ def test_export_csv_json_and_table(log: RunLog, tmp_path: Path) -> None:
     assert a in table[1] and "0.1250 USD" in table[1] and "2026-01-01 00:00" in table[1]
     assert b in table[2] and "unknown" in table[2] and 'a, "quoted" prompt' in table[2]
 
-    assert [r["run_id"] for r in json.loads(log.export("json", limit=1))] == [b]
+    assert [r["run_id"] for r in json.loads(export(log, "json", limit=1))] == [b]
     out = io.StringIO()
-    log.export("json", out, experiment="foxes")
+    export(log, "json", out, experiment="foxes")
     assert [r["run_id"] for r in json.loads(out.getvalue())] == [a]
-    log.export("csv", tmp_path / "runs.csv")
-    assert (tmp_path / "runs.csv").read_text("utf-8") == log.export("csv")
+    export(log, "csv", tmp_path / "runs.csv")
+    assert (tmp_path / "runs.csv").read_text("utf-8") == export(log, "csv")
     with pytest.raises(RunLogError, match="format='xml' is not allowed"):
-        log.export("xml")
+        export(log, "xml")
 
 
 def test_an_empty_log_exports_cleanly(log: RunLog) -> None:
-    assert log.export("table") == "no runs\n"
-    assert json.loads(log.export("json")) == []
-    assert log.export("csv").strip().split(",") == list(COLUMNS)
+    assert export(log, "table") == "no runs\n"
+    assert json.loads(export(log, "json")) == []
+    assert export(log, "csv").strip().split(",") == list(COLUMNS)
 
 
 def test_wal_is_checked_not_assumed(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 The vendor's SDK polls on a fixed ramp (at 0, 1, 2, 4, 6, 8, 12, 16, 20, 25, 30 … s, then every
 5 s), so a one-minute task costs about 16 queries and is noticed up to 5 s late. wanbook instead
 expects the task to end when similar tasks ended — the run log's recent SUCCEEDED runs of the same
-model, tier, duration, backend and host (:func:`recent_timings`), or failing that a prior from the
-catalogue's tier and duration (:func:`prior`) — and
+model, tier, duration, backend and host (the engine asks the run log and passes them in as
+``samples``), or failing that a prior from the catalogue's tier and duration (:func:`prior`) — and
 
 * stays quiet while the task cannot be done yet, but never blind longer than ``cap`` (15 s);
 * looks when most similar tasks were done (their 85th percentile);
@@ -30,7 +30,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "next_delay",
     "prior",
     "quantile",
-    "recent_timings",
 ]
 
 # The client's prior about the real service (wan-api.md §1: a task takes 1-5 minutes): PENDING
@@ -58,8 +56,6 @@ TIER_FACTOR = {"480P": 1.0, "720P": 1.4, "1080P": 1.8}
 
 QUANTILES = (0.10, 0.50, 0.85)  # early, likely, late
 MIN_HISTORY = 3  # similar runs needed before history replaces the prior
-HISTORY_SIZE = 20  # the most recent similar runs considered
-HISTORY_AGE = timedelta(days=2)  # older runs say little about today's queue
 
 
 def quantile(xs: Sequence[float], q: float) -> float:
@@ -275,28 +271,3 @@ class PollPlan:
         overdue = elapsed >= due(look, self.expectation, self.tuning) - self.tuning.floor
         self._look = replace(look, polls=look.polls + 1, overdue=look.overdue + int(overdue))
         return delay
-
-
-def recent_timings(
-    log: Any,
-    *,
-    model: str,
-    tier: str | None,
-    duration: int | None,
-    backend: str,
-    endpoint_host: str | None,
-    limit: int = HISTORY_SIZE,
-    max_age: timedelta = HISTORY_AGE,
-) -> list[tuple[float | None, float | None]]:
-    """(queue_seconds, run_seconds) of the most recent SUCCEEDED runs like this one in the run log
-    (``log`` is a ``RunLog``). The host is part of "like": two emulators may run at other paces."""
-    since = (datetime.now(UTC) - max_age).isoformat(timespec="microseconds")
-    _, rows = log.query(
-        "SELECT queue_seconds, run_seconds FROM runs"
-        " WHERE status = 'SUCCEEDED' AND model = ? AND tier IS ? AND backend = ?"
-        " AND endpoint_host IS ? AND json_extract(params, '$.duration') IS ?"
-        " AND queue_seconds IS NOT NULL AND run_seconds IS NOT NULL AND created_at >= ?"
-        " ORDER BY created_at DESC LIMIT ?",
-        [model, tier, backend, endpoint_host, duration, since, limit],
-    )
-    return [(q, r) for q, r in rows]

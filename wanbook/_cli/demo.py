@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 from wanbook._errors import WanbookError
 from wanbook._portal import run_sync
+from wanbook._runlog.dataframe import runs_frame
 
 __all__ = ["NotebookResult", "demo_env", "find_notebooks", "run_demo", "video_sources"]
 
@@ -270,7 +271,7 @@ def _spend(home: Path) -> str:
     from wanbook._spec.prices import PriceTable
 
     with RunLog.open(home) as log:
-        runs = log.dataframe()
+        runs = runs_frame(log)
     return cost_report(runs, prices=PriceTable.load()).total_text("emulator")
 
 

@@ -32,6 +32,7 @@ from wanbook._errors import (
     ValidationError,
     WanbookError,
 )
+from wanbook._runlog.export import export
 
 __all__ = ["main"]
 
@@ -223,7 +224,7 @@ def _runs(args: argparse.Namespace) -> int:
     filters = {k: getattr(args, k) for k in names if getattr(args, k)}
     with Session(quiet=True) as session:
         try:
-            session.log.export(args.format, sys.stdout, limit=args.limit, **filters)
+            export(session.log, args.format, sys.stdout, limit=args.limit, **filters)
         except RunLogError as exc:  # a bad filter value (e.g. an unknown status): bad input
             return _fail(" ".join(str(exc).split()), 2)
     return 0

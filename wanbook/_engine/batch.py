@@ -32,9 +32,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wanbook._api.pacing import Limiter, Slot, group_of, limits_for
@@ -43,20 +43,18 @@ from wanbook._engine.prepare import Prepared
 from wanbook._engine.submit import submit_one
 from wanbook._errors import (
     BatchCancelled,
-    MediaError,
-    Problem,
     RateLimitError,
     TaskTimeoutError,
-    ValidationError,
 )
 from wanbook._runlog.run import Run
 from wanbook._spec.catalogue import catalogue
 from wanbook._spec.request import Request
 
 if TYPE_CHECKING:
-    from wanbook._engine.session import Session
+    from wanbook._engine.resources import Resources
+    from wanbook._engine.tracker import Tracker
 
-__all__ = ["MAX_THROTTLED", "Batch", "Outcome", "prepare_all"]
+__all__ = ["MAX_THROTTLED", "Batch", "Outcome"]
 
 #: How many 429s one create absorbs before its run is recorded as refused (with the client's
 #: capped backoff, about a minute: the vendor says throttling "usually clears within a minute").
@@ -93,14 +91,15 @@ class Batch:
 
     def __init__(
         self,
-        session: Session,
+        resources: Resources,
+        tracker: Tracker,
         preps: Sequence[Prepared],
         *,
         experiment: str | None = None,
         tags: Sequence[str] = (),
         deadline: float | None = None,
+        run_deadline: float,
         limits: Mapping[str, tuple[int, int]] | None = None,
-        on_update: Callable[[Run], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
@@ -114,7 +113,7 @@ class Batch:
         if deadline is not None and not (isinstance(deadline, int | float) and deadline > 0):
             raise ValueError(f"deadline {deadline!r} must be a positive number of seconds")
         specs = [p.resolved.spec for p in preps]
-        self._limiter = session.limiter()
+        self._limiter = resources.limiter()
         if limits:
             groups = catalogue().rate_groups
             touched = {key if key in groups else group_of(key) for key in limits}
@@ -122,14 +121,15 @@ class Batch:
             self._limiter.apply({g: v for g, v in wanted.items() if g in touched})
         for spec in specs:
             self._limiter.for_spec(spec)
-        self._session = session
+        self._resources = resources
         self._preps = list(preps)
-        self._experiment = experiment if experiment is not None else session.experiment
-        self._tags = [*session.tags, *tags]
+        self._experiment = experiment
+        self._tags = list(tags)
+        self._run_deadline = run_deadline
         self._clock = clock
         self._end = None if deadline is None else clock() + float(deadline)
-        self._client = session.client()
-        self._tracker = session._tracker(on_update)
+        self._client = resources.client()
+        self._tracker = tracker
         self.total = len(self._preps)
         self.started = 0
         self.finished = 0
@@ -144,7 +144,7 @@ class Batch:
         self._aborted = False
         # Accepted: the whole estimate is reserved now (no await since the budget check), and
         # each share given back as its run is logged or dropped (see _budget).
-        self._reservation = session.ledger.reserve(self._preps)
+        self._reservation = resources.ledger.reserve(self._preps)
         self._runner = loop.create_task(self._run(), name="wanbook-batch")
 
     def __repr__(self) -> str:
@@ -171,7 +171,7 @@ class Batch:
                 try:
                     await self._arrived.wait()
                 except asyncio.CancelledError:
-                    self._abort()
+                    self.abort()
                     raise
             while seen < len(self._order):
                 seen += 1
@@ -186,7 +186,7 @@ class Batch:
             await asyncio.shield(self._runner)
         except asyncio.CancelledError:
             if not self._runner.done():
-                self._abort()
+                self.abort()
             raise
         return [o for o in self._outcomes if o is not None]
 
@@ -199,7 +199,7 @@ class Batch:
         tasks already created keep being followed and downloaded: they are paid for."""
         self._stop.set()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
         """Stop everything now (the caller was interrupted): unsent requests are never sent;
         tasks created stay in the run log as they are, for ``resume``, and one line says so.
         Safe to call twice (only the first call acts)."""
@@ -212,7 +212,7 @@ class Batch:
             task.cancel()
         self._reservation.release_all()
         created = sum(1 for i in self._sent if self._outcomes[i] is None)
-        if created or not self._session.quiet:
+        if created or not self._resources.quiet:
             print(self.interrupted_line(created), file=sys.stderr)
 
     def interrupted_line(self, created: int) -> str:
@@ -325,14 +325,14 @@ class Batch:
         run_id: str | None = None
         try:
             run_id = self._tracker.start(prep, self._experiment, list(self._tags))
-            self._session.ledger.own(run_id)  # counted as a run of the session from now on
+            self._resources.ledger.own(run_id)  # counted as a run of the session from now on
             self._reservation.release(i)
-            deadline = self._session.deadline
+            deadline = self._run_deadline
             remaining = self._remaining()
             if remaining is not None:
                 deadline = min(deadline, remaining)
             run = await submit_one(
-                self._session,
+                self._resources,
                 prep,
                 self._tracker,
                 run_id,
@@ -349,32 +349,5 @@ class Batch:
         self._record(outcome)
 
     def _latest(self, run_id: str | None) -> Run | None:
-        record = self._session.log.get(run_id) if run_id else None
+        record = self._resources.log.get(run_id) if run_id else None
         return Run(record) if record else None
-
-
-def prepare_all(session: Session, requests: Iterable[Request]) -> list[Prepared]:
-    """Validate and price every request; one ValidationError naming every failing index (each
-    problem's field is prefixed ``[i].``) before anything is sent."""
-    if isinstance(requests, Request | str | bytes | Mapping) or not isinstance(requests, Iterable):
-        raise TypeError(
-            f"requests must be a list of wanbook.Request, got {type(requests).__name__}"
-        )
-    preps: list[Prepared] = []
-    problems: list[Problem] = []
-    for i, req in enumerate(requests):
-        if not isinstance(req, Request):
-            problems.append(
-                Problem(f"[{i}]", type(req).__name__, "must be a wanbook.Request (wb.Request(...))")
-            )
-            continue
-        try:
-            preps.append(session.prepare(req))
-        except ValidationError as exc:
-            problems += [replace(p, field=f"[{i}].{p.field}") for p in exc.problems]
-        except MediaError as exc:
-            problems.append(Problem(f"[{i}].{exc.field}", None, str(exc)))
-    if problems:
-        bad = sorted({int(p.field[1:].split("]")[0]) for p in problems})
-        raise ValidationError(problems, model=f"batch requests {', '.join(map(str, bad))}")
-    return preps

@@ -30,14 +30,15 @@ from wanbook._api.pacing import Limiter
 from wanbook._api.protocol import PLACEHOLDER_KEY
 from wanbook._engine.budget import Ledger
 from wanbook._engine.settings import Settings
+from wanbook._engine.tracker import OnUpdate, Tracker
 from wanbook._portal import run_sync
 from wanbook._runlog.store import RunLog
 from wanbook._secret import Secret
 from wanbook._spec.prices import PriceTable
+from wanbook._version import __version__
 
 if TYPE_CHECKING:
     from wanbook._engine.prepare import Prepared
-    from wanbook._engine.tracker import Tracker
 
 __all__ = ["Resources"]
 
@@ -124,6 +125,24 @@ class Resources:
                         file=sys.stderr,
                     )
             return str(self._emulator.base_url)
+
+    @property
+    def time_scale(self) -> float | None:
+        """The embedded emulator's time scale once it runs (its tasks' pace), else None."""
+        return None if self._emulator is None else float(self._emulator.time_scale)
+
+    def tracker(self, on_update: OnUpdate | None = None) -> Tracker:
+        """A tracker writing this session's runs to its log (``on_update`` sees each change)."""
+        return Tracker(
+            log=self.log,
+            prices=self.prices,
+            region=self.region,
+            backend=self.backend,
+            endpoint=self.endpoint(),
+            version=__version__,
+            videos=self.home / "videos",
+            on_update=on_update,
+        )
 
     def _key(self) -> Secret:
         return self.settings.api_key or Secret(PLACEHOLDER_KEY)  # emulators accept any bearer key

@@ -12,31 +12,38 @@ own loop thread (safe inside Jupyter's running loop; see ``_sync``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from wanbook._engine.batch import Batch, Outcome, prepare_all
+from wanbook._engine.batch import Batch, Outcome
 from wanbook._engine.budget import Budget
 from wanbook._engine.prepare import Prepared, prepare, request_of
 from wanbook._engine.resources import Resources
-from wanbook._engine.run_fields import task_fields
 from wanbook._engine.settings import Settings
 from wanbook._engine.submit import plan_for_record, submit_one
-from wanbook._engine.tracker import Tracker
-from wanbook._errors import DownloadError, ResumeError, TaskTimeoutError, WanbookError
+from wanbook._engine.tracker import OnUpdate, Tracker, task_fields
+from wanbook._errors import (
+    DownloadError,
+    MediaError,
+    Problem,
+    ResumeError,
+    TaskTimeoutError,
+    ValidationError,
+    WanbookError,
+)
 from wanbook._portal import run_sync
+from wanbook._runlog.dataframe import runs_frame
 from wanbook._runlog.run import Run
 from wanbook._secret import Secret
 from wanbook._spec.catalogue import catalogue
 from wanbook._spec.prices import Estimate, PriceTable
 from wanbook._spec.request import Request
-from wanbook._version import __version__
 
 __all__ = ["Session"]
 
-OnUpdate = Callable[[Run], None]
 RESUME_CONCURRENCY = 8  # runs resumed at once: each mostly sleeps between polls
 
 
@@ -136,7 +143,7 @@ class Session(Resources):
             if found is not None:
                 return Run(found, reused=True)
         self._check_budget(prep)
-        tracker = self._tracker(on_update)
+        tracker = self.tracker(on_update)
         run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
         async with self.submission(prep, tracker, run_id) as hooks:  # account limits, budget
             run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
@@ -147,8 +154,9 @@ class Session(Resources):
     # ------------------------------------------------------------------ batches
     def batch(
         self,
-        requests: Sequence[Request],
+        requests: Sequence[Request] | None = None,
         *,
+        prepared: Sequence[Prepared] | None = None,
         experiment: str | None = None,
         tags: Iterable[str] = (),
         deadline: float | None = None,
@@ -159,19 +167,54 @@ class Session(Resources):
 
         Every request is validated and priced first: one ValidationError names every failing
         index, and BudgetExceededError refuses the batch's total, before anything is sent.
-        ``limits`` overrides the account's ``{family or group: (per_second, in_flight)}``.
+        ``prepared`` instead of ``requests``: requests this session already checked and priced
+        (``Session.prepare``), sent as they are. ``limits`` overrides the account's
+        ``{family or group: (per_second, in_flight)}``.
         """
-        preps = prepare_all(self, requests)
+        if (requests is None) == (prepared is None):
+            raise TypeError("Session.batch() takes either requests or prepared, not both")
+        preps = self._prepare_all(requests) if prepared is None else list(prepared)
         self._check_budget(*preps)
         return Batch(
             self,
+            self.tracker(on_update),
             preps,
-            experiment=experiment,
-            tags=list(tags),
+            experiment=experiment if experiment is not None else self.experiment,
+            tags=[*self.tags, *tags],
             deadline=deadline,
+            run_deadline=self.deadline,
             limits=limits,
-            on_update=on_update,
         )
+
+    def _prepare_all(self, requests: Iterable[Request]) -> list[Prepared]:
+        """Validate and price every request; one ValidationError naming every failing index (each
+        problem's field is prefixed ``[i].``) before anything is sent."""
+        if isinstance(requests, Request | str | bytes | Mapping) or not isinstance(
+            requests, Iterable
+        ):
+            raise TypeError(
+                f"requests must be a list of wanbook.Request, got {type(requests).__name__}"
+            )
+        preps: list[Prepared] = []
+        problems: list[Problem] = []
+        for i, req in enumerate(requests):
+            if not isinstance(req, Request):
+                problems.append(
+                    Problem(
+                        f"[{i}]", type(req).__name__, "must be a wanbook.Request (wb.Request(...))"
+                    )
+                )
+                continue
+            try:
+                preps.append(self.prepare(req))
+            except ValidationError as exc:
+                problems += [replace(p, field=f"[{i}].{p.field}") for p in exc.problems]
+            except MediaError as exc:
+                problems.append(Problem(f"[{i}].{exc.field}", None, str(exc)))
+        if problems:
+            bad = sorted({int(p.field[1:].split("]")[0]) for p in problems})
+            raise ValidationError(problems, model=f"batch requests {', '.join(map(str, bad))}")
+        return preps
 
     async def asubmit_many(self, requests: Sequence[Request], **kwargs: Any) -> list[Outcome]:
         """Run a batch to the end; outcomes in input order. Cancelling this stops the batch."""
@@ -179,24 +222,12 @@ class Session(Resources):
         try:
             return await batch.wait()
         except asyncio.CancelledError:
-            batch._abort()
+            batch.abort()
             raise
 
     def submit_many(self, requests: Sequence[Request], **kwargs: Any) -> list[Outcome]:
         """Run a batch from plain code (see :meth:`batch`); outcomes in input order."""
         return run_sync(self.asubmit_many(requests, **kwargs))
-
-    def _tracker(self, on_update: OnUpdate | None) -> Tracker:
-        return Tracker(
-            log=self.log,
-            prices=self.prices,
-            region=self.region,
-            backend=self.backend,
-            endpoint=self.endpoint(),
-            version=__version__,
-            videos=self.home / "videos",
-            on_update=on_update,
-        )
 
     def _budget(self) -> Budget | None:
         if self.budget is None:
@@ -223,7 +254,7 @@ class Session(Resources):
     # ------------------------------------------------------------------ run log
     def runs(self, **filters: Any) -> Any:
         """The run log as a pandas DataFrame (filters: experiment, model, status, since, tag, backend)."""
-        return self.log.dataframe(**filters)
+        return runs_frame(self.log, **filters)
 
     def run(self, run_id: str) -> Run:
         record = self.log.get(run_id)
@@ -272,7 +303,7 @@ class Session(Resources):
         client = self.client()
         await client.cancel(task_id)
         task = await client.query(task_id)
-        tracker = self._tracker(None)
+        tracker = self.tracker(None)
         tracker.update(run_id, **task_fields(task))
         if task.is_terminal:
             return await tracker.finish(client, run_id, task)  # priced: a canceled task is free
@@ -302,7 +333,7 @@ class Session(Resources):
         once every run has been looked at, :class:`ResumeError` lists the failures (its ``runs``
         are all the runs) — or, with ``raise_on_failure=False``, the runs are returned as logged.
         """
-        tracker = self._tracker(on_update)
+        tracker = self.tracker(on_update)
         if list_grace is not None:
             tracker.list_grace = timedelta(seconds=list_grace)
         # a run of another backend is resumed by a session of that backend

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from wanbook._api.pacing import create_gate
-from wanbook._api.poll_schedule import PollPlan, expect, recent_timings
+from wanbook._api.poll_schedule import PollPlan, expect
 from wanbook._api.tasks import Task
 from wanbook._engine.prepare import Prepared
 from wanbook._engine.tracker import Tracker
@@ -29,11 +29,12 @@ from wanbook._errors import (
     TaskTimeoutError,
     TransportError,
 )
+from wanbook._runlog.queries import recent_timings
 from wanbook._runlog.run import Run
 
 if TYPE_CHECKING:
     from wanbook._api.client import Client
-    from wanbook._engine.session import Session
+    from wanbook._engine.resources import Resources
 
 __all__ = ["Pace", "poll_plan", "submit_one"]
 
@@ -43,7 +44,7 @@ Pace = Callable[[RateLimitError, int], Awaitable[None]]
 
 
 async def submit_one(
-    session: Session,
+    resources: Resources,
     prep: Prepared,
     tracker: Tracker,
     run_id: str,
@@ -61,7 +62,7 @@ async def submit_one(
     BatchCancelled/TaskTimeoutError from ``pace`` (run NOT_CREATED), TaskTimeoutError past
     ``deadline`` while following (the task goes on; ``resume`` finishes it).
     """
-    client = session.client()
+    client = resources.client()
     sent_at = datetime.now(UTC)
     tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
     since = 0.0  # how long before now the task was made (it was just now, unless found later)
@@ -107,7 +108,7 @@ async def submit_one(
         )
         raise
     r = prep.resolved
-    poll = poll_plan(session, r.spec.name, r.tier, r.duration, since=since)
+    poll = poll_plan(resources, r.spec.name, r.tier, r.duration, since=since)
     if not task.is_terminal:  # known state: the first query can wait (an ended one: ask at once)
         poll.observe(task)
     if on_task is not None:
@@ -157,7 +158,7 @@ async def _create(
 
 
 def poll_plan(
-    session: Session,
+    resources: Resources,
     model: str,
     tier: str | None,
     duration: int | None,
@@ -167,24 +168,21 @@ def poll_plan(
     """The poll schedule for a task of ``model``/``tier``/``duration`` on this session's backend:
     from the run log's similar runs, else the catalogue (at the embedded emulator's pace when that
     is the backend; untrusted when a base URL of unknown pace is set)."""
-    endpoint = session.endpoint()
+    endpoint = resources.endpoint()
     samples = recent_timings(
-        session.log,
+        resources.log,
         model=model,
         tier=tier,
         duration=duration,
-        backend=session.backend,
+        backend=resources.backend,
         endpoint_host=urlsplit(endpoint).netloc,
     )
-    scale: float | None = None
-    emulator: Any = getattr(session, "_emulator", None)
-    if session.settings.uses_emulator and emulator is not None:
-        scale = float(emulator.time_scale)
-    trusted = scale is not None or session.settings.base_url is None
+    scale = resources.time_scale
+    trusted = scale is not None or resources.settings.base_url is None
     return PollPlan(expect(tier, duration, samples, time_scale=scale, trusted=trusted), since=since)
 
 
-def plan_for_record(session: Session, record: dict[str, Any]) -> PollPlan:
+def plan_for_record(resources: Resources, record: dict[str, Any]) -> PollPlan:
     """The poll schedule for a logged run being resumed (created ``since`` seconds ago)."""
     params = record.get("params") or {}
     created = record.get("submitted_at") or record.get("created_at")
@@ -195,7 +193,7 @@ def plan_for_record(session: Session, record: dict[str, Any]) -> PollPlan:
         since = max(0.0, (datetime.now(UTC) - created).total_seconds())
     duration = params.get("duration") if isinstance(params, dict) else None
     return poll_plan(
-        session,
+        resources,
         record.get("model") or "",
         record.get("tier"),
         int(duration) if isinstance(duration, int | float) else None,

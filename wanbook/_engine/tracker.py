@@ -4,6 +4,9 @@ The :class:`Tracker` is the part of the session that writes. Each step is one sh
 update, so a crash at any point leaves a row that says what is known; ``resume`` continues from
 whatever that row says. The cost is written in the same update as the task's final status (it
 needs only the answer's ``usage``), so a crash while the video downloads cannot lose it.
+
+What an answer means for the row is a set of pure translations at the end of this module
+(:func:`task_fields`, :func:`wire_model`, :func:`expired`).
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from wanbook._api.poll_schedule import PollPlan
 from wanbook._api.tasks import Task, TaskStatus
 from wanbook._api.watch import watch_task
 from wanbook._engine.prepare import Prepared
-from wanbook._engine.run_fields import TASK_TTL, expired, task_fields, wire_model
 from wanbook._errors import DownloadError, TaskTimeoutError
 from wanbook._media.images import describe_for_log
 from wanbook._media.videos import download_video
 from wanbook._runlog.run import Run
 from wanbook._runlog.store import RunLog, utc_iso
+from wanbook._spec.catalogue import catalogue
 from wanbook._spec.prices import PriceTable, cost
 
-__all__ = ["Tracker"]
+__all__ = ["TASK_TTL", "OnUpdate", "Tracker", "expired", "task_fields", "wire_model"]
 
+#: Called with the run as logged after each change.
+OnUpdate = Callable[[Run], None]
+
+TASK_TTL = timedelta(hours=24)  # wan-api.md §1: task ids and video URLs live 24 hours
 logger = logging.getLogger("wanbook.tracking")
 
 FIND_WINDOW = timedelta(minutes=2)  # how far around our send time an ambiguous task is looked for
@@ -57,7 +64,7 @@ class Tracker:
         endpoint: str,
         version: str,
         videos: Path,
-        on_update: Callable[[Run], None] | None = None,
+        on_update: OnUpdate | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -353,3 +360,57 @@ def _parse_utc(value: Any) -> datetime:
         dt = datetime.fromisoformat(value)
         return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ answers -> row fields
+
+
+def _seconds(a: datetime | None, b: datetime | None) -> float | None:
+    return (b - a).total_seconds() if a and b else None
+
+
+def task_fields(task: Task) -> dict[str, Any]:
+    """Run-log fields from a parsed task answer (only what the answer actually says)."""
+    fields: dict[str, Any] = {"status": task.status.value}
+    for name in ("submit_time", "scheduled_time", "end_time", "actual_prompt"):
+        value = getattr(task, name)
+        if value:
+            fields[name] = value
+    if task.submit_time and task.scheduled_time:
+        fields["queue_seconds"] = _seconds(task.submit_time, task.scheduled_time)
+    if task.scheduled_time and task.end_time:
+        fields["run_seconds"] = _seconds(task.scheduled_time, task.end_time)
+    if task.video_url:
+        fields["video_url"] = task.video_url
+        fields["video_url_expires_at"] = (task.end_time or datetime.now(UTC)) + TASK_TTL
+    if task.code or task.message:
+        fields["error_code"] = task.code
+        fields["error_message"] = task.message
+    if task.usage is not None:
+        fields["usage"] = task.usage.raw
+        if task.usage.billed_seconds is not None:
+            fields["billed_seconds"] = task.usage.billed_seconds
+        if task.usage.tier:
+            fields["tier"] = task.usage.tier
+    return fields
+
+
+def wire_model(record: dict[str, Any], region: str) -> str:
+    """The model name as it was sent (and as the list endpoint reports it): the logged body's,
+    else the catalogue's name for the run's region (wan2.1 is ``wanx2.1-…`` in ``cn``)."""
+    body = record.get("request_body")
+    if isinstance(body, dict) and isinstance(body.get("model"), str) and body["model"]:
+        return str(body["model"])
+    name = record.get("model") or ""
+    spec = catalogue().get(name)
+    return spec.wire_name(record.get("region") or region) if spec is not None else name
+
+
+def expired(task_id: str | None, why: str) -> dict[str, Any]:
+    """A run whose task may have been billed without us seeing the outcome: cost unknown."""
+    about = f"task {task_id}" if task_id else "the task (if the create made one)"
+    return {
+        "status": "EXPIRED",
+        "cost": None,
+        "error_message": f"{why}: the outcome of {about} is lost; it may have been billed",
+    }

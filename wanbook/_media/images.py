@@ -69,10 +69,6 @@ class PreparedImage:
     height: int | None = None
     format: str | None = None
 
-    @property
-    def is_data_uri(self) -> bool:
-        return self.url.startswith("data:")
-
 
 def _norm_format(name: str) -> str:
     name = name.upper()

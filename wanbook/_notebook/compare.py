@@ -286,19 +286,16 @@ class _Plan:
 
     async def run(self, bar: Progress, experiment: str | None, tags: list[str]) -> Any:
         """Run the valid requests through the session's batch engine; return the frame."""
-        from wanbook._engine.batch import Batch
-
         for line in self.notes():
             print(line, file=sys.stderr)
-        self.session._check_budget(*self.preps)  # as Session.batch does (no await before Batch)
-        batch = Batch(self.session, self.preps, experiment=experiment, tags=tags)
+        batch = self.session.batch(prepared=self.preps, experiment=experiment, tags=tags)
         try:
             async for outcome in batch:
                 self.results[self.valid[outcome.index]] = (outcome.run, outcome.error)
                 run = outcome.run
                 bar.step(failed=outcome.error is not None or run is None or not run.ok)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            batch._abort()  # stop sending; what was created is left for resume (one line says)
+            batch.abort()  # stop sending; what was created is left for resume (one line says)
             raise
         finally:
             bar.close()

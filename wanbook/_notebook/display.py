@@ -7,12 +7,17 @@ hundred bytes per video instead of megabytes. Bytes are embedded only when asked
 
 A poster frame is written beside the run's video as ``<run_id>.jpg`` (once; reused after) and
 referenced the same way.
+
+A :class:`~wanbook._runlog.run.Run` has no ``_repr_html_``: the run log knows nothing of notebooks.
+:func:`register_formatter` tells IPython to draw a Run as its card instead; ``wanbook`` calls it the
+first time one of its lazy names (everything that can return a Run) is used.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,7 @@ from urllib.parse import quote
 from wanbook._errors import DownloadError
 from wanbook._notebook.html import Cell, run_html
 
-__all__ = ["ensure_poster", "media_src", "run_card", "run_cell"]
+__all__ = ["ensure_poster", "media_src", "register_formatter", "run_card", "run_cell"]
 
 _MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webm": "video/webm"}
 
@@ -101,3 +106,26 @@ def run_cell(
         return Cell(None, error=error)
     src, poster, link, note = _media(record, base, embed)
     return Cell(record, src=src, poster=poster, link=link, error=error or note)
+
+
+def register_formatter(shell: Any = None) -> bool:
+    """Have IPython show a ``Run`` as its card (``shell``: the running IPython shell by default).
+
+    Registered by name, so neither this call nor a plain Python session imports anything more.
+    Safe to repeat. False when there is no IPython shell to register with.
+    """
+    if shell is None:
+        if "IPython" not in sys.modules:
+            return False
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None:
+            return False
+    html = shell.display_formatter.formatters["text/html"]
+    html.for_type_by_name("wanbook._runlog.run", "Run", _run_as_card)
+    return True
+
+
+def _run_as_card(run: Any) -> str:
+    return run_card(run.record)

@@ -75,12 +75,6 @@ class Run:
     def to_dict(self) -> dict[str, Any]:
         return self.record
 
-    def _repr_html_(self) -> str:
-        """The video by file reference (never its bytes), a poster, key parameters and cost."""
-        from wanbook._notebook.display import run_card
-
-        return run_card(self._record)
-
     def __repr__(self) -> str:
         r = self._record
         bits = [

@@ -21,11 +21,10 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from wanbook._errors import RunLogError
 from wanbook._runlog.migrations import migrate
@@ -303,43 +302,6 @@ class RunLog:
         return int(self.query("SELECT COUNT(*) FROM runs")[1][0][0])
 
     # ------------------------------------------------------------------ views
-    def dataframe(
-        self,
-        *,
-        experiment: str | Sequence[str] | None = None,
-        model: str | Sequence[str] | None = None,
-        status: str | Sequence[str] | None = None,
-        since: datetime | date | str | None = None,
-        tag: str | Sequence[str] | None = None,
-        backend: str | Sequence[str] | None = None,
-        columns: str | Sequence[str] | None = None,
-    ) -> Any:
-        """The runs as a pandas DataFrame indexed by run_id, oldest first (``_frames.runs_frame``).
-
-        Filters: a value or a list of values (any of them); ``since``: created at or after;
-        ``tag``: a tag or a list of tags (all of them). ``columns``: None (the default view),
-        ``"all"``, or a list of column names.
-        """
-        from wanbook._runlog.dataframe import runs_frame
-
-        filters = dict(
-            experiment=experiment, model=model, status=status, since=since, tag=tag, backend=backend
-        )
-        return runs_frame(self, columns=columns, **filters)
-
-    def export(
-        self,
-        fmt: str,
-        file: IO[str] | str | Path | None = None,
-        *,
-        limit: int | None = None,
-        **filters: Any,
-    ) -> str:
-        """The runs as ``csv``, ``json`` or a text ``table`` (see ``wanbook._runlog.export.export``),
-        written to ``file`` when given and returned. ``limit``: only the newest N runs."""
-        from wanbook._runlog.export import export
-
-        return export(self, fmt, file, limit=limit, **filters)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

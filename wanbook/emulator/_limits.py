@@ -36,11 +36,6 @@ class SlidingWindow:
         while self._times and self._times[0] <= now - self.window:
             self._times.popleft()
 
-    def would_allow(self, now: float) -> bool:
-        with self._lock:
-            self._expire(now)
-            return len(self._times) < self.limit
-
     def acquire(self, now: float) -> bool:
         """Record an event at ``now`` if the window has room; False (nothing recorded) if not."""
         with self._lock:

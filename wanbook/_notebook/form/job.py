@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import html
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wanbook._errors import APIError
@@ -22,7 +23,7 @@ from wanbook._runlog.run import Run
 from wanbook._spec.request import Request
 
 if TYPE_CHECKING:
-    from wanbook._notebook.form.widget import Form
+    from wanbook._engine.session import Session
 
 __all__ = ["Job"]
 
@@ -39,13 +40,33 @@ def cancel_refused_words(exc: BaseException) -> str:
 
 
 class Job:
-    """One generation started by the form: its panel, its future and its run."""
+    """One generation started by the form: its panel, its future and its run.
 
-    def __init__(self, form: Form, request: Request) -> None:
+    It runs on ``session`` and knows nothing of the form: ``on_change()`` is called when its
+    state changes (the form keeps its own buttons in step), ``use_seed(seed)`` when "Use this
+    seed" is pressed; ``layout`` and ``html()`` make its widgets look like the form's.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        request: Request,
+        *,
+        experiment: str | None,
+        tags: Sequence[str],
+        on_change: Callable[[], None],
+        use_seed: Callable[[int], None],
+        layout: Any,
+        html: Callable[[], Any],
+    ) -> None:
         import ipywidgets as w
 
-        self.form = form
+        self.session = session
         self.request = request
+        self.experiment = experiment
+        self.tags = list(tags)
+        self._changed = on_change
+        self._seed_to_form = use_seed
         self.run: Run | None = None
         self.error: BaseException | None = None
         self.future: concurrent.futures.Future[Run | None] | None = None
@@ -53,8 +74,8 @@ class Job:
         self._stopped = False  # its task was canceled at the service: stop following it
         self.started = time.monotonic()
         self.ended: float | None = None
-        one = form._shared[0]
-        self.status = form._html()
+        one = layout
+        self.status = html()
         self.cancel_button = w.Button(layout=one, description="Cancel", icon="stop", disabled=True)
         self.reuse_seed = w.Button(  # the seed itself is in the status line: a button is short
             layout=one,
@@ -98,10 +119,10 @@ class Job:
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self._tick())
         self._generating = loop.create_task(
-            self.form.session.agenerate(
+            self.session.agenerate(
                 request=self.request,
-                experiment=self.form.experiment,
-                tags=self.form.tags,
+                experiment=self.experiment,
+                tags=self.tags,
                 on_update=self._on_update,
                 raise_on_failure=False,
                 warn=False,  # the form already shows each warning beside its field
@@ -113,7 +134,7 @@ class Job:
             except asyncio.CancelledError:
                 if not self._stopped or self.run is None:
                     raise
-                run = self.form.session.run(self.run.run_id)  # canceled and priced by acancel
+                run = self.session.run(self.run.run_id)  # canceled and priced by acancel
             self.run = run
             from wanbook._notebook.display import run_card
 
@@ -127,12 +148,7 @@ class Job:
             ticker.cancel()
             self.ended = time.monotonic()
             self._render()
-            self.form.job_changed()
-
-    @property
-    def output_html(self) -> str:
-        """The HTML shown under the status line: the run's card, the error, or "" before."""
-        return "".join(o["data"]["text/html"] for o in self.output.outputs)
+            self._changed()
 
     def _show(self, markup: str) -> None:
         """Show the run's card or its error (replacing what was shown; the notes stay)."""
@@ -160,7 +176,7 @@ class Job:
         self._seen_at = time.monotonic()
         self._render()
         if self.state != before:
-            self.form.job_changed()
+            self._changed()
 
     def _render(self) -> None:
         now = time.monotonic()
@@ -191,7 +207,7 @@ class Job:
         queried once so the status line shows its real state, not the stale PENDING.
         """
         try:
-            run = await self.form.session.acancel(run_id)
+            run = await self.session.acancel(run_id)
         except Exception:
             await self._look_again()
             raise
@@ -208,7 +224,7 @@ class Job:
         if run is None or not run.task_id:
             return
         try:
-            task = await self.form.session.client().query(run.task_id)
+            task = await self.session.client().query(run.task_id)
         except Exception:  # the next poll will tell
             return
         status, now = str(task.status.value), self.run
@@ -230,4 +246,4 @@ class Job:
 
     def _use_seed(self) -> None:
         if self.request.seed is not None:
-            self.form.use_seed(self.request.seed)
+            self._seed_to_form(self.request.seed)

@@ -226,7 +226,16 @@ class Form(Fields):
         req = self.request
         if self.seed_mode.value == "random":
             req = req.replace(seed=draw_seed())
-        job = Job(self, req)
+        job = Job(
+            self.session,
+            req,
+            experiment=self.experiment,
+            tags=self.tags,
+            on_change=self.job_changed,
+            use_seed=self.use_seed,
+            layout=self._shared[0],
+            html=self._html,
+        )
         self.jobs.append(job)
         self.results.children = (job.widget, *self.results.children)
         job.start()
