@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.wanbook-installed
 
-.PHONY: test demo install lint bench clean
+.PHONY: test demo install check lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/wanbook demo --out demo-output
 
-lint: $(STAMP)
+# Lint, formatting, types and the one-way import rule (the layers in pyproject.toml).
+check: $(STAMP)
 	$(BIN)/ruff check wanbook tests bench notebooks
 	$(BIN)/ruff format --check wanbook tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+lint: check
 
 bench: $(STAMP)
 	$(BIN)/python bench/emulator.py

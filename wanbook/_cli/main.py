@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 from wanbook._errors import (
     BudgetExceededError,
@@ -293,7 +293,14 @@ def _one_line_warnings(stream: Any) -> Iterator[None]:
     ``file:line: Category: message`` plus a source line. For the command line only: the
     library's warnings stay ordinary warnings for notebooks and code."""
 
-    def show(message: Any, category: Any, filename: Any, lineno: Any, *rest: Any) -> None:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         print(f"wanbook: warning: {' '.join(str(message).split())}", file=stream, flush=True)
 
     with warnings.catch_warnings():

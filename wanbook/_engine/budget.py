@@ -18,7 +18,6 @@ session's in-memory book of its runs and reservations.
 from __future__ import annotations
 
 import itertools
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 from wanbook._engine.prepare import Prepared
 from wanbook._errors import BudgetExceededError
 from wanbook._runlog.schema import UNFINISHED as _UNFINISHED
+from wanbook._spec.prices import as_number
 
 __all__ = ["Budget", "Ledger", "Reservation"]
 
@@ -151,14 +151,13 @@ class Ledger:
 
 def _money(record: dict[str, Any]) -> tuple[str, float, str, float]:
     """A run's ``(cost currency, cost, estimate currency, estimate still committed)``."""
-    status, cost = record.get("status"), record.get("cost")
-    spent = cost is not None and not math.isnan(float(cost))  # unbilled ends cost 0; EXPIRED may
-    committed = status in _UNFINISHED or (status == "SUCCEEDED" and cost is None)
-    estimate = record.get("estimate")
-    pending = committed and estimate is not None and not math.isnan(float(estimate))
+    status = record.get("status")
+    cost = as_number(record.get("cost"))  # unbilled ends cost 0; EXPIRED may be unknown
+    committed = status in _UNFINISHED or (status == "SUCCEEDED" and record.get("cost") is None)
+    estimate = as_number(record.get("estimate")) if committed else None
     return (
-        str(record.get("currency") or "") if spent else "",
-        float(cost) if spent else 0.0,
-        str(record.get("estimate_currency") or "") if pending else "",
-        float(estimate) if pending else 0.0,
+        str(record.get("currency") or "") if cost is not None else "",
+        cost if cost is not None else 0.0,
+        str(record.get("estimate_currency") or "") if estimate is not None else "",
+        estimate if estimate is not None else 0.0,
     )

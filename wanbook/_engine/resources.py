@@ -196,7 +196,7 @@ class Resources:
         """
         if not self._exit_hook:
             ref = weakref.ref(self)
-            atexit.register(lambda: (session := ref()) is not None and session.close())
+            atexit.register(_close_if_alive, ref)
             self._exit_hook = True
 
     def close(self) -> None:
@@ -213,6 +213,13 @@ class Resources:
         if self._emulator is not None:
             self._emulator.stop()
             self._emulator = None
+
+
+def _close_if_alive(ref: weakref.ref[Resources]) -> None:
+    """At interpreter exit: close the session if it is still alive."""
+    resources = ref()
+    if resources is not None:
+        resources.close()
 
 
 def _running_loop(*per_loop: weakref.WeakKeyDictionary[Any, Any]) -> asyncio.AbstractEventLoop:

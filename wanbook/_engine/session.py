@@ -173,7 +173,7 @@ class Session(Resources):
         """
         if (requests is None) == (prepared is None):
             raise TypeError("Session.batch() takes either requests or prepared, not both")
-        preps = self._prepare_all(requests) if prepared is None else list(prepared)
+        preps = list(prepared) if prepared is not None else self._prepare_all(requests)
         self._check_budget(*preps)
         return Batch(
             self,
@@ -186,7 +186,7 @@ class Session(Resources):
             limits=limits,
         )
 
-    def _prepare_all(self, requests: Iterable[Request]) -> list[Prepared]:
+    def _prepare_all(self, requests: object) -> list[Prepared]:
         """Validate and price every request; one ValidationError naming every failing index (each
         problem's field is prefixed ``[i].``) before anything is sent."""
         if isinstance(requests, Request | str | bytes | Mapping) or not isinstance(

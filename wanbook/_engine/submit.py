@@ -82,11 +82,12 @@ async def submit_one(
         if exc.sent_at is not None:  # the attempt that failed (after any 429s)
             sent_at = datetime.fromtimestamp(exc.sent_at, UTC)
         async with create_gate(client).searching():
-            task = await tracker.find_ambiguous(
+            found = await tracker.find_ambiguous(
                 client, run_id, prep.body["model"], sent_at, answered_at
             )
-        if task is None:
+        if found is None:
             raise
+        task = found
         since = (datetime.now(UTC) - sent_at).total_seconds()
     except (BatchCancelled, TaskTimeoutError) as exc:
         tracker.update(

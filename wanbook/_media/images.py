@@ -265,7 +265,7 @@ def prepare_image(
     ``http(s)`` URL is checked against the limits and returned as a ``data:`` URI. Raises
     :class:`MediaError` (``field="image"``) naming the file, the value found and the limit broken.
     """
-    limits = {
+    limits: dict[str, Any] = {
         "max_mb": max_mb,
         "min_side": min_side,
         "max_side": max_side,

@@ -66,7 +66,7 @@ def _comparison_class() -> type:
         return _Comparison
     import pandas as pd
 
-    class Comparison(pd.DataFrame):  # type: ignore[misc]
+    class Comparison(pd.DataFrame):
         """The runs of a comparison, one row per cell; shows itself as the grid.
 
         ``layout`` holds the grid's ``rows`` and ``cols`` (column names) and its ``title``.
@@ -91,7 +91,7 @@ def _comparison_class() -> type:
                 embed=embed,
             )
 
-        def _repr_html_(self) -> str:  # type: ignore[override]
+        def _repr_html_(self) -> str:
             return self.grid()._repr_html_()
 
     Comparison.__module__ = __name__

@@ -12,6 +12,7 @@ from untrusted notebooks.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -183,17 +184,17 @@ def key_params(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     seed = record.get("seed")
     out.append(("seed", "random (not recorded)" if seed is None else str(seed)))
-    width, height = record.get("width"), record.get("height")
-    if as_number(width) and as_number(height):
-        out.append(("size", f"{int(float(width))}×{int(float(height))}"))
+    width, height = as_number(record.get("width")), as_number(record.get("height"))
+    if width and height and math.isfinite(width * height):
+        out.append(("size", f"{int(width)}×{int(height)}"))
     elif p.get("size"):
         out.append(("size", str(p["size"]).replace("*", "×")))
     tier = record.get("tier") or p.get("tier")
     if tier:
         out.append(("tier", str(tier)))
-    duration = record.get("duration") if as_number(record.get("duration")) else p.get("duration")
-    if as_number(duration):
-        out.append(("duration", f"{float(duration):g} s"))
+    duration = as_number(record.get("duration")) or as_number(p.get("duration"))
+    if duration:
+        out.append(("duration", f"{duration:g} s"))
     audio = record.get("has_audio")
     if audio is None:
         audio = p.get("audio")

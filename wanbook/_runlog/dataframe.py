@@ -319,9 +319,9 @@ def _merge(base: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame | None:
         if not appended_only:
             a = a[keep]
         if isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype):
-            if not a.categories.equals(b.categories):  # type: ignore[attr-defined]
-                cats = a.categories.union(b.categories)  # type: ignore[attr-defined]
-                a, b = a.set_categories(cats), b.set_categories(cats)  # type: ignore[attr-defined]
+            if not a.categories.equals(b.categories):
+                cats = a.categories.union(b.categories)
+                a, b = a.set_categories(cats), b.set_categories(cats)
         elif a.dtype != b.dtype:
             if pd.isna(b).all():
                 b = b.astype(a.dtype)
@@ -351,7 +351,7 @@ class _Kept:
 def _max_seq(seqs: Any) -> int:
     import numpy as np
 
-    known = seqs[np.not_equal(seqs, None)]
+    known = seqs[np.not_equal(seqs, np.array(None, dtype=object))]
     return int(known.max()) if len(known) else 0
 
 

@@ -61,7 +61,7 @@ def _text_to_array(text: str) -> np.ndarray:
 
 
 def _array_to_text(array: np.ndarray) -> str:
-    return str(memoryview(array), "utf-8")
+    return array.tobytes().decode("utf-8")
 
 
 def _json(value: Any) -> str:
@@ -150,9 +150,9 @@ def _encode_column(values: Any) -> tuple[str, dict[str, np.ndarray]]:
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         return "numpy", {"v": np.asarray(values)}
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
-        codes, uniques = _object_codes(np.asarray(values, dtype=object))
+        object_codes, uniques = _object_codes(np.asarray(values, dtype=object))
         parts = {"u": _text_to_array(uniques)}
-        return "object", parts if codes is None else {**parts, "k": codes}
+        return "object", parts if object_codes is None else {**parts, "k": object_codes}
     raise Unsupported(f"a column of dtype {dtype}")
 
 
@@ -261,7 +261,7 @@ def save(path: Path, frame: pd.DataFrame, meta: Mapping[str, Any]) -> bool:
         return False
     try:
         with file:
-            np.savez(file, **encode_frame(frame, meta))
+            np.savez(file, **encode_frame(frame, meta))  # type: ignore[arg-type]  # numpy's stub: allow_pickle
         os.replace(temp, path)
     except (OSError, ValueError, TypeError):  # Unsupported and UnicodeEncodeError included
         with contextlib.suppress(OSError):

@@ -66,6 +66,8 @@ class Run:
     def failure(self) -> TaskFailedError:
         """The error of a run that ended without a video, with the server's code and message."""
         r = self._record
+        code: str | None
+        message: str | None
         if r.get("status") == "SUCCEEDED":  # ended well, but the video is not on disk
             code, message = "VideoMissing", r.get("error_message") or "no video file"
         else:

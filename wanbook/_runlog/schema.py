@@ -53,7 +53,14 @@ usage:json billed_seconds:real tier:text price_per_second:real cost:real currenc
 price_table_date:text estimate:real estimate_currency:text fingerprint:text finished_at:time
 region:text hostname:text pid:int last_polled_at:time image_source:text rerun_of:text seq:int
 """
-COLUMNS: dict[str, str] = dict(item.split(":") for item in _SCHEMA.split())  # type: ignore[misc]
+
+
+def _pair(item: str) -> tuple[str, str]:
+    name, kind = item.split(":")
+    return name, kind
+
+
+COLUMNS: dict[str, str] = dict(_pair(item) for item in _SCHEMA.split())
 
 UNFINISHED = ("PREPARED", "SUBMITTING", "AMBIGUOUS", "PENDING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN", "EXPIRED", "ERROR", "NOT_CREATED")

@@ -215,7 +215,7 @@ def encode(job: RenderJob, path: Path, stop: Callable[[], bool] = lambda: False)
                 if stop():
                     raise Aborted(path.name)
                 out.mux(video.encode(frame))
-                if audio is not None:
+                if audio is not None and samples is not None:
                     upto = min(total, (i + 1) * AUDIO_RATE // FPS)
                     while sent + chunk <= upto or (i == n_frames - 1 and sent < total):
                         part = samples[:, sent : sent + chunk]

@@ -12,10 +12,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from wanbook._spec.catalogue import catalogue
@@ -65,7 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
         """The request body, or None if it is too large (answered 413 by the caller)."""
         limit = MAX_UPLOAD if path.rstrip("/") == "/oss" else MAX_BODY
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks, total = [], 0
+            chunks: list[bytes] = []
+            total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -102,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.command,
                 split.path,
                 parse_qs(split.query, keep_blank_values=True),
-                self.headers,
+                cast(Mapping[str, str], self.headers),  # a Message: read-only, case-insensitive
                 body,
                 f"http://{host}",
             )

@@ -295,7 +295,7 @@ def default_choice(c: Controls, priced: Mapping[str, float]) -> str:
         options = [(tier_of_size(value), value) for _, value in c.sizes]
     else:
         options = [(tier, tier) for tier in c.resolutions]
-    known = [(priced[t], i, v) for i, (t, v) in enumerate(options) if t in priced]
+    known = [(priced[t], i, v) for i, (t, v) in enumerate(options) if t is not None and t in priced]
     return min(known)[2] if known else c.default
 
 

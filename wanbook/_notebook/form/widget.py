@@ -122,7 +122,7 @@ class Form(Fields):
     # ------------------------------------------------------------------ starting values
     def _first_model(self, names: Sequence[str]) -> str:
         """The model asked for, else the cheapest model of the region in this group."""
-        if self._wanted in names:
+        if self._wanted is not None and self._wanted in names:
             return self._wanted
         kind = self.kind.value
         pick = cheapest_models(kind if kind in ("t2v", "i2v") else "i2v", self.region, 1)
