@@ -4,10 +4,9 @@
 PyAV only when a name that needs them is first used.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from wanbook._errors import (
     AmbiguousCreateError,
@@ -34,7 +33,7 @@ from wanbook._errors import (
 from wanbook._spec.request import Request
 from wanbook._version import __version__
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from wanbook._engine.default_session import (
         agenerate,
         estimate,
@@ -124,11 +123,23 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def _public(value: _Any) -> _Any:
+    """Name the object ``wanbook.X`` (tracebacks, reprs, docs), as it is reached."""
+    if getattr(value, "__module__", "").startswith("wanbook."):
+        value.__module__ = "wanbook"
+    return value
+
+
+for _name in __all__:
+    if _name in globals() and _name != "__version__":
+        _public(globals()[_name])
+
+
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'wanbook' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = _public(getattr(_importlib.import_module(module), name))
     globals()[name] = value
     _show_runs_in_ipython()
     return value

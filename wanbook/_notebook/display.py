@@ -111,8 +111,7 @@ def run_cell(
 def register_formatter(shell: Any = None) -> bool:
     """Have IPython show a ``Run`` as its card (``shell``: the running IPython shell by default).
 
-    Registered by name, so neither this call nor a plain Python session imports anything more.
-    Safe to repeat. False when there is no IPython shell to register with.
+    Safe to repeat. False (and nothing imported) when there is no IPython shell to register with.
     """
     if shell is None:
         if "IPython" not in sys.modules:
@@ -122,8 +121,9 @@ def register_formatter(shell: Any = None) -> bool:
         shell = get_ipython()
         if shell is None:
             return False
-    html = shell.display_formatter.formatters["text/html"]
-    html.for_type_by_name("wanbook._runlog.run", "Run", _run_as_card)
+    from wanbook._runlog.run import Run
+
+    shell.display_formatter.formatters["text/html"].for_type(Run, _run_as_card)
     return True
 
 

@@ -17,26 +17,37 @@ service's pace (a task takes one to five minutes; ids and URLs live 24 h); the d
 Importing this package is cheap: the server, numpy, Pillow and PyAV load only when used.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from wanbook.emulator._faults import Faults
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from wanbook.emulator._cli import main
     from wanbook.emulator._server import DEFAULT_TIME_SCALE, Emulator
 
 __all__ = ["DEFAULT_TIME_SCALE", "Emulator", "Faults", "main"]
 
+_LAZY = {
+    "DEFAULT_TIME_SCALE": "wanbook.emulator._server",
+    "Emulator": "wanbook.emulator._server",
+    "main": "wanbook.emulator._cli",
+}
 
-def __getattr__(name: str) -> Any:
-    if name in ("Emulator", "DEFAULT_TIME_SCALE"):
-        from wanbook.emulator import _server
+Faults.__module__ = __name__  # tracebacks and reprs name the public path
 
-        return getattr(_server, name)
-    if name == "main":
-        from wanbook.emulator._cli import main
 
-        return main
-    raise AttributeError(f"module 'wanbook.emulator' has no attribute {name!r}")
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wanbook.emulator' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    if getattr(value, "__module__", "").startswith("wanbook.emulator."):
+        value.__module__ = __name__
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
