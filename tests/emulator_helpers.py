@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,22 +16,6 @@ T = TypeVar("T")
 
 CREATE = "/services/aigc/video-generation/video-synthesis"
 DEADLINE = 60.0  # generous: a loaded 2-core CI machine may render slowly
-
-
-class FakeClock:
-    """An epoch clock that only moves when told to (the emulator's ``clock=``)."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self._t = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._t
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._t += seconds
 
 
 def wait_for(check: Callable[[], T], timeout: float = DEADLINE, what: str = "condition") -> T:

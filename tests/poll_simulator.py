@@ -12,25 +12,18 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from tests.fakes import FakeClock
 from wanbook._api.poll_schedule import Expectation, PollPlan
 from wanbook._api.tasks import Task, TaskStatus
 
 __all__ = ["sdk_queries", "simulate_watch"]
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def simulate_watch(
     exp: Expectation, queue: float, run: float, *, rng_seed: int = 0
 ) -> tuple[int, float]:
     """``(queries, seconds noticed late)`` for a task ending ``queue + run`` s after its create."""
-    clock = _Clock()
+    clock = FakeClock(start=0.0)
     plan = PollPlan(exp, clock=clock, rng=random.Random(rng_seed).random)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -47,7 +40,7 @@ def simulate_watch(
     last = TaskStatus.PENDING
     queries = 0
     while True:
-        clock.now += next(plan)
+        clock.advance(next(plan))
         queries += 1
         task = answer()
         if task.status != last:

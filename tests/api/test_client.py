@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_API_KEY
+from tests.fakes import FakeClock
 from wanbook._api.client import Client
 from wanbook._api.retry import RetryPolicy
 from wanbook._api.tasks import TaskStatus
@@ -65,19 +66,6 @@ class Server:
         return sum(1 for r in self.requests if str(r.url) == CREATE_URL)
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
-
-
 def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return httpx.Response(status, content=content, headers=headers)
@@ -94,15 +82,15 @@ def task(status: str, task_id: str = "task-1", **output: Any) -> httpx.Response:
     )
 
 
-def make(server: Server, clock: FakeTime | None = None, **kwargs: Any) -> Client:
-    clock = clock or FakeTime()
+def make(server: Server, clock: FakeClock | None = None, **kwargs: Any) -> Client:
+    clock = clock or FakeClock(start=1000.0)
     kwargs.setdefault("retry", RetryPolicy(max_retries=2, base=1.0, cap=8.0))
     return Client(
         BASE,
         TEST_API_KEY,
         transport=httpx.MockTransport(server),
         sleep=clock.sleep,
-        clock=clock.clock,
+        clock=clock,
         rng=lambda: 0.5,
         **kwargs,
     )
@@ -255,7 +243,7 @@ TABLE = [
 )
 def test_error_table(op: str, item: Item, cls: type[Exception], requests: int) -> None:
     server = Server(item)
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
     with pytest.raises(cls) as info:
         run(call(make(server, clock), op))
     assert type(info.value) is cls
@@ -295,7 +283,7 @@ def test_create_is_resent_when_surely_not_created(first: Item) -> None:
 def test_ambiguous_create_is_never_resent(failure: Exception) -> None:
     """The transport received the create, then failed: exactly one create, even with retries left."""
     server = Server(failure, answer(200, CREATED))
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
     with pytest.raises(AmbiguousCreateError) as info:
         run(call(make(server, clock, retry=RetryPolicy(max_retries=10)), "create"))
     assert server.creates == 1 and clock.sleeps == []
@@ -317,7 +305,7 @@ def test_a_create_the_server_timed_out_on_is_never_resent(answered: httpx.Respon
     the request "surely did not create a task". A service that timed out may have made the
     task, so the create is ambiguous: one request, no sleep, and the caller looks for the task."""
     server = Server(answered, answer(200, CREATED))
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
     with pytest.raises(AmbiguousCreateError) as info:
         run(call(make(server, clock, retry=RetryPolicy(max_retries=10)), "create"))
     assert server.creates == 1 and clock.sleeps == []
@@ -405,7 +393,7 @@ def test_retry_after_is_honoured() -> None:
         error(429, "Throttling", Retry_After="3600"),
         answer(200, CREATED),
     )
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
     run(call(make(server, clock, retry=RetryPolicy(max_retries=5)), "create"))
     assert clock.sleeps == [7.0, 0.0, 60.0]
 
@@ -417,7 +405,7 @@ def test_backoff_is_capped_and_jittered() -> None:
         (1.0, [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]),
     ]:
         server = Server(error(503, "ModelUnavailable"))
-        clock = FakeTime()
+        clock = FakeClock(start=1000.0)
         client = Client(
             BASE,
             TEST_API_KEY,
@@ -430,7 +418,7 @@ def test_backoff_is_capped_and_jittered() -> None:
             run(call(client, "query"))
         assert clock.sleeps == expected and len(server.requests) == 7
     server = Server(error(503, "ModelUnavailable"))
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
     client = Client(
         BASE, TEST_API_KEY, transport=httpx.MockTransport(server), sleep=clock.sleep, retry=policy
     )
@@ -441,7 +429,7 @@ def test_backoff_is_capped_and_jittered() -> None:
 
 
 def test_retrying_helper_for_downloads() -> None:
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
     client = make(Server(answer(200, {})), clock)
     attempts: list[int] = []
 
@@ -474,7 +462,7 @@ def test_watch_yields_each_status_change_once() -> None:
         task("RUNNING"),
         task("SUCCEEDED", video_url="https://oss.example/v.mp4"),
     )
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
 
     async def go() -> list:
         async with make(server, clock) as client:
@@ -493,7 +481,7 @@ def test_watch_yields_each_status_change_once() -> None:
 
 def test_watch_default_schedule_starts_fast_and_caps() -> None:
     server = Server(*[task("RUNNING")] * 12, task("SUCCEEDED"))
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
 
     async def go() -> None:
         async with make(server, clock) as client:
@@ -507,7 +495,7 @@ def test_watch_default_schedule_starts_fast_and_caps() -> None:
 
 def test_watch_deadline_raises_timeout() -> None:
     server = Server(task("RUNNING"))
-    clock = FakeTime()
+    clock = FakeClock(start=1000.0)
     seen: list = []
 
     async def go() -> None:
@@ -619,7 +607,9 @@ def test_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     ]
     for op, item in cases:
         server = Server(item)
-        client = Client(BASE, secret, transport=httpx.MockTransport(server), sleep=FakeTime().sleep)
+        client = Client(
+            BASE, secret, transport=httpx.MockTransport(server), sleep=FakeClock(start=1000.0).sleep
+        )
         texts.append(repr(client))
         with pytest.raises(Exception) as info:
             run(call(client, op))

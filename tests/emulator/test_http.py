@@ -15,7 +15,6 @@ import pytest
 from tests.conftest import TEST_API_KEY
 from tests.emulator_helpers import (
     CREATE,
-    FakeClock,
     auth,
     create,
     create_id,
@@ -25,6 +24,7 @@ from tests.emulator_helpers import (
     t2v,
     wait_done,
 )
+from tests.fakes import FakeClock
 from wanbook.emulator import Emulator
 
 TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}")

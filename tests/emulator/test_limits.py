@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from tests.emulator_helpers import (
-    FakeClock,
     auth,
     create,
     create_id,
@@ -16,6 +15,7 @@ from tests.emulator_helpers import (
     t2v,
     wait_done,
 )
+from tests.fakes import FakeClock
 from wanbook.emulator import Emulator, Faults
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import wanbook as wb
-from tests.emulator_helpers import FakeClock
+from tests.fakes import FakeClock
 from wanbook._api.pacing import CreateGate, RateWindow, group_of, limits_for
 from wanbook._engine.batch import Batch, Outcome
 from wanbook._errors import BatchCancelled

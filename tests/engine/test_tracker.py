@@ -21,6 +21,7 @@ import pytest
 
 import wanbook as wb
 from tests.conftest import TEST_API_KEY
+from tests.fakes import FakeClock
 from wanbook._api.client import Client
 from wanbook._api.retry import RetryPolicy
 from wanbook._api.watch import OUTAGE_CAP, outage_wait
@@ -52,22 +53,6 @@ def _tiny_mp4(path: Path) -> bytes:
 @pytest.fixture(scope="module")
 def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return _tiny_mp4(tmp_path_factory.mktemp("mp4") / "v.mp4")
-
-
-class FakeTime:
-    """A monotonic clock that only ``sleep`` moves (shared by the tracker and the client)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(0.0, seconds)
-        await asyncio.sleep(0)
 
 
 def task(status: str, **output: Any) -> dict[str, Any]:
@@ -129,7 +114,7 @@ class Rig:
     """A run log, a tracker and a client over a scripted service, on one fake clock."""
 
     def __init__(self, tmp_path: Path, script: list[Answer], mp4: bytes, **tracker: Any) -> None:
-        self.time = FakeTime()
+        self.time = FakeClock(start=1000.0)
         self.service = Service(script, mp4)
         self.log = RunLog.open(tmp_path / "home")
         self.prices = PriceTable.load()

@@ -452,7 +452,8 @@ def test_a_refused_cancel_is_shown_and_the_state_refreshed(tmp_path: Any) -> Non
     and offers Cancel no more."""
     import threading
 
-    from tests.emulator_helpers import FakeClock, wait_for
+    from tests.emulator_helpers import wait_for
+    from tests.fakes import FakeClock
     from wanbook._portal import portal_loop
 
     clock = FakeClock()  # 0.4-0.8 s in the queue, 2.5 s rendering: on this clock only

@@ -31,6 +31,7 @@ from wanbook._errors import (
 )
 from wanbook._runlog.queries import recent_timings
 from wanbook._runlog.run import Run
+from wanbook._runlog.schema import parse_time
 
 if TYPE_CHECKING:
     from wanbook._api.client import Client
@@ -186,11 +187,9 @@ def poll_plan(
 def plan_for_record(resources: Resources, record: dict[str, Any]) -> PollPlan:
     """The poll schedule for a logged run being resumed (created ``since`` seconds ago)."""
     params = record.get("params") or {}
-    created = record.get("submitted_at") or record.get("created_at")
+    created = parse_time(record.get("submitted_at") or record.get("created_at"))
     since = 0.0
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created)
-    if isinstance(created, datetime):
+    if created is not None:
         since = max(0.0, (datetime.now(UTC) - created).total_seconds())
     duration = params.get("duration") if isinstance(params, dict) else None
     return poll_plan(

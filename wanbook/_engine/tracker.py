@@ -28,6 +28,7 @@ from wanbook._errors import DownloadError, TaskTimeoutError
 from wanbook._media.images import describe_for_log
 from wanbook._media.videos import download_video
 from wanbook._runlog.run import Run
+from wanbook._runlog.schema import parse_time
 from wanbook._runlog.store import RunLog, utc_iso
 from wanbook._spec.catalogue import catalogue
 from wanbook._spec.prices import PriceTable, cost
@@ -318,7 +319,7 @@ class Tracker:
         run_id = record["run_id"]
         task_id = record.get("task_id")
         created = record.get("submitted_at") or record.get("created_at")
-        created_at = created if isinstance(created, datetime) else _parse_utc(created)
+        created_at = created if isinstance(created, datetime) else _logged_or_now(created)
         now = datetime.now(UTC)
         status = record.get("status")
         if not task_id and status not in ("SUBMITTING", "AMBIGUOUS"):
@@ -353,13 +354,6 @@ class Tracker:
                 return self.update(run_id, error_message="the video URL is no longer served")
             return await self.finish(client, run_id, task)
         return await self.follow(client, run_id, task_id, deadline=deadline, poll=poll)
-
-
-def _parse_utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        dt = datetime.fromisoformat(value)
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return datetime.now(UTC)
 
 
 # ------------------------------------------------------------------ answers -> row fields
@@ -414,3 +408,8 @@ def expired(task_id: str | None, why: str) -> dict[str, Any]:
         "cost": None,
         "error_message": f"{why}: the outcome of {about} is lost; it may have been billed",
     }
+
+
+def _logged_or_now(value: Any) -> datetime:
+    """A logged time, or now when the row has none (or none that reads as a time)."""
+    return parse_time(value) or datetime.now(UTC)

@@ -18,7 +18,6 @@ import asyncio
 import itertools
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from wanbook._errors import MediaError, ValidationError
@@ -26,6 +25,7 @@ from wanbook._notebook.form.logic import draw_seed
 from wanbook._notebook.html import error_words, grid_html, status_words
 from wanbook._notebook.progress import Progress
 from wanbook._portal import run_sync
+from wanbook._runlog.schema import parse_time
 from wanbook._spec.request import Request
 
 if TYPE_CHECKING:
@@ -167,18 +167,6 @@ def _cells(
     ]
 
 
-def _time(value: Any) -> datetime | None:
-    """A run-log time (an aware datetime, or ISO text as stored) as a datetime."""
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _row(cell: Mapping[str, Any], run: Run | None, error: BaseException | None) -> dict[str, Any]:
     """One row of the comparison: the cell's axes, the run's outcome, its cost and time."""
     row: dict[str, Any] = {k: None for k in COLUMNS}
@@ -189,7 +177,7 @@ def _row(cell: Mapping[str, Any], run: Run | None, error: BaseException | None) 
             if key in r and key not in AXES:
                 row[key] = r[key]
         row["seed"] = r.get("seed", cell["seed"])
-        start, end = _time(r.get("created_at")), _time(r.get("finished_at"))
+        start, end = parse_time(r.get("created_at")), parse_time(r.get("finished_at"))
         if start is not None and end is not None:
             row["seconds"] = (end - start).total_seconds()  # wall time, as the caller waited
         if r.get("status") != "SUCCEEDED":

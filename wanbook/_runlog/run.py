@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from wanbook._errors import TaskFailedError
+from wanbook._runlog.schema import TERMINAL
 
 __all__ = ["Run"]
-
-_TERMINAL = frozenset(
-    {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN", "EXPIRED", "ERROR", "NOT_CREATED"}
-)
 
 
 class Run:
@@ -44,7 +41,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self._record.get("status") in _TERMINAL
+        return self._record.get("status") in TERMINAL
 
     @property
     def cost(self) -> float:

@@ -33,6 +33,7 @@ __all__ = [
     "encode",
     "local_path",
     "new_run_id",
+    "parse_time",
     "since_iso",
     "utc_iso",
     "utc_now",
@@ -101,6 +102,20 @@ def utc_iso(value: Any, field: str = "time") -> str:
             f"{field}={value!r} has no time zone; give a UTC offset (server times are UTC+8)"
         )
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A time read back from the log (ISO text as stored, or a datetime) as an aware UTC
+    datetime; naive text is taken as UTC (rows written by early versions); None if not a time."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def since_iso(value: Any) -> str:
