@@ -8,19 +8,26 @@ import io
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from wanbook._errors import MediaError
 from wanbook._media.images import (
-    MB,
     PreparedImage,
     describe_for_log,
     prepare_image,
     redact_body,
 )
+from wanbook._spec.images import MB, ImageRules, image_rules
+
+
+def rules(**changes: Any) -> ImageRules:
+    """The catalogue's image rules with ``changes`` (the size limit is each model's own)."""
+    return replace(image_rules(), **changes)
 
 
 def encode(img: Image.Image, fmt: str, **save: object) -> bytes:
@@ -63,21 +70,21 @@ def rgb(w: int = 320, h: int = 240) -> Image.Image:
 def test_side_limits(tmp_path: Path, size: tuple[int, int], error: str | None) -> None:
     path = write(tmp_path, "side.png", encode(Image.new("RGB", size, "white"), "PNG"))
     if error is None:
-        prepared = prepare_image(path, max_mb=10)
+        prepared = prepare_image(path, rules(max_mb=10))
         assert (prepared.width, prepared.height) == size
         assert prepared.format == "PNG"
     else:
         with pytest.raises(MediaError) as info:
-            prepare_image(path, max_mb=10)
+            prepare_image(path, rules(max_mb=10))
         assert info.value.field == "image"
         assert str(info.value) == f"image {str(path)!r}: {error}"
 
 
 def test_side_limits_are_arguments(tmp_path: Path) -> None:
     path = write(tmp_path, "small.png", encode(Image.new("RGB", (100, 100)), "PNG"))
-    assert prepare_image(path, max_mb=10, min_side=100, max_side=100).width == 100
+    assert prepare_image(path, rules(max_mb=10, min_side=100, max_side=100)).width == 100
     with pytest.raises(MediaError, match="above the maximum 99 px"):
-        prepare_image(path, max_mb=10, min_side=10, max_side=99)
+        prepare_image(path, rules(max_mb=10, min_side=10, max_side=99))
 
 
 # --------------------------------------------------------------------------- formats
@@ -96,7 +103,7 @@ def test_side_limits_are_arguments(tmp_path: Path) -> None:
 def test_accepted_formats_become_data_uris(tmp_path: Path, name: str, fmt: str, mime: str) -> None:
     data = encode(rgb(), fmt)
     path = write(tmp_path, name, data)
-    prepared = prepare_image(str(path), max_mb=10)
+    prepared = prepare_image(str(path), rules(max_mb=10))
     assert prepared.format == fmt
     assert prepared.url.startswith(f"data:{mime};base64,")
     assert base64.b64decode(prepared.url.split(",", 1)[1]) == data
@@ -110,21 +117,21 @@ def test_accepted_formats_become_data_uris(tmp_path: Path, name: str, fmt: str, 
 def test_other_formats_are_refused(tmp_path: Path, fmt: str) -> None:
     path = write(tmp_path, f"x.{fmt.lower()}", encode(rgb(), fmt))
     with pytest.raises(MediaError) as info:
-        prepare_image(path, max_mb=10)
+        prepare_image(path, rules(max_mb=10))
     assert f"format {fmt} is not accepted; allowed: JPEG, PNG, BMP, WEBP" in str(info.value)
 
 
 def test_formats_are_an_argument_and_jpg_means_jpeg(tmp_path: Path) -> None:
     jpeg = write(tmp_path, "a.jpg", encode(rgb(), "JPEG"))
     png = write(tmp_path, "a.png", encode(rgb(), "PNG"))
-    assert prepare_image(jpeg, max_mb=10, formats=("jpg",)).format == "JPEG"
+    assert prepare_image(jpeg, rules(max_mb=10, formats=("jpg",))).format == "JPEG"
     with pytest.raises(MediaError, match="format PNG is not accepted; allowed: JPEG"):
-        prepare_image(png, max_mb=10, formats=("jpg",))
+        prepare_image(png, rules(max_mb=10, formats=("jpg",)))
 
 
 def test_content_decides_the_format_not_the_extension(tmp_path: Path) -> None:
     path = write(tmp_path, "really-a-jpeg.png", encode(rgb(), "JPEG"))
-    prepared = prepare_image(path, max_mb=10)
+    prepared = prepare_image(path, rules(max_mb=10))
     assert prepared.format == "JPEG"
     assert prepared.url.startswith("data:image/jpeg;base64,")
 
@@ -159,12 +166,12 @@ def test_png_alpha_is_refused_with_a_fix(tmp_path: Path, make, expected: str) ->
     save = {"transparency": img.info["transparency"]} if "transparency" in img.info else {}
     path = write(tmp_path, "cat.png", encode(img, "PNG", **save))
     with pytest.raises(MediaError) as info:
-        prepare_image(path, max_mb=10)
+        prepare_image(path, rules(max_mb=10))
     message = str(info.value)
     assert message.startswith(f"image {str(path)!r}: {expected}")
     assert 'convert with img.convert("RGB")' in message
     # png_alpha=True (a future model) lets it through
-    assert prepare_image(path, max_mb=10, png_alpha=True).format == "PNG"
+    assert prepare_image(path, rules(max_mb=10, png_alpha=True)).format == "PNG"
 
 
 def test_the_example_message_from_the_brief(
@@ -173,7 +180,7 @@ def test_the_example_message_from_the_brief(
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "cat.png", encode(rgb().convert("RGBA"), "PNG"))
     with pytest.raises(MediaError) as info:
-        prepare_image("cat.png", max_mb=10)
+        prepare_image("cat.png", rules(max_mb=10))
     assert str(info.value) == (
         "image 'cat.png': PNG has an alpha channel (RGBA); the Wan models accept PNG without "
         'alpha — convert with img.convert("RGB")'
@@ -182,13 +189,13 @@ def test_the_example_message_from_the_brief(
 
 def test_webp_with_alpha_is_fine(tmp_path: Path) -> None:
     path = write(tmp_path, "a.webp", encode(rgb().convert("RGBA"), "WEBP"))
-    assert prepare_image(path, max_mb=10).format == "WEBP"
+    assert prepare_image(path, rules(max_mb=10)).format == "WEBP"
 
 
 def test_every_problem_is_said_at_once(tmp_path: Path) -> None:
     path = write(tmp_path, "thin.png", encode(noisy(239, 240, "RGBA"), "PNG"))
     with pytest.raises(MediaError) as info:
-        prepare_image(path, max_mb=0.01)
+        prepare_image(path, rules(max_mb=0.01))
     message = str(info.value)
     for part in ("over the 0.01 MB limit", "width 239 px is below", "alpha channel (RGBA)"):
         assert part in message
@@ -203,9 +210,9 @@ def test_exact_size_limit_boundary(tmp_path: Path) -> None:
     limit = int(max_mb * MB)
     bmp = encode(rgb(256, 240), "BMP")
     at_limit = bmp + b"\0" * (limit - len(bmp))
-    assert prepare_image(at_limit, max_mb=max_mb).bytes == limit
+    assert prepare_image(at_limit, rules(max_mb=max_mb)).bytes == limit
     with pytest.raises(MediaError) as info:
-        prepare_image(at_limit + b"\0", max_mb=max_mb)
+        prepare_image(at_limit + b"\0", rules(max_mb=max_mb))
     assert f"({limit + 1} bytes) is over the 0.25 MB limit" in str(info.value)
     assert str(info.value).startswith("image <bytes>: ")
 
@@ -215,18 +222,18 @@ def test_real_10_and_20_mb_limits(tmp_path: Path) -> None:
     under = write(tmp_path, "under.bmp", encode(Image.new("RGB", (1024, 3413)), "BMP"))
     over = write(tmp_path, "over.bmp", encode(Image.new("RGB", (1024, 3414)), "BMP"))
     assert under.stat().st_size == 54 + 3072 * 3413 <= 10 * MB < over.stat().st_size
-    assert prepare_image(under, max_mb=10).bytes == under.stat().st_size
+    assert prepare_image(under, rules(max_mb=10)).bytes == under.stat().st_size
     with pytest.raises(
         MediaError, match=r"file size 10\.0 MB \(10487862 bytes\) is over the 10 MB"
     ):
-        prepare_image(over, max_mb=10)
-    assert prepare_image(over, max_mb=20).height == 3414
+        prepare_image(over, rules(max_mb=10))
+    assert prepare_image(over, rules(max_mb=20)).height == 3414
 
 
 def test_oversized_file_still_reports_its_header_problems(tmp_path: Path) -> None:
     path = write(tmp_path, "big.gif", encode(noisy(300, 200), "GIF"))
     with pytest.raises(MediaError) as info:
-        prepare_image(path, max_mb=0.001)
+        prepare_image(path, rules(max_mb=0.001))
     message = str(info.value)
     assert "over the 0.001 MB limit" in message
     assert "format GIF is not accepted" in message
@@ -249,16 +256,16 @@ def test_oversized_file_still_reports_its_header_problems(tmp_path: Path) -> Non
 def test_corrupt_files(tmp_path: Path, data: bytes, expected: str) -> None:
     path = write(tmp_path, "broken.png", data)
     with pytest.raises(MediaError) as info:
-        prepare_image(path, max_mb=10)
+        prepare_image(path, rules(max_mb=10))
     assert str(info.value).startswith(f"image {str(path)!r}: {expected}")
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     missing = tmp_path / "nope.png"
     with pytest.raises(MediaError, match=r"nope\.png': no such file$"):
-        prepare_image(missing, max_mb=10)
+        prepare_image(missing, rules(max_mb=10))
     with pytest.raises(MediaError, match="is a directory"):
-        prepare_image(tmp_path, max_mb=10)
+        prepare_image(tmp_path, rules(max_mb=10))
 
 
 @pytest.mark.parametrize(
@@ -267,7 +274,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 )
 def test_unknown_schemes_are_refused(value: str) -> None:
     with pytest.raises(MediaError) as info:
-        prepare_image(value, max_mb=10)
+        prepare_image(value, rules(max_mb=10))
     assert "unsupported URL scheme" in str(info.value)
     assert value.split(":")[0] in str(info.value)
 
@@ -275,13 +282,13 @@ def test_unknown_schemes_are_refused(value: str) -> None:
 @pytest.mark.parametrize("value", [123, None, 4.5, ["a.png"]])
 def test_unsupported_types(value: object) -> None:
     with pytest.raises(MediaError, match="unsupported type"):
-        prepare_image(value, max_mb=10)
+        prepare_image(value, rules(max_mb=10))
 
 
 def test_a_long_non_path_is_shortened_in_the_message() -> None:
     raw = base64.b64encode(encode(noisy(300, 300), "PNG")).decode()  # base64 without data:
     with pytest.raises(MediaError) as info:
-        prepare_image(raw, max_mb=10)
+        prepare_image(raw, rules(max_mb=10))
     assert len(str(info.value)) < 400
     assert f"({len(raw)} chars)" in str(info.value)
 
@@ -291,7 +298,7 @@ def test_a_long_non_path_is_shortened_in_the_message() -> None:
 
 @pytest.mark.parametrize("url", ["https://example.com/cat.png?x=1", "http://example.com/a.gif"])
 def test_urls_pass_through_unfetched(url: str) -> None:
-    prepared = prepare_image(url, max_mb=10)
+    prepared = prepare_image(url, rules(max_mb=10))
     assert prepared == PreparedImage(url=url, source=url)
     assert prepared.sha256 is prepared.width is prepared.format is prepared.bytes is None
     assert not prepared.url.startswith("data:")
@@ -299,13 +306,13 @@ def test_urls_pass_through_unfetched(url: str) -> None:
 
 def test_url_without_host_is_refused() -> None:
     with pytest.raises(MediaError, match="no host"):
-        prepare_image("https:///cat.png", max_mb=10)
+        prepare_image("https:///cat.png", rules(max_mb=10))
 
 
 def test_data_uri_is_decoded_checked_and_given_the_right_mime() -> None:
     data = encode(rgb(), "PNG")
     uri = "data:image/jpeg;base64," + base64.b64encode(data).decode()  # mime says jpeg: wrong
-    prepared = prepare_image(uri, max_mb=10)
+    prepared = prepare_image(uri, rules(max_mb=10))
     assert prepared.source == "<data URI>"
     assert prepared.format == "PNG"
     assert prepared.url == "data:image/png;base64," + base64.b64encode(data).decode()
@@ -326,29 +333,29 @@ def test_data_uri_is_decoded_checked_and_given_the_right_mime() -> None:
 )
 def test_bad_data_uris(uri: str, expected: str) -> None:
     with pytest.raises(MediaError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        prepare_image(uri, max_mb=10)
+        prepare_image(uri, rules(max_mb=10))
 
 
 def test_file_url_is_a_local_path(tmp_path: Path) -> None:
     path = write(tmp_path, "with space.jpg", encode(rgb(), "JPEG"))
-    prepared = prepare_image(path.as_uri(), max_mb=10)
+    prepared = prepare_image(path.as_uri(), rules(max_mb=10))
     assert prepared.format == "JPEG"
     assert prepared.source == path.as_uri()
     with pytest.raises(MediaError, match="no such file"):
-        prepare_image((tmp_path / "gone.jpg").as_uri(), max_mb=10)
+        prepare_image((tmp_path / "gone.jpg").as_uri(), rules(max_mb=10))
     with pytest.raises(MediaError, match="another host"):
-        prepare_image("file://server/share/a.jpg", max_mb=10)
+        prepare_image("file://server/share/a.jpg", rules(max_mb=10))
 
 
 def test_bytes_and_bytearray() -> None:
     data = encode(rgb(), "WEBP")
     for value in (data, bytearray(data), memoryview(data)):
-        prepared = prepare_image(value, max_mb=10)
+        prepared = prepare_image(value, rules(max_mb=10))
         assert (prepared.source, prepared.format, prepared.bytes) == ("<bytes>", "WEBP", len(data))
 
 
 def test_pil_image_is_encoded_as_png() -> None:
-    prepared = prepare_image(rgb(400, 300), max_mb=10)
+    prepared = prepare_image(rgb(400, 300), rules(max_mb=10))
     assert (prepared.source, prepared.format, prepared.width, prepared.height) == (
         "<PIL image>",
         "PNG",
@@ -374,12 +381,12 @@ def test_pil_image_is_encoded_as_png() -> None:
 )
 def test_pil_image_problems(img: Image.Image, expected: str) -> None:
     with pytest.raises(MediaError) as info:
-        prepare_image(img, max_mb=10)
+        prepare_image(img, rules(max_mb=10))
     assert str(info.value).startswith(expected)
 
 
 def test_repr_never_holds_the_data() -> None:
-    prepared = prepare_image(rgb(), max_mb=10)
+    prepared = prepare_image(rgb(), rules(max_mb=10))
     assert "base64" not in repr(prepared)
     assert len(repr(prepared)) < 300
 
@@ -388,17 +395,17 @@ def test_repr_never_holds_the_data() -> None:
 
 
 def test_describe_for_log_has_no_data(tmp_path: Path) -> None:
-    prepared = prepare_image(write(tmp_path, "a.png", encode(rgb(), "PNG")), max_mb=10)
+    prepared = prepare_image(write(tmp_path, "a.png", encode(rgb(), "PNG")), rules(max_mb=10))
     described = describe_for_log(prepared)
     assert set(described) == {"sha256", "bytes", "width", "height", "format", "source"}
     assert described["sha256"] == prepared.sha256
     assert "base64" not in repr(described)
-    url = describe_for_log(prepare_image("https://e.com/a.png", max_mb=10))
+    url = describe_for_log(prepare_image("https://e.com/a.png", rules(max_mb=10)))
     assert url == dict.fromkeys(described, None) | {"source": "https://e.com/a.png"}
 
 
 def test_redact_body_replaces_data_uris_and_copies() -> None:
-    prepared = prepare_image(rgb(), max_mb=10)
+    prepared = prepare_image(rgb(), rules(max_mb=10))
     body = {
         "model": "wan2.2-i2v-plus",
         "input": {"prompt": "a cat", "img_url": prepared.url},

@@ -16,6 +16,7 @@ from typing import Any
 from wanbook._errors import Problem, ValidationError
 from wanbook._media.images import PreparedImage, prepare_image, redact_body
 from wanbook._spec.catalogue import catalogue
+from wanbook._spec.images import image_rules
 from wanbook._spec.prices import Estimate, PriceTable, estimate
 from wanbook._spec.request import Request, Resolved, build_body, check, request_from_body, resolve
 from wanbook._warn import warn_user
@@ -73,15 +74,7 @@ def prepare(
     assert spec is not None  # check() refused unknown models
     image: PreparedImage | None = None
     if not spec.is_t2v and request.image is not None:
-        limits = catalogue().image
-        image = prepare_image(
-            request.image,
-            max_mb=spec.image_max_mb or 10,
-            min_side=limits["min_side"],
-            max_side=limits["max_side"],
-            formats=tuple(limits["formats"]),
-            png_alpha=limits["png_alpha"],
-        )
+        image = prepare_image(request.image, image_rules(spec))
     resolved = resolve(request)
     body = build_body(request, region, img_url=image.url if image else None)
     logged = redact_body(body)

@@ -6,9 +6,9 @@ still costs a round trip and a confusing server message. It then becomes a ``dat
 ``http(s)`` URL is passed through untouched: we never fetch it (the server does), so its size and
 format are unknown here.
 
-The limits are arguments, not lookups: the caller reads them from the catalogue (``[image]``,
-``[audio_file]`` and each model's ``image_max_mb``). This module knows nothing else of wanbook but
-its errors. Pillow is imported inside the functions that need it, so ``import wanbook`` stays fast.
+The rules and the checks themselves are ``wanbook._spec.images`` (shared with the emulator); this
+module reads the image and says what is wrong with it. Pillow is imported inside the functions
+that need it, so ``import wanbook`` stays fast.
 
 The run log must never hold image bytes: :func:`describe_for_log` and :func:`redact_body` give what
 may be written instead (a hash, a size, the dimensions).
@@ -32,23 +32,16 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
 from wanbook._errors import MediaError
+from wanbook._spec.images import ImageRules, has_alpha, image_problems, norm_format
 
 __all__ = [
-    "MB",
     "PreparedImage",
     "describe_for_log",
     "prepare_image",
     "redact_body",
 ]
 
-#: The vendor writes "10 MB" / "20 MB" without saying which megabyte; we read it as MiB.
-MB = 1024 * 1024
-
-DEFAULT_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
-# Pillow reports some camera JPEGs (with an embedded preview) as MPO; on the wire they are JPEGs.
-_FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG"}
-_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")  # 2+ chars, so "C:\\x.png" is a path
 
 
@@ -70,11 +63,6 @@ class PreparedImage:
     format: str | None = None
 
 
-def _norm_format(name: str) -> str:
-    name = name.upper()
-    return _FORMAT_ALIASES.get(name, name)
-
-
 def _label(source: str) -> str:
     """``image 'cat.png'`` for a file; ``image <bytes>`` for anonymous sources.
 
@@ -91,27 +79,15 @@ def _fail(source: str, problems: Sequence[str]) -> MediaError:
     return MediaError(f"{_label(source)}: " + "; ".join(problems), field="image")
 
 
-def _mb(n: int) -> str:
-    return f"{n / MB:.1f} MB" if n >= MB // 10 else f"{n} bytes"
-
-
 # --------------------------------------------------------------------------- the checks (pure-ish)
 
 
 def _check_bytes(
-    data: bytes,
-    source: str,
-    *,
-    size: int | None = None,
-    max_mb: float,
-    min_side: int,
-    max_side: int,
-    formats: Sequence[str],
-    png_alpha: bool,
+    data: bytes, source: str, rules: ImageRules, *, size: int | None = None
 ) -> PreparedImage:
-    """Check an image's bytes against the limits; return it as a data URI, or raise MediaError.
+    """Check an image's bytes against ``rules``; return it as a data URI, or raise MediaError.
 
-    Every limit that is broken is said at once (a big alpha PNG gets both complaints), except
+    Every rule that is broken is said at once (a big alpha PNG gets both complaints), except
     when the bytes are not a readable image at all. ``size`` is the whole file's size when ``data``
     is only its head (a file over the limit); the pixels are then never decoded.
     """
@@ -119,12 +95,8 @@ def _check_bytes(
 
     if not data:
         raise _fail(source, ["the file is empty"])
-    allowed = tuple(_norm_format(f) for f in formats)
-    problems: list[str] = []
     nbytes = len(data) if size is None else size
-    if nbytes > int(max_mb * MB):
-        problems.append(f"file size {_mb(nbytes)} ({nbytes} bytes) is over the {max_mb:g} MB limit")
-
+    unread = [p.message for p in image_problems(rules, nbytes=nbytes)]
     try:
         with warnings.catch_warnings():
             # A big image trips Pillow's decompression-bomb *warning*; the side check below says
@@ -132,36 +104,27 @@ def _check_bytes(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise _fail(source, [*problems, f"too many pixels to check safely ({exc})"]) from exc
+        raise _fail(source, [*unread, f"too many pixels to check safely ({exc})"]) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        allowed_s = ", ".join(allowed)
+        allowed = ", ".join(rules.formats)
         raise _fail(
-            source, [*problems, f"not an image Pillow can read (allowed formats: {allowed_s})"]
+            source, [*unread, f"not an image Pillow can read (allowed formats: {allowed})"]
         ) from exc
 
     with img:
-        fmt = _norm_format(img.format or "unknown")
+        fmt = norm_format(img.format or "unknown")
         width, height = img.size
-        if fmt not in allowed:
-            problems.append(f"format {fmt} is not accepted; allowed: {', '.join(allowed)}")
-        for side, value in (("width", width), ("height", height)):
-            if value < min_side:
-                problems.append(f"{side} {value} px is below the minimum {min_side} px")
-            elif value > max_side:
-                problems.append(f"{side} {value} px is above the maximum {max_side} px")
-        if fmt == "PNG" and not png_alpha:
-            if img.mode in _ALPHA_MODES:
-                problems.append(
-                    f"PNG has an alpha channel ({img.mode}); the Wan models accept PNG without "
-                    'alpha — convert with img.convert("RGB")'
-                )
-            elif "transparency" in img.info:
-                problems.append(
-                    f"PNG has a transparency (tRNS) entry (mode {img.mode}); the Wan models accept "
-                    'PNG without alpha — convert with img.convert("RGB")'
-                )
+        problems = image_problems(
+            rules,
+            nbytes=nbytes,
+            fmt=fmt,
+            width=width,
+            height=height,
+            mode=img.mode,
+            alpha=has_alpha(img.mode, img.info),
+        )
         if problems:  # always the case for a head-only read: its size is over the limit
-            raise _fail(source, problems)
+            raise _fail(source, [p.message for p in problems])
         _decode_fully(img, source, fmt)
 
     mime = _MIME.get(fmt) or Image.MIME.get(fmt, "application/octet-stream")
@@ -230,7 +193,7 @@ def _decode_data_uri(uri: str) -> bytes:
 
 def _pil_to_png(img: Any, png_alpha: bool) -> bytes:
     """Encode a PIL image losslessly as PNG. Alpha is refused first, as it would be in a file."""
-    if not png_alpha and (img.mode in _ALPHA_MODES or "transparency" in img.info):
+    if not png_alpha and has_alpha(img.mode, img.info):
         raise _fail(
             "<PIL image>",
             [
@@ -249,30 +212,14 @@ def _pil_to_png(img: Any, png_alpha: bool) -> bytes:
     return buf.getvalue()
 
 
-def prepare_image(
-    image: Any,
-    *,
-    max_mb: float,
-    min_side: int = 240,
-    max_side: int = 8000,
-    formats: Sequence[str] = DEFAULT_FORMATS,
-    png_alpha: bool = False,
-) -> PreparedImage:
+def prepare_image(image: Any, rules: ImageRules) -> PreparedImage:
     """Turn an i2v image into a checked ``PreparedImage`` whose ``url`` goes into ``input.img_url``.
 
     ``image`` is an ``http(s)`` URL (sent as is, never fetched), a ``data:`` URI, a ``file://``
     URL, a local path (``str`` or ``os.PathLike``), ``bytes`` or a PIL image. Everything but an
-    ``http(s)`` URL is checked against the limits and returned as a ``data:`` URI. Raises
+    ``http(s)`` URL is checked against ``rules`` and returned as a ``data:`` URI. Raises
     :class:`MediaError` (``field="image"``) naming the file, the value found and the limit broken.
     """
-    limits: dict[str, Any] = {
-        "max_mb": max_mb,
-        "min_side": min_side,
-        "max_side": max_side,
-        "formats": formats,
-        "png_alpha": png_alpha,
-    }
-    limit = int(max_mb * MB)
 
     if isinstance(image, str):
         text = image.strip()
@@ -283,13 +230,13 @@ def prepare_image(
                 raise _fail(text, ["the URL has no host"])
             return PreparedImage(url=text, source=text)
         if scheme == "data":
-            return _check_bytes(_decode_data_uri(text), "<data URI>", **limits)
+            return _check_bytes(_decode_data_uri(text), "<data URI>", rules)
         if scheme == "file":
             parts = urlsplit(text)
             if parts.netloc not in ("", "localhost"):
                 raise _fail(text, [f"file:// URL on another host ({parts.netloc}) cannot be read"])
             path = Path(url2pathname(unquote(parts.path)))
-            return _from_path(path, text, limit, limits)
+            return _from_path(path, text, rules)
         if scheme and not os.path.exists(text):
             raise _fail(
                 text,
@@ -297,16 +244,16 @@ def prepare_image(
                     f"unsupported URL scheme {scheme!r}; use an http(s) URL, a data: URI or a local path"
                 ],
             )
-        return _from_path(Path(image), image, limit, limits)  # as given: spaces may be real
+        return _from_path(Path(image), image, rules)  # as given: spaces may be real
     if isinstance(image, os.PathLike):
-        return _from_path(Path(image), os.fspath(image), limit, limits)
+        return _from_path(Path(image), os.fspath(image), rules)
     if isinstance(image, bytes | bytearray | memoryview):
-        return _check_bytes(bytes(image), "<bytes>", **limits)
+        return _check_bytes(bytes(image), "<bytes>", rules)
 
     from PIL import Image
 
     if isinstance(image, Image.Image):
-        return _check_bytes(_pil_to_png(image, png_alpha), "<PIL image>", **limits)
+        return _check_bytes(_pil_to_png(image, rules.png_alpha), "<PIL image>", rules)
     raise MediaError(
         f"image: unsupported type {type(image).__name__}; give an http(s) URL, a data: URI, a "
         "local path, bytes or a PIL image",
@@ -314,9 +261,9 @@ def prepare_image(
     )
 
 
-def _from_path(path: Path, source: str, limit: int, limits: dict[str, Any]) -> PreparedImage:
-    data, size = _read_path(path, source, limit)
-    return _check_bytes(data, source, size=size, **limits)
+def _from_path(path: Path, source: str, rules: ImageRules) -> PreparedImage:
+    data, size = _read_path(path, source, rules.max_bytes)
+    return _check_bytes(data, source, rules, size=size)
 
 
 # --------------------------------------------------------------------------- logging helpers

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wanbook._spec.catalogue import ModelSpec, catalogue
+from wanbook._spec.catalogue import ModelSpec
+from wanbook._spec.images import has_alpha, image_problems, image_rules
 from wanbook.emulator._fetch import Rejected, read_input
 
 __all__ = ["ImageSource", "decode_rgb", "resolve_image"]
@@ -37,18 +38,24 @@ class ImageSource:
         return self.ref if self.data is not None else "url:" + self.ref
 
 
+# The service answers the first rule an image breaks; these are its status and code per rule.
+_ANSWER = {
+    "bytes": (400, "InvalidParameter"),
+    "format": (400, "InvalidParameter"),
+    "side": (400, "InvalidParameter"),
+    "alpha": (400, "InvalidParameter"),
+}
+
+
 def _check_bytes(data: bytes, spec: ModelSpec) -> ImageSource:
+    """The service's check of an input image: the client's rules (``wanbook._spec.images``), but
+    answered as the service answers — one error for the first rule broken."""
     from PIL import Image, UnidentifiedImageError
 
-    rules = catalogue().image
-    limit_mb = spec.image_max_mb or 20
-    if len(data) > limit_mb * 1024 * 1024:
-        raise Rejected(
-            400,
-            "InvalidParameter",
-            f"img_url: the image is {len(data) / 1048576:.1f} MB; {spec.name} accepts at most "
-            f"{limit_mb} MB",
-        )
+    rules = image_rules(spec)
+    too_big = image_problems(rules, nbytes=len(data))
+    if too_big:
+        raise Rejected(*_ANSWER["bytes"], f"img_url: {spec.name}: {too_big[0].message}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sides checked below
@@ -62,27 +69,19 @@ def _check_bytes(data: bytes, spec: ModelSpec) -> ImageSource:
         raise Rejected(
             415,
             "BadRequest.UnsupportedFileFormat",
-            "img_url: the data is not a readable image (JPEG, PNG, BMP, WEBP)",
+            f"img_url: the data is not a readable image ({', '.join(rules.formats)})",
         ) from exc
-    fmt = "JPEG" if fmt == "MPO" else fmt  # phone cameras' multi-picture JPEG
-    if fmt not in rules["formats"]:
-        raise Rejected(
-            400,
-            "InvalidParameter",
-            f"img_url: image format {fmt} is not supported; use one of {', '.join(rules['formats'])}",
-        )
-    lo, hi = rules["min_side"], rules["max_side"]
-    if not (lo <= w <= hi and lo <= h <= hi):
-        raise Rejected(
-            400,
-            "InvalidParameter",
-            f"img_url: the image is {w}x{h}; width and height must each be from {lo} to {hi} px",
-        )
-    has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in info)
-    if fmt == "PNG" and has_alpha and not rules.get("png_alpha", False):
-        raise Rejected(
-            400, "InvalidParameter", "img_url: PNG images with an alpha channel are not supported"
-        )
+    problems = image_problems(
+        rules,
+        nbytes=len(data),
+        fmt=fmt or "unknown",
+        width=w,
+        height=h,
+        mode=mode,
+        alpha=has_alpha(mode, info),
+    )
+    if problems:
+        raise Rejected(*_ANSWER[problems[0].kind], f"img_url: {problems[0].message}")
     return ImageSource(data=data, ref=hashlib.sha256(data).hexdigest(), width=w, height=h)
 
 
@@ -93,7 +92,7 @@ def resolve_image(
     if not isinstance(img_url, str) or not img_url.strip():
         raise Rejected(400, "InvalidParameter", "img_url: an image URL or data URI is required")
     url = img_url.strip()
-    limit = (spec.image_max_mb or 20) * 1024 * 1024
+    limit = image_rules(spec).max_bytes
     data = read_input(
         url, field="img_url", what="image", limit=limit, uploads=uploads, oss_resolve=oss_resolve
     )

@@ -224,7 +224,7 @@ class Fields:
             self.summary.value = f'<span style="color:#6b7280">{esc(model_summary(c))}</span>'
         finally:
             self._busy = False
-        self.image.check(c.image_max_mb)
+        self.image.check(c.image_rules)
         self.refresh()
 
     def _set_duration(self, c: Controls) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from wanbook._errors import MediaError
 from wanbook._notebook.html import esc
-from wanbook._spec.catalogue import catalogue
+from wanbook._spec.images import ImageRules
 
 __all__ = ["ImageInput"]
 
@@ -42,7 +42,7 @@ class ImageInput:
         self.info = html()
         self.value: bytes | str | None = None
         self.problem: str | None = None
-        self._max_mb: int | None = None
+        self._rules: ImageRules | None = None
         self._busy = False
         self._on_change = on_change
         self.upload.observe(lambda _: self._on_upload(), "value")
@@ -68,7 +68,7 @@ class ImageInput:
                 self.url.value = ""  # the upload replaces a URL given before
             finally:
                 self._busy = False
-        self.check(self._max_mb)
+        self.check(self._rules)
         self._on_change()
 
     def _on_url(self) -> None:
@@ -77,27 +77,19 @@ class ImageInput:
         self.value = self.url.value.strip() or None
         self.thumbnail.layout.display = "none"
         self.info.value = ""
-        self.check(self._max_mb)
+        self.check(self._rules)
         self._on_change()
 
-    def check(self, max_mb: int | None) -> None:
-        """Check the image against a model's limits (``max_mb``: its file size limit)."""
-        self._max_mb = max_mb
+    def check(self, rules: ImageRules | None) -> None:
+        """Check the image against a model's rules (None: the model takes no image)."""
+        self._rules = rules
         self.problem = None
-        if self.value is None:
+        if self.value is None or rules is None:
             return
         from wanbook._media.images import prepare_image
 
-        limits = catalogue().image
         try:
-            prepare_image(
-                self.value,
-                max_mb=max_mb or 10,
-                min_side=limits["min_side"],
-                max_side=limits["max_side"],
-                formats=tuple(limits["formats"]),
-                png_alpha=limits["png_alpha"],
-            )
+            prepare_image(self.value, rules)
         except MediaError as exc:
             self.problem = str(exc)
 

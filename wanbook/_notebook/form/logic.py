@@ -22,6 +22,7 @@ from typing import Any
 
 from wanbook._errors import Problem
 from wanbook._spec.catalogue import ModelSpec, catalogue, tier_of_size
+from wanbook._spec.images import ImageRules, image_rules
 from wanbook._spec.prices import Estimate, PriceTable
 from wanbook._spec.request import Request, resolve, validate
 
@@ -96,7 +97,7 @@ class Controls:
     prompt_limit: int
     negative_limit: int
     image: bool
-    image_max_mb: int | None
+    image_rules: ImageRules | None  # what an input image must be (None: the model takes none)
     templates: tuple[str, ...]
     sizes: tuple[tuple[str, str], ...]  # (label, value), by tier
     resolutions: tuple[str, ...]
@@ -167,7 +168,7 @@ def controls_for(model: str, kind: str | None = None) -> Controls:
         prompt_limit=spec.prompt_limit,
         negative_limit=catalogue().limits["negative_prompt"],
         image=not spec.is_t2v,
-        image_max_mb=spec.image_max_mb,
+        image_rules=None if spec.is_t2v else image_rules(spec),
         templates=spec.templates if effects else (),
         sizes=tuple((size_label(s), s) for s in spec.sizes),
         resolutions=() if spec.is_t2v else spec.tiers,
