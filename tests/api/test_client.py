@@ -301,8 +301,7 @@ def test_ambiguous_create_is_never_resent(failure: Exception) -> None:
     ],
 )
 def test_a_create_the_server_timed_out_on_is_never_resent(answered: httpx.Response) -> None:
-    """wan-api.md §4: 408 is retried only "with care", a 500 ``InternalError.Timeout`` only if
-    the request "surely did not create a task". A service that timed out may have made the
+    """docs/dashscope-api.md §4 (wanbook's rule): a service that timed out may have made the
     task, so the create is ambiguous: one request, no sleep, and the caller looks for the task."""
     server = Server(answered, answer(200, CREATED))
     clock = FakeClock(start=1000.0)

@@ -1,7 +1,8 @@
 """The pure wire layer: every documented answer variant, times, errors, headers, schedules.
 
-The answer bodies below are copied from the vendor's pages in ../shared/seeds/ (file and line in
-each id) or built from the field lists of wan-api.md §3.1 where a page gives no full example.
+The answer bodies below are the vendor's own examples (the I2V and T2V API references, see
+docs/dashscope-api.md "Sources"; each id says which) or built from the field lists of
+docs/dashscope-api.md §3.1 where a page gives no full example.
 """
 
 from __future__ import annotations
@@ -298,7 +299,7 @@ VARIANTS = [
         False,
     ),
     (
-        "create via http (wan-api.md §3)",
+        "create via http (docs/dashscope-api.md §3)",
         {
             "output": {"task_status": "PENDING", "task_id": "0385dc79-xxxx"},
             "request_id": "4909100c-xxxx",
@@ -703,7 +704,7 @@ def err(code: str, message: str = "m") -> bytes:
     return json.dumps({"code": code, "message": message, "request_id": "rid"}).encode()
 
 
-# (status, body, headers, class, code, retry_after) — wan-api.md §4
+# (status, body, headers, class, code, retry_after) — docs/dashscope-api.md §4
 ERRORS = [
     (400, err("InvalidParameter"), {}, BadRequestError, "InvalidParameter", None),
     (400, err("DataInspectionFailed"), {}, BadRequestError, "DataInspectionFailed", None),

@@ -58,7 +58,7 @@ def test_submissions_per_second_then_tasks_in_flight(client) -> None:
     [("wan2.2-t2v-plus", "wan2.1-t2v-turbo"), ("wan2.5-t2v-preview", "wan2.6-t2v")],
 )
 def test_the_families_of_a_rate_group_share_its_limits(client, first: str, second: str) -> None:
-    """wan-api.md §4.1 limits groups of families per account; the emulator counts as the client's
+    """docs/dashscope-api.md §4.1 limits groups of families per account; the emulator counts as the client's
     limiter does, from the catalogue's ``[rate_groups]``."""
     from wanbook._spec.catalogue import catalogue
 

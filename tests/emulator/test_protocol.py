@@ -42,7 +42,7 @@ def test_error_body_has_a_fresh_request_id() -> None:
     assert set(a) == {"code", "message", "request_id"} and a["request_id"] != b["request_id"]
 
 
-# (model, duration, tier, size, sound) -> the exact usage the service answers (wan-api.md §3.1)
+# (model, duration, tier, size, sound) -> the exact usage the service answers (docs/dashscope-api.md §3.1)
 USAGE = [
     (
         "wan2.6-t2v",

@@ -168,7 +168,7 @@ def test_v2_client_videos(fast: Emulator) -> None:
         done = client.videos.jobs.wait(made, poll_interval=0.05)
         assert done.succeeded
         assert _video(done.video_url)["frames"] == 90
-        # The service lists tasks under "data" (wan-api.md §4.2); this SDK version reads "tasks",
+        # The service lists tasks under "data" (docs/dashscope-api.md §4.2); this SDK version reads "tasks",
         # so only the counts come through its JobList.
         assert client.videos.jobs.list(page_size=50).total >= 2
 

@@ -72,7 +72,13 @@ def test_client_and_emulator_agree(name: str) -> None:
 def test_every_broken_rule_is_named_with_value_and_limit() -> None:
     rules = image_rules(SPEC)
     problems = image_problems(
-        rules, nbytes=rules.max_bytes + 1, fmt="GIF", width=100, height=9000, mode="RGBA", alpha=True
+        rules,
+        nbytes=rules.max_bytes + 1,
+        fmt="GIF",
+        width=100,
+        height=9000,
+        mode="RGBA",
+        alpha=True,
     )
     assert [p.kind for p in problems] == ["bytes", "format", "side", "side"]
     text = " | ".join(p.message for p in problems)

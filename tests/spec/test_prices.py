@@ -396,7 +396,7 @@ def test_pricing_does_not_import_pandas() -> None:
 def test_an_unknown_price_warning_names_the_users_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Not wanbook's insides (``_prepare.py:88``): the line that asked, also when the work ran
+    """Not wanbook's insides (``_engine.prepare.py:88``): the line that asked, also when the work ran
     on wanbook's portal thread (``generate``)."""
     import wanbook as wb
 

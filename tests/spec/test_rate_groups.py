@@ -1,4 +1,4 @@
-"""Rate groups are catalogue data (wan-api.md §4.1): the client's limiter and the emulator both
+"""Rate groups are catalogue data (docs/dashscope-api.md §4.1): the client's limiter and the emulator both
 read them, so they cannot disagree."""
 
 from __future__ import annotations

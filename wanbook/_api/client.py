@@ -2,14 +2,14 @@
 
 One ``httpx.AsyncClient`` per :class:`Client` (connections are reused; use a client on one event
 loop only — the sync facade runs everything on its own portal loop). Requests are built and answers
-parsed by the pure modules ``_http`` and ``_wire``; this module only sends, retries and translates
+parsed by the pure modules ``_api.protocol`` and ``_api.tasks``; this module only sends, retries and translates
 httpx's errors into wanbook's tree, once.
 
 Retries. Queries, lists and cancels are safe to repeat: transport failures, 429, 408 and 5xx are
 retried with capped, jittered backoff that honours ``Retry-After``. **A create is not idempotent**
-(wan-api.md §4): it is re-sent only when no task can have been made —
+(docs/dashscope-api.md §4): it is re-sent only when no task can have been made —
 
-* 429 (throttled: the vendor says the task was not created);
+* 429 (throttled: the request was rejected, so no task was made);
 * a connect error or connect/pool timeout (nothing was sent);
 * 5xx **with a DashScope error body** that is not a timeout (the service itself answered
   "failed", e.g. ``InternalError``, ``ModelUnavailable``).
@@ -238,7 +238,7 @@ class Client:
                 )
             if create and server_timed_out(error):
                 # The service timed out while handling the create: it may have made the task
-                # (wan-api.md §4, see server_timed_out). Never re-sent; looked for instead.
+                # (docs/dashscope-api.md §4, see server_timed_out). Never re-sent; looked for instead.
                 raise ambiguous_create(json, self._describe(error), sent_at) from error
             if not (retriable and await self._backoff(attempt, error, what)):
                 raise error
@@ -261,7 +261,7 @@ class Client:
     # ------------------------------------------------------------------ the API
 
     async def create(self, body: Mapping[str, Any], *, retry_throttled: bool = True) -> Task:
-        """Create a task from a wire body (see ``_request.build_body``). Re-sent only when no task
+        """Create a task from a wire body (see ``_spec.request.build_body``). Re-sent only when no task
         can have been made; otherwise raises AmbiguousCreateError (see the module docstring).
         ``retry_throttled=False`` raises RateLimitError on a 429 instead of retrying it, for a
         caller that paces its creates itself (a batch's limiter)."""

@@ -1,10 +1,11 @@
 """Pacing creates: per-account limits on submissions per second and tasks in flight, and the gate
 that keeps an ambiguous create's search from taking a sibling's task.
 
-Limits (wan-api.md §4.1) are stated *per root account* for groups of models: "wan2.5, wan2.6 (and
-2.7)" share 5 submissions per second and 5 tasks in flight; "wan2.2, wan2.1" share 2 and 2. The
-catalogue says which families form a group (``models.toml`` ``[rate_groups]``); this limiter and
-the emulator both count per group. ``limits`` overrides (for accounts with other limits) may name
+Limits (docs/dashscope-api.md §4.1) belong to the *root account*: 5 submissions per second and 5
+tasks in flight for the wan2.5/2.6/2.7 models, 2 and 2 for wan2.1/2.2. The vendor states them per
+model; wanbook counts one limit per *group* of families (``models.toml`` ``[rate_groups]``), a
+stricter reading that can only send less than the account allows. This limiter and the emulator
+both count per group. ``limits`` overrides (for accounts with other limits) may name
 a family or a group; either sets the whole group.
 
 The limits belong to the account, so one :class:`Limiter` serves everything a session sends on one
@@ -75,7 +76,7 @@ def limits_for(
         if group in chosen and chosen[group][1] != pair:
             raise ValueError(
                 f"limits[{chosen[group][0]!r}] = {chosen[group][1]} and limits[{key!r}] = {pair} "
-                f"disagree, but both set the shared limit of {group} (wan-api.md §4.1: per account)"
+                f"disagree, but both set the shared limit of {group} (docs/dashscope-api.md §4.1: per account)"
             )
         chosen[group] = (key, pair)
     for group, (_, pair) in chosen.items():

@@ -46,7 +46,7 @@ __all__ = [
     "quantile",
 ]
 
-# The client's prior about the real service (wan-api.md §1: a task takes 1-5 minutes): PENDING
+# The client's prior about the real service (docs/dashscope-api.md §1: a task takes 1-5 minutes): PENDING
 # for about 8-16 s, then RUNNING about 50 s per 5 s of 480P video, longer at higher tiers. The
 # embedded emulator models the same figures (scaled by its time scale), with an exact run time.
 PRIOR_QUEUE = (9.0, 12.0, 15.0)  # about the 10th, 50th and 85th percentiles of 8-16 s
@@ -242,7 +242,7 @@ class PollPlan:
         return self._look.status is not None
 
     def observe(self, task: Any) -> None:
-        """Note an answer (a ``_wire.Task``): its status and, once RUNNING, when it started."""
+        """Note an answer (a ``_api.tasks.Task``): its status and, once RUNNING, when it started."""
         elapsed = self._clock() - self._t0
         look = self._look
         started = look.started

@@ -2,7 +2,7 @@
 and the translation of an answer (status + body + headers) or a failure into wanbook's exception
 tree, with the key blanked out of anything quoted.
 
-No I/O: ``_client`` sends what these build and raises what ``error_from_response``,
+No I/O: ``_api.client`` sends what these build and raises what ``error_from_response``,
 ``parse_answer`` and ``ambiguous_create`` make.
 """
 
@@ -234,10 +234,10 @@ def server_timed_out(error: APIError) -> bool:
     """Whether the service answered that it ran out of time: 408 ``RequestTimeOut``, or a code
     naming a timeout (``InternalError.Timeout``).
 
-    For a create this is an ambiguous answer (wan-api.md §4): 408 is to be retried only "with
-    care", and a 500 ``InternalError.Timeout`` may be re-sent "only if the request surely did not
-    create a task". A service that timed out may have made the task before giving up, so the
-    client never re-sends such a create and looks for the task through the list endpoint.
+    For a create this is an ambiguous answer (docs/dashscope-api.md §4, wanbook's rule): a
+    service that timed out may have made the task before giving up, and the vendor asks clients
+    not to create duplicate tasks, so the client never re-sends such a create and looks for the
+    task through the list endpoint instead.
     """
     return error.status_code == 408 or "timeout" in (error.code or "").lower()
 

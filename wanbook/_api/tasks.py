@@ -1,11 +1,11 @@
 """The task payloads of the DashScope API, as pure types and tolerant parsers.
 
 Everything here is I/O-free so it can be tested with the vendor's own example answers
-(wan-api.md §3). The parsers accept every variant the references show: ``usage`` in four
+(docs/dashscope-api.md §3). The parsers accept every variant the references show: ``usage`` in four
 families, ``"SR": "720"`` or ``720``, ``"duration": 10.0``, ``"usage": null``, ``"video_url": ""``,
 ``"video_duration": 0`` next to ``"duration": 10``, and missing fields. A body that is not a task at
 all raises ``ValueError``; the client translates that at its boundary. The HTTP envelope (URLs,
-headers, error answers) is in ``_http``.
+headers, error answers) is in ``_api.protocol``.
 """
 
 from __future__ import annotations

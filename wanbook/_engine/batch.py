@@ -6,11 +6,11 @@ budget until each run is logged), then a :class:`Batch` runs them on the session
 client and one limiter of the running loop (the account's limits, shared with every other batch
 and single run of the session):
 
-* one dispatcher per rate group (see ``_limiter``) takes the group's requests in input order and
+* one dispatcher per rate group (see ``_api.pacing``) takes the group's requests in input order and
   releases each when a slot in flight is free; its submission token is taken just before its
   create is sent (inside the create gate);
 * each released request gets its write-ahead row, its create and its follow through the same
-  per-run steps as a single generation (``_submit.submit_one``), with the adaptive poll schedule;
+  per-run steps as a single generation (``_engine.submit.submit_one``), with the adaptive poll schedule;
 * a 429 (another client on the account) is absorbed: the group's window is held for the backoff
   (``Retry-After`` when given) and the create is sent again through the limiter — the task was
   not created, so nothing is lost or duplicated;

@@ -7,7 +7,7 @@ and the budget :class:`~wanbook._engine.budget.Ledger` (this session's runs and 
 made: a session that only estimates never starts the emulator nor touches the run log. Closing is
 safe to repeat, and happens at interpreter exit if nobody did it (a notebook rarely does).
 
-Why apart from ``_session``: the session's own job is the orchestration path of a generation
+Why apart from ``_engine.session``: the session's own job is the orchestration path of a generation
 (validate → estimate → budget → log → create → poll → download → log); :class:`Resources` is the
 base it runs on, so that path reads ``self.log``, ``self.prices`` and ``self.client()`` without
 caring when and how each was opened.

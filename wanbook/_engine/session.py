@@ -4,9 +4,9 @@ validate → estimate → budget → log (write-ahead) → create → poll → d
 
 A :class:`Session` owns the settings, the run log, the price table, the HTTP clients (one per
 event loop) and, when no key is configured, the embedded emulator: all opened on first use and
-closed by ``close()``, in its base class (``_resources``). Every public method exists twice:
+closed by ``close()``, in its base class (``_engine.resources``). Every public method exists twice:
 ``agenerate`` for ``await`` and ``generate`` for plain code, which runs the coroutine on wanbook's
-own loop thread (safe inside Jupyter's running loop; see ``_sync``).
+own loop thread (safe inside Jupyter's running loop; see ``wanbook._portal``).
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ class Session(Resources):
         return Budget(self.budget, currency)
 
     def _spent_and_in_flight(self, currency: str) -> tuple[float, float]:
-        """What this session's own runs spent and have in flight, plus its reservations (P2)."""
+        """What this session's own runs spent and have in flight, plus its reservations."""
         return self.ledger.totals(self.log, currency)
 
     def _check_budget(self, *preps: Prepared) -> None:

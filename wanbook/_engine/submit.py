@@ -130,7 +130,7 @@ async def _create(
     sending: list[bool] | None = None,
 ) -> Task:
     """Send the create (again after each 429 when ``pace`` is given) and log the task id before
-    leaving the gate. ``before_send`` (P2: a submission token) is awaited inside the gate just
+    leaving the gate. ``before_send`` (a submission token) is awaited inside the gate just
     before each send, so a search that held the gate does not bunch the delayed sends together;
     ``sending`` gets an item once a create is on its way."""
     gate = create_gate(client)

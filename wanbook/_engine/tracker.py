@@ -38,7 +38,7 @@ __all__ = ["TASK_TTL", "OnUpdate", "Tracker", "expired", "task_fields", "wire_mo
 #: Called with the run as logged after each change.
 OnUpdate = Callable[[Run], None]
 
-TASK_TTL = timedelta(hours=24)  # wan-api.md §1: task ids and video URLs live 24 hours
+TASK_TTL = timedelta(hours=24)  # docs/dashscope-api.md §1: task ids and video URLs live 24 hours
 logger = logging.getLogger("wanbook.tracking")
 
 FIND_WINDOW = timedelta(minutes=2)  # how far around our send time an ambiguous task is looked for
@@ -198,7 +198,7 @@ class Tracker:
         task (the create's answer), the first query waits for it instead of going out at once.
         ``on_task`` is called with each new state of the task, after it is logged. Queries that
         fail for a while (network, 5xx, throttling) are waited out until ``deadline`` (seconds
-        from now; see ``_watch``): the task is paid for, so it is not given up early.
+        from now; see ``_api.watch``): the task is paid for, so it is not given up early.
         """
         end = self.clock() + deadline
         last: Task | None = None
@@ -313,7 +313,7 @@ class Tracker:
     ) -> Run:
         """Carry one unfinished run forward as far as it can go. Running it twice changes nothing.
 
-        Past 24 h a task can no longer be asked about (wan-api.md §1), so the age is checked
+        Past 24 h a task can no longer be asked about (docs/dashscope-api.md §1), so the age is checked
         before anything else: such a run becomes EXPIRED with its cost unknown unless it was
         already priced — never "free", since its task may have run and been billed."""
         run_id = record["run_id"]

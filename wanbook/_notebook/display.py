@@ -1,6 +1,6 @@
 """The file side of display objects: where a video is as seen from the notebook, and its poster.
 
-``_html`` renders; this module decides what it renders from. A video is referenced by its path
+``_notebook.html`` renders; this module decides what it renders from. A video is referenced by its path
 relative to the kernel's working directory (Jupyter starts a kernel in the notebook's folder and
 resolves relative ``src`` attributes of outputs against it), so a saved notebook holds a few
 hundred bytes per video instead of megabytes. Bytes are embedded only when asked (``embed=True``).

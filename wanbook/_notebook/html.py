@@ -3,7 +3,7 @@
 Everything that reaches the page goes through :func:`esc` (prompts, error messages, model names,
 paths), so a prompt containing ``<script>`` is shown as text, never run. Videos are referenced by
 the ``src`` the caller passes (a relative path, normally): this module never reads a file, so it
-cannot embed bytes by accident — embedding is the caller's explicit choice (``_display``).
+cannot embed bytes by accident — embedding is the caller's explicit choice (``_notebook.display``).
 
 Inline styles only: JupyterLab's sanitizer keeps them, and drops ``<style>`` blocks and scripts
 from untrusted notebooks.
@@ -67,7 +67,7 @@ STATUS_WORDS: dict[str, str] = {
     "NOT_CREATED": "no task was created (not billed)",
 }
 
-# Task failure codes the service reports, in plain words (wan-api.md §5).
+# Task failure codes the service reports, in plain words (docs/dashscope-api.md §4).
 CODE_WORDS: dict[str, str] = {
     "DataInspectionFailed": "the service's content check refused the prompt or the image",
     "InternalError": "the service failed internally; trying again usually works",

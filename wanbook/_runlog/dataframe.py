@@ -24,7 +24,7 @@ Speed: Python's sqlite3 turns each cell into an object, and typing the columns c
 again: building the default view of 100,000 runs from SQLite takes 1-2 s. So the default view is
 kept, and only the runs changed since are read (the ``seq`` change counter kept by triggers,
 m004): per :class:`RunLog` in memory, and across processes in ``<home>/runs.frame.npz``
-(``_framestore``), written once a process has read at least :data:`PERSIST_MIN_ROWS` runs from
+(``_runlog.dataframe_cache``), written once a process has read at least :data:`PERSIST_MIN_ROWS` runs from
 SQLite that the file lacks. A new process loads the file (~0.2-0.3 s for 100,000 runs) instead of
 reading every run (``bench/runlog.py``).
 The file is only a cache (~0.7 kB per run, the view's own text and numbers: nothing the log
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_COLUMNS", "runs_frame"]
 
 # ------------------------------------------------------------------ rows -> typed columns
-# Run log rows -> the typed DataFrame of ``_frames`` (see its docstring for the dtypes).
+# Run log rows -> the typed DataFrame (see the module's docstring for the dtypes).
 #
 # Why a module of its own: reading is where the time goes. Python's sqlite3 makes an object of every
 # cell (~0.7 s for the default view of 100,000 runs), so rows are fetched as one 2-D object array

@@ -2,7 +2,7 @@
 
 Why: Python's sqlite3 makes an object of every cell and typing the columns takes as long again, so
 building the default view of 100,000 runs from SQLite takes 1-2 s, in every new kernel. Loading
-the typed columns from a file takes about a tenth of that. ``_frames`` decides when to write the
+the typed columns from a file takes about a tenth of that. ``_runlog.dataframe`` decides when to write the
 file and whether what it holds still describes the log; this module only turns a frame into plain
 numpy arrays and back (pure) and reads and writes the file.
 

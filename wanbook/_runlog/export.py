@@ -1,7 +1,7 @@
 """The run log as text: CSV, JSON, or a compact table for people (``RunLog.export``,
 ``wanbook runs --format``).
 
-A job apart from the DataFrame view (``_frames``): these render the plain run records of
+A job apart from the DataFrame view (``_runlog.dataframe``): these render the plain run records of
 :meth:`RunLog.runs` (one value per column, as stored and decoded), never a typed frame, so they
 need neither pandas nor the view's kept copy.
 """

@@ -3,7 +3,7 @@
 Each migration is a small function ``mNNN_description(db)`` registered, in order, with
 ``@migration``. **A migration is never edited once shipped**: people have logs made by every
 earlier version, and each migration must turn exactly the schema its predecessors left into the
-next one. To change the schema, append a new migration (and update ``_runlog.COLUMNS`` and
+next one. To change the schema, append a new migration (and update ``schema.COLUMNS`` and
 ``docs/runlog-schema.md``; ``tests/runlog/test_migrations.py`` checks all three agree).
 
 Applied migrations are recorded by name with a UTC timestamp in the ``_migrations`` table.

@@ -124,7 +124,7 @@ class RunLog:
                 raise RunLogError(f"run log {str(self.path)!r}: {exc}") from exc
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> tuple[list[str], list[tuple]]:
-        """Run a read-only ``SELECT``; (column names, rows). Used by the views in ``_frames``."""
+        """Run a read-only ``SELECT``; (column names, rows). Used by the views in ``_runlog.dataframe``."""
         with self._lock:
             cur = self._execute(sql, params)
             return [d[0] for d in cur.description], cur.fetchall()
@@ -133,7 +133,7 @@ class RunLog:
     def snapshot(self) -> Iterator[None]:
         """A read transaction: the queries made inside see one state of the log, however many
         they are (other processes keep writing; their changes show after it). For views that
-        read in several steps (``_frames``). Other threads using this object wait meanwhile."""
+        read in several steps (``_runlog.dataframe``). Other threads using this object wait meanwhile."""
         with self._lock:
             if self._db().in_transaction:  # already inside one: it is the snapshot
                 yield

@@ -1,7 +1,7 @@
 """The model catalogue: what every Wan model accepts, as data (``data/models.toml``).
 
 This module only reads the table and answers questions about it. Validation of a request against
-it lives in ``_request``; both the client side and the emulator use the same two modules, so they
+it lives in ``_spec.request``; both the client side and the emulator use the same two modules, so they
 can never disagree about what a model accepts.
 """
 
@@ -144,7 +144,7 @@ class RegionSpec:
 
 @dataclass(frozen=True)
 class RateGroup:
-    """Families that share one per-account rate limit (wan-api.md §4.1): at most ``per_second``
+    """Families that share one per-account rate limit (docs/dashscope-api.md §4.1): at most ``per_second``
     task submissions per second and ``in_flight`` tasks in progress, counted over all of them."""
 
     name: str
@@ -266,7 +266,7 @@ def i2v_output_size(width: int, height: int, tier: str) -> tuple[int, int]:
     """The size the service renders for an input image of ``width``×``height`` at ``tier``.
 
     The image's aspect is kept, scaled to the tier's pixel count, each side rounded down to a
-    multiple of 16 (wan-api.md §2.2: 750×1000 at 720P gives 816×1104).
+    multiple of 16 (docs/dashscope-api.md §2.2: 750×1000 at 720P gives 816×1104).
     """
     tw, th = catalogue().tier_pixels[tier]
     scale = math.sqrt((tw * th) / (width * height))

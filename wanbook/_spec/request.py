@@ -1,7 +1,7 @@
 """One request type for every Wan generation: its defaults and its wire body.
 
 Everything here is pure: no I/O, no network, no clock. The rules a request must meet live in
-``_validate`` (re-exported here as ``validate`` and ``check``). The emulator parses the bodies it
+``_spec.rules`` (re-exported here as ``validate`` and ``check``). The emulator parses the bodies it
 receives with :func:`request_from_body` and checks them with the same rules, so wanbook and its
 emulator cannot disagree about what a model accepts.
 """
@@ -158,7 +158,7 @@ def request_from_body(body: Mapping[str, Any]) -> Request:
 
     Unknown ``input`` keys are ignored as the service ignores them; unknown ``parameters`` are
     kept in ``extra``. A request field in the wrong section (``parameters.prompt``) is not that
-    field and is ignored too: ``extra`` may not carry request fields (see ``_extra``).
+    field and is ignored too: ``extra`` may not carry request fields (see ``_spec.extra_fields``).
     """
     inp = body.get("input") or {}
     params = body.get("parameters") or {}

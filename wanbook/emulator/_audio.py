@@ -5,7 +5,7 @@ What the emulator does with an ``audio_url`` (only when the resolved request has
 precedence of ``audio`` and ``audio_url`` is ``wanbook._spec.request.resolve``'s, not decided here):
 
 - on a loopback host, or uploaded by the vendor SDK (``oss://``): read at create time by the
-  same reader as images (``_fetch``) and checked like the service (wan-api.md §5: wav or mp3,
+  same reader as images (``_fetch``) and checked like the service (docs/dashscope-api.md §5: wav or mp3,
   3-30 s, at most 15 MB; the limits come from the catalogue's ``[audio_file]``). The video
   carries it as its AAC track, cut to the video's duration or padded with silence.
 - any other URL is **never fetched** (tests never touch the internet): a deterministic stand-in,
@@ -151,7 +151,7 @@ def resolve_audio(
 
 
 def _fit(samples: Any, n: int) -> Any:
-    """``samples`` cut to ``n``, or padded with silence to ``n`` (wan-api.md §5)."""
+    """``samples`` cut to ``n``, or padded with silence to ``n`` (docs/dashscope-api.md §5)."""
     import numpy as np
 
     if samples.shape[1] >= n:

@@ -33,7 +33,7 @@ class Faults:
       answered 429 ``Throttling`` (no task made), on top of the real rate limits.
     - ``slow_rate`` / ``slow_factor``: tasks whose queue and run time are ``slow_factor`` × longer.
     - ``lost_response_next`` / ``lost_response_rate``: creates that *do* make the task and then
-      close the connection without any HTTP response (the ambiguous create of wan-api.md §4).
+      close the connection without any HTTP response (the ambiguous create of docs/dashscope-api.md §4).
     """
 
     seed: int = 0

@@ -11,7 +11,7 @@ One reader for every kind of input, so images and audio are found, and fail, ali
 - any other ``http(s)://`` URL is **never fetched** (tests never touch the internet):
   :func:`read_input` returns None and the caller puts a deterministic stand-in in its place.
 
-A URL that cannot be downloaded is answered ``415 BadRequest.InputDownloadFailed`` (wan-api.md
+A URL that cannot be downloaded is answered ``415 BadRequest.InputDownloadFailed`` (docs/dashscope-api.md
 §4: "the image/audio URL could not be fetched or read"), naming the field.
 """
 

@@ -1,6 +1,6 @@
 """A create request's body, checked as the service checks it before it makes a task.
 
-In order (wan-api.md §2-§5): the JSON body, the model (named, and served in this region), the
+In order (docs/dashscope-api.md §2-§5): the JSON body, the model (named, and served in this region), the
 ``input`` object, every field through the shared validator (``wanbook._spec.request``: wanbook and
 its emulator cannot disagree about what a model accepts), then the media: the input image for
 i2v, and the custom audio when the resolved request carries it. A refusal raises
@@ -9,7 +9,7 @@ i2v, and the custom audio when the resolved request carries it. A refusal raises
 The media are fetched and read here, synchronously, like the emulator's images always were:
 a URL that cannot be downloaded answers ``415 BadRequest.InputDownloadFailed``, a file that is
 not a readable image or wav/mp3 ``415 BadRequest.UnsupportedFileFormat``, and a file outside the
-size or length limits ``400 InvalidParameter`` (wan-api.md §4, §5).
+size or length limits ``400 InvalidParameter`` (docs/dashscope-api.md §4, §5).
 """
 
 from __future__ import annotations
@@ -117,6 +117,6 @@ def intake(
     if not spec.is_t2v:
         image = resolve_image(req.image, spec, uploads, oss)
     audio = None
-    if res.sound and req.audio_url:  # resolve() decided the precedence (wan-api.md §5)
+    if res.sound and req.audio_url:  # resolve() decided the precedence (docs/dashscope-api.md §5)
         audio = resolve_audio(req.audio_url, uploads, oss)
     return Intake(model=model, spec=spec, request=req, resolved=res, image=image, audio=audio)

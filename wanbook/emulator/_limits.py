@@ -1,4 +1,4 @@
-"""Submission rate limits: a sliding one-second window per model family (wan-api.md §4.1).
+"""Submission rate limits: a sliding one-second window per model family (docs/dashscope-api.md §4.1).
 
 The window counts *accepted* submissions by their arrival time on the emulator's clock. A create
 is refused when ``limit`` submissions arrived within the last ``WINDOW`` seconds. ``WINDOW`` is one

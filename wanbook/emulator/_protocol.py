@@ -1,7 +1,7 @@
 """The service's wire vocabulary, as pure functions: times, error bodies, usage, prompt rewrite.
 
 Nothing here does I/O or reads a clock; every function takes what it needs, so each shape the
-emulator answers with can be tested as a table (wan-api.md §3, §4).
+emulator answers with can be tested as a table (docs/dashscope-api.md §3, §4).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ __all__ = [
     "vendor_region",
 ]
 
-# The service reports times in UTC+8 (wan-api.md §1), whatever region answers.
+# The service reports times in UTC+8 (docs/dashscope-api.md §1), whatever region answers.
 TZ_SERVICE = timezone(timedelta(hours=8))
 
-# Vendor wording for the errors the emulator answers (wan-api.md §3, §4).
+# Vendor wording for the errors the emulator answers (docs/dashscope-api.md §3, §4).
 ERROR_MESSAGES: dict[str, str] = {
     "no_key": "No API-key provided.",
     "bad_key": "Invalid API-key provided.",
@@ -72,7 +72,7 @@ def format_time(epoch: float) -> str:
 
 
 def list_time(epoch: float | None) -> int | None:
-    """A time in a task-list entry: epoch milliseconds (wan-api.md §4.2)."""
+    """A time in a task-list entry: epoch milliseconds (docs/dashscope-api.md §4.2)."""
     return None if epoch is None else int(math.floor(epoch * 1000))
 
 

@@ -1,6 +1,6 @@
 """The emulated service, free of sockets: a request (method, path, headers, body) in, a Reply out.
 
-This is where the service's rules live (wan-api.md §1-§4): authentication, the async header,
+This is where the service's rules live (docs/dashscope-api.md §1-§4): authentication, the async header,
 rate limits, fault injection, task creation, query, list, cancel, and the object-store side
 (video files and SDK uploads). What a create body must be, and its image and audio, are
 checked by ``_intake``. ``_server`` only moves bytes between a socket and :meth:`Service.handle`.
@@ -208,7 +208,7 @@ class Service:
         )
 
     def _admit(self, spec: ModelSpec, now: float) -> Reply | None:
-        """Apply the rate limits of the model's rate group (wan-api.md §4.1, per account: the
+        """Apply the rate limits of the model's rate group (docs/dashscope-api.md §4.1, per account: the
         families of a group share them, as the catalogue says); a Reply if the create is refused."""
         if not self.rate_limits:
             return None

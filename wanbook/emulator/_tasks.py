@@ -36,7 +36,7 @@ DAY = 24 * 3600.0
 MAX_PAGE_SIZE = 100
 STATUSES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN")
 
-# Timing of the real service at time_scale 1.0 (wan-api.md §1: "1-5 minutes"): a queue of
+# Timing of the real service at time_scale 1.0 (docs/dashscope-api.md §1: "1-5 minutes"): a queue of
 # 8-16 s, then 50 s of rendering per 5 s of video at 480P, longer at higher tiers. A 5 s 480P
 # task takes about a minute; a 15 s 1080P task about five.
 QUEUE_BASE = 8.0
@@ -144,7 +144,7 @@ class Task:
         )
 
     def output(self, now: float, video_url: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The query answer's ``output`` and ``usage`` at ``now`` (wan-api.md §3)."""
+        """The query answer's ``output`` and ``usage`` at ``now`` (docs/dashscope-api.md §3)."""
         status = self.status(now)
         out: dict[str, Any] = {"task_id": self.task_id, "task_status": status}
         if status == "UNKNOWN":
@@ -166,7 +166,7 @@ class Task:
         return out, None
 
     def list_entry(self, now: float) -> dict[str, Any]:
-        """One entry of the task list (wan-api.md §4.2): times in epoch milliseconds."""
+        """One entry of the task list (docs/dashscope-api.md §4.2): times in epoch milliseconds."""
         status = self.status(now)
         started = self.scheduled if status in ("RUNNING", "SUCCEEDED", "FAILED") else None
         end = self.end_time(now)

@@ -1,12 +1,12 @@
 """The form's request fields: one control per request field, following the chosen model.
 
-A thin shell over ``_formlogic`` like the form itself: when the kind or the model changes, the
+A thin shell over ``_notebook.form.logic`` like the form itself: when the kind or the model changes, the
 fields take the model's options (sizes, resolutions, effects, durations as a fixed value, a list or
 a range) and show only the rows the model has (:func:`~wanbook._notebook.form.logic.controls_for`); every
 field reads back into the plain ``values`` dict that ``form_to_request`` takes. Each row carries a
 message box, filled by the form's checks.
 
-Why apart from ``_form``: these widgets describe *what* to generate and know nothing of the
+Why apart from ``_notebook.form.widget``: these widgets describe *what* to generate and know nothing of the
 session; :class:`~wanbook._notebook.form.widget.Form` adds what is done with them (checks, estimate, budget,
 Generate, Cancel, the generations' panels) by overriding :meth:`Fields.refresh`, which every change
 of a field calls.

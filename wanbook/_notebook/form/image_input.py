@@ -2,7 +2,7 @@
 
 The image is checked against the chosen model's limits (format, sides, file size) the moment it
 is given and again when the model changes — not at Generate — with the same function the session
-uses before sending (``_media_in.prepare_image``). A URL is passed through unfetched, as the
+uses before sending (``_media.images.prepare_image``). A URL is passed through unfetched, as the
 session does: only its form is checked here.
 """
 

@@ -1,6 +1,6 @@
 """What the form shows and sends, as pure functions of its values (no widgets, no I/O).
 
-The widget (``_form``) is a thin shell: it reads its controls into a plain ``values`` dict and asks
+The widget (``_notebook.form.widget``) is a thin shell: it reads its controls into a plain ``values`` dict and asks
 this module which controls the chosen model has (:func:`controls_for`), what request the values
 make (:func:`form_to_request`), what is wrong with it and where (:func:`problems_by_field`) and
 what it will cost (:func:`estimate_for`). A notebook that must run unattended (nbclient,

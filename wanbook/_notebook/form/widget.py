@@ -1,12 +1,12 @@
-"""``wb.form()``: an ipywidgets form bound to a session. A thin shell over ``_formlogic``.
+"""``wb.form()``: an ipywidgets form bound to a session. A thin shell over ``_notebook.form.logic``.
 
 Every change of a control re-reads the form into a ``values`` dict and asks the pure functions
 what to show: which controls the model has, the character counts, the problems next to their
 fields, the estimate and the budget left. Generate is disabled while the request has an error.
-The request's controls themselves, and how they follow the chosen model, are ``_formfields``.
+The request's controls themselves, and how they follow the chosen model, are ``_notebook.form.fields``.
 
 Generate never blocks the kernel: it schedules ``Session.agenerate`` on wanbook's portal loop
-(a thread of its own, see ``_sync``) and returns at once, so several generations can run while the
+(a thread of its own, see ``wanbook._portal``) and returns at once, so several generations can run while the
 person keeps executing cells. Each generation gets a panel (:class:`Job`) whose status line
 follows the task (the session's ``on_update`` callback and a one-second ticker), with a Cancel
 button while the task is PENDING and the video card when it is ready.
