@@ -9,6 +9,15 @@ with ``asyncio.run_coroutine_threadsafe`` and returns at once.
 
 Everything async that one object owns (e.g. a ``Client`` and its connection pool) should live on
 the portal loop: httpx connections belong to the loop that opened them.
+
+Why not anyio's blocking portal (``anyio.from_thread.start_blocking_portal``, installed with
+httpx): it is a context manager for a portal scoped to a ``with`` block. A portal that lives as
+long as the process and starts on first use would still need everything written here — the
+module-level handle, the stop at exit, the restart after a fork — and wanbook needs the loop
+itself (widget callbacks use ``asyncio.run_coroutine_threadsafe``; sessions key their httpx
+clients by loop), which anyio's portal does not expose. It would replace the dozen lines that
+start and join the thread, not the rest. (Nor ``nest_asyncio``: patching asyncio to re-enter the
+kernel's loop breaks other libraries and cannot run a coroutine while the cell blocks.)
 """
 
 from __future__ import annotations
