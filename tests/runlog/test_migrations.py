@@ -42,6 +42,7 @@ SHIPPED = {
     "m002_indexes": "45c54fc2dd2d2153",
     "m003_run_context": "68ea66e4ea3ee3c5",
     "m004_change_seq": "39a4052fd05f2a75",
+    "m005_judgements": "a14eadb3cc1e52b0",
 }
 
 

@@ -22,6 +22,10 @@ __all__ = [
     "estimate",
     "generate",
     "models",
+    "prefer",
+    "preferences",
+    "rate",
+    "ratings",
     "rerun",
     "resume",
     "run",
@@ -73,6 +77,26 @@ def runs(**filters: Any) -> Any:
 def rerun(run_id: str, **changes: Any) -> Run:
     """Run the request of ``run_id`` again (with ``changes``) as a new run."""
     return session().rerun(run_id, **changes)
+
+
+def rate(run_id: str, score: int, **kwargs: Any) -> dict[str, Any]:
+    """Record a 1-5 score of a run (``note=``, ``rater=``, ``blind=``; see :meth:`Session.rate`)."""
+    return session().rate(run_id, score, **kwargs)
+
+
+def ratings(**filters: Any) -> Any:
+    """The scores as a DataFrame (``experiment=``, ``rater=``, ``latest=``)."""
+    return session().ratings(**filters)
+
+
+def prefer(run_a: str, run_b: str, winner: str, **kwargs: Any) -> dict[str, Any]:
+    """Record which of two runs is better (``winner``: either run_id or ``"tie"``)."""
+    return session().prefer(run_a, run_b, winner, **kwargs)
+
+
+def preferences(**filters: Any) -> Any:
+    """The pairwise judgements as a DataFrame."""
+    return session().preferences(**filters)
 
 
 def run(run_id: str) -> Run:

@@ -36,6 +36,12 @@ from wanbook._errors import (
 )
 from wanbook._portal import run_sync
 from wanbook._runlog.dataframe import runs_frame
+from wanbook._runlog.judgements import (
+    add_preference,
+    add_rating,
+    preferences_frame,
+    ratings_frame,
+)
 from wanbook._runlog.run import Run
 from wanbook._secret import Secret
 from wanbook._spec.catalogue import catalogue
@@ -255,6 +261,48 @@ class Session(Resources):
     def runs(self, **filters: Any) -> Any:
         """The run log as a pandas DataFrame (filters: experiment, model, status, since, tag, backend)."""
         return runs_frame(self.log, **filters)
+
+    # ------------------------------------------------------------------ judgements
+    def rate(
+        self,
+        run_id: str,
+        score: int,
+        *,
+        note: str | None = None,
+        rater: str | None = None,
+        blind: bool = False,
+    ) -> dict[str, Any]:
+        """Record a 1-5 score (and a short note) for ``run_id`` in the run log; returns the row.
+
+        ``rater`` defaults to the OS user name; a rater's latest score of a run is the one that
+        counts. ``blind``: the score was given without seeing model, seed or parameters."""
+        return add_rating(self.log, run_id, score, note=note, rater=rater, blind=blind)
+
+    def prefer(
+        self,
+        run_a: str,
+        run_b: str,
+        winner: str,
+        *,
+        note: str | None = None,
+        rater: str | None = None,
+        blind: bool = False,
+    ) -> dict[str, Any]:
+        """Record which of two runs is better: ``winner`` is ``run_a``, ``run_b`` or ``"tie"``."""
+        return add_preference(self.log, run_a, run_b, winner, note=note, rater=rater, blind=blind)
+
+    def ratings(
+        self, *, experiment: str | None = None, rater: str | None = None, latest: bool = True
+    ) -> Any:
+        """The scores as a DataFrame (``latest=False``: every score ever given, not only the
+        latest of each rater and run)."""
+        return ratings_frame(self.log, experiment=experiment, rater=rater, latest=latest)
+
+    def preferences(
+        self, *, experiment: str | None = None, rater: str | None = None, latest: bool = True
+    ) -> Any:
+        """The pairwise judgements as a DataFrame."""
+        return preferences_frame(self.log, experiment=experiment, rater=rater, latest=latest)
 
     def run(self, run_id: str) -> Run:
         record = self.log.get(run_id)

@@ -149,6 +149,43 @@ def m004_change_seq(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_judgements(db: sqlite3.Connection) -> None:
+    """Judgements of runs, append-only: a 1-5 ``score`` with a short note per rater and run, and
+    ``preferences`` between two runs of one request. A rater's latest row is the one that counts;
+    earlier ones stay, so a judgement's history can be read back."""
+    db.execute(
+        """
+        CREATE TABLE ratings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL,
+            rater TEXT NOT NULL,
+            score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+            note TEXT,
+            blind INTEGER NOT NULL DEFAULT 0,
+            rated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_ratings_run ON ratings (run_id, rater, id)")
+    db.execute(
+        """
+        CREATE TABLE preferences (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_a TEXT NOT NULL,
+            run_b TEXT NOT NULL,
+            winner TEXT NOT NULL,
+            rater TEXT NOT NULL,
+            note TEXT,
+            blind INTEGER NOT NULL DEFAULT 0,
+            rated_at TEXT NOT NULL,
+            CHECK (winner IN (run_a, run_b, 'tie'))
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_preferences_pair ON preferences (run_a, run_b, rater, id)")
+
+
 def applied(db: sqlite3.Connection) -> list[str]:
     """Names of the migrations applied to ``db``, in the order they were applied."""
     try:

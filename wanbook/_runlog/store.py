@@ -240,6 +240,18 @@ class RunLog:
         if cur.rowcount == 0:
             raise RunLogError(f"no run with run_id={run_id!r} in {str(self.path)!r}")
 
+    def append(self, table: str, /, **fields: Any) -> int:
+        """Add a row to one of the log's append-only tables other than ``runs`` (the judgements:
+        ``ratings``, ``preferences``); return its ``id``. Text holding the API key is refused."""
+        if table not in _APPEND_ONLY:
+            raise RunLogError(f"{table!r} is not an append-only table of the run log")
+        for name, value in fields.items():
+            self._check_secrets(f"{table}.{name}", value)
+        names = ", ".join(fields)
+        marks = ", ".join("?" * len(fields))
+        cur = self._execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", fields.values())
+        return int(cur.lastrowid or 0)
+
     # ------------------------------------------------------------------ reading
     def _select(self, tail: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         names, rows = self.query(f"SELECT * FROM runs{tail}", params)
@@ -302,6 +314,9 @@ class RunLog:
         return int(self.query("SELECT COUNT(*) FROM runs")[1][0][0])
 
     # ------------------------------------------------------------------ views
+
+
+_APPEND_ONLY = frozenset({"ratings", "preferences"})
 
 
 def _connect(path: Path) -> sqlite3.Connection:
