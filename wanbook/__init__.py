@@ -56,6 +56,7 @@ if _TYPE_CHECKING:
     from wanbook._notebook.show import show
     from wanbook._reports.costs import cost_report
     from wanbook._reports.reproducibility import reproducibility
+    from wanbook._reports.video_metrics import video_metrics
     from wanbook._runlog.run import Run
     from wanbook._spec.model_choice import cheapest_models
 
@@ -83,6 +84,7 @@ _LAZY = {
     "show": "wanbook._notebook.show",
     "cost_report": "wanbook._reports.costs",
     "reproducibility": "wanbook._reports.reproducibility",
+    "video_metrics": "wanbook._reports.video_metrics",
 }
 
 # The public surface, sorted (tests/test_exported_members.py checks it against _LAZY).
@@ -132,6 +134,7 @@ __all__ = [
     "session",
     "show",
     "submit_many",
+    "video_metrics",
 ]
 
 
