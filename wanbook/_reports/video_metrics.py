@@ -162,10 +162,8 @@ def _local_input(path: Any, sha256: Any) -> Path | None:
     p = Path(path)
     if not p.is_file():
         return None
-    if isinstance(sha256, str) and sha256:
-        if hashlib.sha256(p.read_bytes()).hexdigest() != sha256:
-            return None
-    return p
+    changed = isinstance(sha256, str) and sha256 != hashlib.sha256(p.read_bytes()).hexdigest()
+    return None if changed else p
 
 
 def _inputs(record: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
