@@ -162,7 +162,8 @@ def _local_input(path: Any, sha256: Any) -> Path | None:
     p = Path(path)
     if not p.is_file():
         return None
-    changed = isinstance(sha256, str) and sha256 != hashlib.sha256(p.read_bytes()).hexdigest()
+    known = isinstance(sha256, str) and bool(sha256)
+    changed = known and sha256 != hashlib.sha256(p.read_bytes()).hexdigest()
     return None if changed else p
 
 
