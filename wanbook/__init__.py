@@ -56,6 +56,7 @@ if _TYPE_CHECKING:
     from wanbook._notebook.show import show
     from wanbook._reports.costs import cost_report
     from wanbook._reports.reproducibility import reproducibility
+    from wanbook._reports.study import study_report
     from wanbook._reports.video_metrics import video_metrics
     from wanbook._runlog.run import Run
     from wanbook._spec.model_choice import cheapest_models
@@ -84,6 +85,7 @@ _LAZY = {
     "show": "wanbook._notebook.show",
     "cost_report": "wanbook._reports.costs",
     "reproducibility": "wanbook._reports.reproducibility",
+    "study_report": "wanbook._reports.study",
     "video_metrics": "wanbook._reports.video_metrics",
 }
 
@@ -133,6 +135,7 @@ __all__ = [
     "runs",
     "session",
     "show",
+    "study_report",
     "submit_many",
     "video_metrics",
 ]
