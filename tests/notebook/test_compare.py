@@ -95,7 +95,11 @@ def test_progress_line_in_plain_python(tmp_path: Any, capsys: pytest.CaptureFixt
     [
         (dict(rows="size"), "'size' is not an axis"),
         (dict(models=[]), "models is empty"),
-        (dict(prompt=["a", "b"]), "prompt varies too"),
+        (dict(seeds=[1, 1]), "some cells repeat"),
+        (dict(vary={"colour": ["red"]}), "vary={'colour': ...} is not a request field"),
+        (dict(vary={"size": "832*480"}), "must be a list of values"),
+        (dict(vary={"seed": [1, 2]}), "give seed as its own argument"),
+        (dict(vars={"model": ["x"]}), "clashes with the axis 'model'"),
     ],
 )
 def test_bad_layout_fails_before_anything_is_sent(

@@ -100,6 +100,7 @@ class Batch:
         deadline: float | None = None,
         run_deadline: float,
         limits: Mapping[str, tuple[int, int]] | None = None,
+        run_tags: Sequence[Sequence[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
@@ -125,6 +126,11 @@ class Batch:
         self._preps = list(preps)
         self._experiment = experiment
         self._tags = list(tags)
+        self._run_tags = [list(t) for t in run_tags] if run_tags is not None else None
+        if self._run_tags is not None and len(self._run_tags) != len(preps):
+            raise ValueError(
+                f"run_tags has {len(self._run_tags)} lists for {len(preps)} requests; give one each"
+            )
         self._run_deadline = run_deadline
         self._clock = clock
         self._end = None if deadline is None else clock() + float(deadline)
@@ -324,7 +330,8 @@ class Batch:
 
         run_id: str | None = None
         try:
-            run_id = self._tracker.start(prep, self._experiment, list(self._tags))
+            own = self._run_tags[i] if self._run_tags is not None else []
+            run_id = self._tracker.start(prep, self._experiment, [*self._tags, *own])
             self._resources.ledger.own(run_id)  # counted as a run of the session from now on
             self._reservation.release(i)
             deadline = self._run_deadline

@@ -168,6 +168,7 @@ class Session(Resources):
         deadline: float | None = None,
         limits: Mapping[str, tuple[int, int]] | None = None,
         on_update: OnUpdate | None = None,
+        run_tags: Sequence[Sequence[str]] | None = None,
     ) -> Batch:
         """Start a batch of ``requests`` on the running event loop (see ``wanbook._engine.batch``).
 
@@ -175,7 +176,8 @@ class Session(Resources):
         index, and BudgetExceededError refuses the batch's total, before anything is sent.
         ``prepared`` instead of ``requests``: requests this session already checked and priced
         (``Session.prepare``), sent as they are. ``limits`` overrides the account's
-        ``{family or group: (per_second, in_flight)}``.
+        ``{family or group: (per_second, in_flight)}``. ``run_tags``: more tags for each
+        request's run (one list per request, in order), beside ``tags`` for all.
         """
         if (requests is None) == (prepared is None):
             raise TypeError("Session.batch() takes either requests or prepared, not both")
@@ -190,6 +192,7 @@ class Session(Resources):
             deadline=deadline,
             run_deadline=self.deadline,
             limits=limits,
+            run_tags=run_tags,
         )
 
     def _prepare_all(self, requests: object) -> list[Prepared]:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields as dataclass_fields
 from typing import TYPE_CHECKING, Any
 
 from wanbook._errors import MediaError, ValidationError
@@ -89,6 +91,8 @@ def _comparison_class() -> type:
                 cols=cols or layout.get("cols", "seed"),
                 title=layout.get("title"),
                 embed=embed,
+                axes=layout.get("axes", AXES),
+                skip=layout.get("facets_skip", ()),
             )
 
         def _repr_html_(self) -> str:
@@ -109,28 +113,41 @@ def __getattr__(name: str) -> Any:
 
 
 class GridView:
-    """A comparison drawn as a table: one row per value of ``rows``, one column per ``cols``."""
+    """A comparison drawn as tables: one row per value of ``rows``, one column per ``cols``, and
+    one table (a facet) per combination of the other axes that vary."""
 
     def __init__(
-        self, frame: Any, *, rows: str, cols: str, title: str | None = None, embed: bool = False
+        self,
+        frame: Any,
+        *,
+        rows: str,
+        cols: str,
+        title: str | None = None,
+        embed: bool = False,
+        axes: Sequence[str] = AXES,
+        skip: Sequence[str] = (),
     ) -> None:
         for axis in (rows, cols):
             if axis not in frame.columns:
-                raise ValueError(f"grid axis {axis!r} is not a column; choose from {list(AXES)}")
-        keys = list(zip(frame[rows], frame[cols], strict=True))
+                raise ValueError(f"grid axis {axis!r} is not a column; choose from {list(axes)}")
+        self.facets = [
+            a
+            for a in axes
+            if a not in (rows, cols, *skip) and a in frame.columns and _nunique(frame[a]) > 1
+        ]
+        keys = list(zip(*(frame[a].map(_key) for a in (*self.facets, rows, cols)), strict=True))
         if len(set(keys)) != len(keys):
-            varying = [a for a in AXES if a not in (rows, cols) and frame[a].nunique() > 1]
             raise ValueError(
-                f"rows={rows!r} × cols={cols!r} do not tell the runs apart "
-                f"({', '.join(varying) or 'some cells repeat'} varies too); choose those axes"
+                f"rows={rows!r} × cols={cols!r} do not tell the runs apart (some cells repeat); "
+                f"choose other axes from {list(axes)}"
             )
         self.frame, self.rows, self.cols, self.title, self.embed = frame, rows, cols, title, embed
 
-    def _repr_html_(self) -> str:
+    def _table(self, part: Any, caption: str | None) -> str:
         from wanbook._notebook.display import run_cell
 
         cells = {}
-        for row in self.frame.to_dict("records"):
+        for row in part.to_dict("records"):
             record = {k: _plain(v) for k, v in row.items()}
             error = record.get("error")
             cells[(record[self.rows], record[self.cols])] = run_cell(
@@ -138,12 +155,37 @@ class GridView:
             )
         return grid_html(
             cells,
-            _unique(self.frame[self.rows]),
-            _unique(self.frame[self.cols]),
+            _unique(part[self.rows]),
+            _unique(part[self.cols]),
             row_title=self.rows,
             col_title=self.cols,
-            title=self.title,
+            title=caption,
         )
+
+    def _repr_html_(self) -> str:
+        if not self.facets:
+            return self._table(self.frame, self.title)
+        tables = []
+        combos = dict.fromkeys(zip(*(self.frame[a].map(_key) for a in self.facets), strict=True))
+        for combo in combos:
+            mask = None
+            for axis, value in zip(self.facets, combo, strict=True):
+                hit = self.frame[axis].map(_key) == value
+                mask = hit if mask is None else mask & hit
+            part = self.frame[mask]
+            words = " · ".join(f"{a}={_plain(part[a].iloc[0])}" for a in self.facets)
+            tables.append(self._table(part, f"{self.title} — {words}" if self.title else words))
+        return "".join(tables)
+
+
+def _key(value: Any) -> Any:
+    """A value as a dictionary key (lists and NaN included)."""
+    value = _plain(value)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _nunique(column: Any) -> int:
+    return len(set(column.map(_key)))
 
 
 def _plain(value: Any) -> Any:
@@ -158,13 +200,61 @@ def _unique(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(_plain(v) for v in values))
 
 
+def _axis_values(name: str, values: Any) -> list[Any]:
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ValueError(f"compare: {name} must be a list of values, got {values!r}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"compare: {name} is empty; give at least one value")
+    return values
+
+
 def _cells(
-    prompts: Sequence[str], models: Sequence[str], seeds: Sequence[int | None]
+    prompts: Sequence[str],
+    models: Sequence[str],
+    seeds: Sequence[int | None],
+    vary: Mapping[str, Sequence[Any]],
+    variables: Mapping[str, Sequence[str]],
 ) -> list[dict[str, Any]]:
-    return [
-        {"prompt": p, "model": m, "seed": s}
-        for p, m, s in itertools.product(prompts, models, seeds)
-    ]
+    """Every combination of the axes, in a stable order: prompt (template), its variables, model,
+    each varied field, seed. A cell maps each axis to its value; ``prompt`` is the filled text."""
+    names = [*variables, *vary]
+    cells = []
+    for template in prompts:
+        for combo in itertools.product(*variables.values(), models, *vary.values(), seeds):
+            fills = dict(zip(variables, combo[: len(variables)], strict=True))
+            model, *rest = combo[len(variables) :]
+            varied = dict(zip(vary, rest[: len(vary)], strict=True))
+            text = template.format(**fills) if fills and template is not None else template
+            cell: dict[str, Any] = {"prompt": text, "model": model, "seed": rest[-1]}
+            cell.update({n: fills.get(n, varied.get(n)) for n in names})
+            if fills:
+                cell["prompt_template"] = template
+            cells.append(cell)
+    return cells
+
+
+def _check_axes(
+    vary: Mapping[str, Any], variables: Mapping[str, Any], rows: str, cols: str
+) -> None:
+    fields_ = {f.name for f in dataclass_fields(Request)} - {"extra"}
+    for name in vary:
+        if name in AXES:
+            raise ValueError(f"compare: vary={{{name!r}: ...}}: give {name} as its own argument")
+        if name not in fields_:
+            allowed = ", ".join(sorted(fields_ - set(AXES)))
+            raise ValueError(
+                f"compare: vary={{{name!r}: ...}} is not a request field; choose from {allowed}"
+            )
+    for name in variables:
+        if name in AXES or name in vary:
+            raise ValueError(
+                f"compare: vars={{{name!r}: ...}} clashes with the axis {name!r}; rename it"
+            )
+    axes = (*AXES, *variables, *vary)
+    for axis in (rows, cols):
+        if axis not in axes:
+            raise ValueError(f"compare: {axis!r} is not an axis; choose from {', '.join(axes)}")
 
 
 def _row(cell: Mapping[str, Any], run: Run | None, error: BaseException | None) -> dict[str, Any]:
@@ -174,7 +264,7 @@ def _row(cell: Mapping[str, Any], run: Run | None, error: BaseException | None) 
     if run is not None:
         r = run.record
         for key in COLUMNS:
-            if key in r and key not in AXES:
+            if key in r and key not in cell:  # an axis keeps the value asked for
                 row[key] = r[key]
         row["seed"] = r.get("seed", cell["seed"])
         start, end = parse_time(r.get("created_at")), parse_time(r.get("finished_at"))
@@ -193,13 +283,40 @@ def _row(cell: Mapping[str, Any], run: Run | None, error: BaseException | None) 
 def _frame(rows: list[dict[str, Any]], layout: dict[str, Any]) -> Any:
     import pandas as pd
 
-    frame = _comparison_class()(pd.DataFrame(rows, columns=list(COLUMNS)))
+    extra = [a for a in layout.get("axes", AXES) if a not in AXES]
+    if any("prompt_template" in r for r in rows):
+        extra.append("prompt_template")
+    columns = [*AXES, *extra, *(c for c in COLUMNS[len(AXES) :] if c not in extra)]
+    frame = _comparison_class()(pd.DataFrame(rows, columns=columns))
     for name in ("seed", "width", "height"):
         frame[name] = frame[name].astype("Int64")
     for name in ("cost", "seconds", "queue_seconds", "run_seconds", "duration"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     frame.layout = layout
     return frame
+
+
+def _problem_words(error: BaseException) -> str:
+    """Why a cell is not sent, on one line: each problem's field and what is allowed."""
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{p.field}: {p.message}" for p in error.problems)
+    return " ".join(str(error).split())
+
+
+def _estimate_words(preps: Sequence[Prepared]) -> str:
+    """The total estimate of ``preps`` per currency (``"0.4000 USD"``; unknown prices counted)."""
+    totals: dict[str, float] = {}
+    unknown = 0
+    for prep in preps:
+        if prep.estimate.known:
+            key = prep.estimate.currency or ""
+            totals[key] = totals.get(key, 0.0) + prep.estimate.amount
+        else:
+            unknown += 1
+    words = [f"{amount:.4f} {currency}".strip() for currency, amount in totals.items()]
+    if unknown:
+        words.append(f"{unknown} of unknown price")
+    return " + ".join(words) or "nothing"
 
 
 class _Plan:
@@ -214,6 +331,8 @@ class _Plan:
         rows: str,
         cols: str,
         params: Mapping[str, Any],
+        vary: Mapping[str, Sequence[Any]] | None = None,
+        variables: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if session is None:
             from wanbook._engine.default_session import session as default_session
@@ -224,21 +343,36 @@ class _Plan:
         models = [models] if isinstance(models, str) else list(models)
         if not models:
             raise ValueError("compare: models is empty; name at least one model")
-        for axis in (rows, cols):
-            if axis not in AXES:
-                raise ValueError(f"compare: {axis!r} is not an axis; choose from {', '.join(AXES)}")
+        vary = {k: _axis_values(f"vary[{k!r}]", v) for k, v in (vary or {}).items()}
+        variables = {k: _axis_values(f"vars[{k!r}]", v) for k, v in (variables or {}).items()}
+        _check_axes(vary, variables, rows, cols)
+        clash = sorted(set(vary) & set(params))
+        if clash:
+            raise ValueError(f"compare: {', '.join(clash)} given both as a value and in vary")
         seed_list = list(seeds) if seeds is not None else [draw_seed()]
-        self.cells = _cells(prompts, models, seed_list)
-        self.layout = {
+        self.cells = _cells(prompts, models, seed_list, vary, variables)
+        self.vary, self.variables = vary, variables
+        titled = len(prompts) == 1 and prompts[0] is not None
+        self.layout: dict[str, Any] = {
             "rows": rows,
             "cols": cols,
-            "title": prompts[0] if len(prompts) == 1 else None,
+            "title": prompts[0] if titled else None,
+            "axes": [*AXES, *variables, *vary],
+            "facets_skip": ["prompt"] if variables else [],
         }
         _frame([dict(c) for c in self.cells], self.layout).grid()  # axes must tell cells apart
         self.requests = [
-            Request(model=c["model"], prompt=c["prompt"], seed=c["seed"], **params)
+            Request(
+                model=c["model"],
+                prompt=c["prompt"],
+                seed=c["seed"],
+                **params,
+                **{k: c[k] for k in vary},
+            )
             for c in self.cells
         ]
+        # a run made from a template carries its variables as tags (the study report's axes)
+        self.run_tags = [[f"var:{k}={c[k]}" for k in variables] for c in self.cells]
         self.results: list[tuple[Run | None, BaseException | None]] = [(None, None)] * len(
             self.cells
         )
@@ -264,6 +398,59 @@ class _Plan:
             for (field, message), models in said.items()
         ]
 
+    def summary(self) -> list[str]:
+        """What is about to be sent, before anything is: its size by axis, the estimate by axis
+        (per currency; unknown prices said), and every invalid cell with its reason."""
+        sizes = " × ".join(
+            f"{len(values)} {name}"
+            for name, values in self._axis_values().items()
+            if len(values) > 1
+        )
+        lines = [f"wanbook: compare: {len(self.cells)} cells ({sizes or 'one of each'})"]
+        if self.preps:
+            for name, values in self._axis_values().items():
+                if len(values) < 2:
+                    continue
+                parts = []
+                for value in values:
+                    preps = [
+                        p
+                        for i, p in zip(self.valid, self.preps, strict=True)
+                        if self.cells[i][name] == value
+                    ]
+                    parts.append(f"{value}: {_estimate_words(preps)}")
+                lines.append(f"  estimate by {name}: " + "; ".join(parts))
+            lines.append(f"  estimate in all: {_estimate_words(self.preps)}")
+        varying = [a for a, values in self._axis_values().items() if len(values) > 1]
+        for i, (_, error) in enumerate(self.results):
+            if error is not None:
+                cell = ", ".join(f"{k}={self.cells[i][k]}" for k in varying) or "the cell"
+                lines.append(f"  not sent: {cell}: {_problem_words(error)}")
+        return lines
+
+    def dry_frame(self) -> pd.DataFrame:
+        """The cells as they would be sent: axes, estimate, currency, and why a cell would not be."""
+        import pandas as pd
+
+        estimates = {i: p.estimate for i, p in zip(self.valid, self.preps, strict=True)}
+        rows = []
+        for i, cell in enumerate(self.cells):
+            est = estimates.get(i)
+            error = self.results[i][1]
+            rows.append(
+                {
+                    **{a: cell[a] for a in self.layout["axes"]},
+                    "estimate": est.amount if est is not None else math.nan,
+                    "currency": est.currency if est is not None else None,
+                    "error": error_words(error) if error is not None else None,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def _axis_values(self) -> dict[str, list[Any]]:
+        names = [a for a in self.layout["axes"] if a not in self.layout["facets_skip"]]
+        return {name: list(dict.fromkeys(c[name] for c in self.cells)) for name in names}
+
     def progress(self, show: bool | None) -> Progress:
         """The progress bar, made on the caller's thread (a notebook cell's output)."""
         quiet = show is False or (show is None and self.session.quiet)
@@ -276,7 +463,12 @@ class _Plan:
         """Run the valid requests through the session's batch engine; return the frame."""
         for line in self.notes():
             print(line, file=sys.stderr)
-        batch = self.session.batch(prepared=self.preps, experiment=experiment, tags=tags)
+        batch = self.session.batch(
+            prepared=self.preps,
+            experiment=experiment,
+            tags=tags,
+            run_tags=[self.run_tags[i] for i in self.valid],
+        )
         try:
             async for outcome in batch:
                 self.results[self.valid[outcome.index]] = (outcome.run, outcome.error)
@@ -291,21 +483,35 @@ class _Plan:
         return _frame(rows, self.layout)
 
 
+def _start(plan: _Plan, dry_run: bool) -> Any:
+    """Say what is about to be sent (for a study, or when asked); the dry run's frame if asked."""
+    if dry_run or plan.vary or plan.variables:
+        for line in plan.summary():
+            print(line)
+    return plan.dry_frame() if dry_run else None
+
+
 async def acompare(
     prompt: str | Sequence[str],
     models: Sequence[str],
     seeds: Sequence[int | None] | None = None,
     *,
+    vary: Mapping[str, Sequence[Any]] | None = None,
+    vars: Mapping[str, Sequence[str]] | None = None,  # noqa: A002 (the name users write)
     rows: str = "model",
     cols: str = "seed",
     session: Session | None = None,
     experiment: str | None = None,
     tags: Iterable[str] = (),
     progress: bool | None = None,
+    dry_run: bool = False,
     **params: Any,
 ) -> Any:
     """The async form of :func:`compare` (``await wb.acompare(...)``)."""
-    plan = _Plan(session, prompt, models, seeds, rows, cols, params)
+    plan = _Plan(session, prompt, models, seeds, rows, cols, params, vary, vars)
+    dry = _start(plan, dry_run)
+    if dry_run:
+        return dry
     return await plan.run(plan.progress(progress), experiment, list(tags))
 
 
@@ -314,26 +520,39 @@ def compare(
     models: Sequence[str],
     seeds: Sequence[int | None] | None = None,
     *,
+    vary: Mapping[str, Sequence[Any]] | None = None,
+    vars: Mapping[str, Sequence[str]] | None = None,  # noqa: A002 (the name users write)
     rows: str = "model",
     cols: str = "seed",
     session: Session | None = None,
     experiment: str | None = None,
     tags: Iterable[str] = (),
     progress: bool | None = None,
+    dry_run: bool = False,
     **params: Any,
 ) -> pd.DataFrame:
     """Generate ``prompt`` with every model × seed concurrently and return the grid of results.
 
     ``seeds`` default: one seed drawn at random and used for every model (a fair comparison whose
-    seed is logged). ``prompt`` may be a list (then ``"prompt"`` is an axis too). ``rows`` and
-    ``cols`` choose the grid's axes among "model", "seed" and "prompt". Other keyword arguments
-    (``size``, ``duration``, ``image`` ...) go to every request; a request one model cannot take
-    fails in its own cell without being sent. ``progress``: True shows a progress bar (a line
-    on stderr outside a notebook), False nothing; default: unless the session is quiet. Blocks until every run is over; under nbclient/papermill it needs no clicks.
-
+    seed is logged). ``prompt`` may be a list (then ``"prompt"`` is an axis too). Other keyword
+    arguments (``size``, ``duration``, ``image`` ...) go to every request; a request one model
+    cannot take fails in its own cell without being sent. ``progress``: True shows a progress bar
+    (a line on stderr outside a notebook), False nothing; default: unless the session is quiet.
+    Blocks until every run is over; under nbclient/papermill it needs no clicks.
+    ``vary`` sweeps any request field: ``vary={"resolution": ["720P", "1080P"], "prompt_extend":
+    [False, True]}`` makes each a further axis. ``vars`` fills a prompt template: with
+    ``prompt="a {animal} at {time}"`` and ``vars={"animal": ["fox", "owl"], "time": ["dawn",
+    "dusk"]}`` each variable is an axis (and each run is tagged ``var:animal=fox`` …, for
+    ``wb.study_report``). ``rows`` and ``cols`` take any axis; the others that vary make facets (one
+    grid per combination). With ``vary`` or ``vars``, the study's size and estimate by axis are
+    printed before anything is sent, with every invalid cell and why; ``dry_run=True`` prints that
+    and returns the cells (axes, estimate, currency, error) without sending anything.
     Returns a DataFrame (one row per cell: the axes, status, cost, currency, seconds, run_id,
     video_path, error ...) that displays as the grid; ``.grid(rows=..., cols=...)`` redraws it.
     """
-    plan = _Plan(session, prompt, models, seeds, rows, cols, params)
+    plan = _Plan(session, prompt, models, seeds, rows, cols, params, vary, vars)
+    dry = _start(plan, dry_run)
+    if dry_run:
+        return dry
     bar = plan.progress(progress)
     return run_sync(plan.run(bar, experiment, list(tags)))
