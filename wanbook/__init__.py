@@ -53,6 +53,7 @@ if _TYPE_CHECKING:
     from wanbook._engine.session import Session
     from wanbook._notebook.compare import acompare, compare
     from wanbook._notebook.form.widget import form
+    from wanbook._notebook.judging import judge
     from wanbook._notebook.show import show
     from wanbook._reports.costs import cost_report
     from wanbook._reports.reproducibility import reproducibility
@@ -82,6 +83,7 @@ _LAZY = {
     "cheapest_models": "wanbook._spec.model_choice",
     "compare": "wanbook._notebook.compare",
     "form": "wanbook._notebook.form.widget",
+    "judge": "wanbook._notebook.judging",
     "show": "wanbook._notebook.show",
     "cost_report": "wanbook._reports.costs",
     "reproducibility": "wanbook._reports.reproducibility",
@@ -123,6 +125,7 @@ __all__ = [
     "estimate",
     "form",
     "generate",
+    "judge",
     "models",
     "prefer",
     "preferences",

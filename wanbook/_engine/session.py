@@ -307,6 +307,23 @@ class Session(Resources):
         """The pairwise judgements as a DataFrame."""
         return preferences_frame(self.log, experiment=experiment, rater=rater, latest=latest)
 
+    def records(self, runs: Any) -> list[dict[str, Any]]:
+        """The run-log records of ``runs``: a DataFrame (its ``run_id`` column, else its index:
+        ``wb.runs()``, a comparison), run ids or ``Run`` objects, in that order."""
+        if hasattr(runs, "iterrows"):
+            items = list(runs["run_id"]) if "run_id" in runs.columns else list(runs.index)
+        elif isinstance(runs, str | Run):
+            items = [runs]
+        else:
+            items = list(runs)
+        out = []
+        for item in items:
+            if isinstance(item, Run):
+                out.append(dict(item.record))
+            elif isinstance(item, str) and item:
+                out.append(dict(self.run(item).record))
+        return out
+
     def run(self, run_id: str) -> Run:
         record = self.log.get(run_id)
         if record is None:

@@ -95,6 +95,13 @@ def _comparison_class() -> type:
                 skip=layout.get("facets_skip", ()),
             )
 
+        def judge(self, **options: Any) -> Any:
+            """Judge this comparison's videos where they play (see ``wb.judge``: ``blind=``,
+            ``pairwise=``, ``rater=``, ``session=``)."""
+            from wanbook._notebook.judging import judge
+
+            return judge(self, **options)
+
         def _repr_html_(self) -> str:
             return self.grid()._repr_html_()
 

@@ -24,9 +24,16 @@ from typing import Any
 from urllib.parse import quote
 
 from wanbook._errors import DownloadError
-from wanbook._notebook.html import Cell, run_html
+from wanbook._notebook.html import Cell, esc, run_html, status_words, video_html
 
-__all__ = ["ensure_poster", "media_src", "register_formatter", "run_card", "run_cell"]
+__all__ = [
+    "ensure_poster",
+    "media_src",
+    "register_formatter",
+    "run_card",
+    "run_cell",
+    "run_video",
+]
 
 _MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webm": "video/webm"}
 
@@ -92,6 +99,20 @@ def run_card(
     """The HTML card of one run: its video by reference (or embedded if asked), poster, params, cost."""
     src, poster, link, note = _media(record, base, embed)
     return run_html(record, src=src, poster=poster, link=link, width=width, note=note)
+
+
+def run_video(
+    record: Mapping[str, Any], *, base: str | os.PathLike[str] | None = None, width: int = 320
+) -> str:
+    """Only the run's video (or why there is none): no model, seed, parameters or cost, so a
+    rater judging blind sees the picture and nothing else."""
+    src, poster, _, note = _media(record, base, False)
+    if src:
+        return video_html(src, poster, width=width)
+    words = note or status_words(
+        record.get("status"), record.get("error_code"), record.get("error_message")
+    )
+    return f'<div style="color:#6b7280;max-width:{width}px">{esc(words)}</div>'
 
 
 def run_cell(

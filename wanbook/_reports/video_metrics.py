@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,22 +205,6 @@ def _measured(record: Mapping[str, Any], cache: Path) -> Measures | None:
     return found
 
 
-def _records(runs: Any, session: Session) -> list[dict[str, Any]]:
-    if hasattr(runs, "iterrows"):  # a DataFrame: its run_id column or index
-        ids = list(runs["run_id"]) if "run_id" in runs.columns else list(runs.index)
-    elif isinstance(runs, str) or hasattr(runs, "record"):
-        ids = [runs]
-    else:
-        ids = list(runs) if isinstance(runs, Iterable) else [runs]
-    out = []
-    for item in ids:
-        if hasattr(item, "record"):
-            out.append(dict(item.record))
-        elif isinstance(item, str) and item:
-            out.append(session.run(item).record)
-    return out
-
-
 def video_metrics(runs: Any = None, *, session: Session | None = None) -> pd.DataFrame:
     """The measures of each run's video as a DataFrame indexed by run_id (columns
     ``METRIC_COLUMNS``; NaN for runs without a video). ``runs``: a DataFrame (``wb.runs()``, a
@@ -235,7 +219,7 @@ def video_metrics(runs: Any = None, *, session: Session | None = None) -> pd.Dat
         runs = session.runs()
     cache = session.home / "metrics"
     rows = []
-    for record in _records(runs, session):
+    for record in session.records(runs):
         found = _measured(record, cache)
         values = asdict(found) if found else {c: math.nan for c in METRIC_COLUMNS}
         rows.append({"run_id": record["run_id"], **values})
