@@ -23,6 +23,7 @@ EXPECTED = [
     "03_seeds_and_reproducibility",
     "04_cost_report",
     "05_image_to_video",
+    "07_prompt_study",
 ]
 # A data: URI of a video, a video MIME bundle, or base64 of an MP4's first box ("....ftyp").
 EMBEDDED_VIDEO = re.compile(r"data:video/|\"video/(mp4|webm)\"|AAAA[A-Za-z0-9+/]GZ0eX")
@@ -32,7 +33,7 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text("utf-8"))
 
 
-def test_the_five_examples_are_there() -> None:
+def test_the_examples_are_there() -> None:
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 

@@ -50,34 +50,38 @@ def _axis_value(record: Mapping[str, Any], axis: str) -> Any:
     return None
 
 
+def _candidate_axes(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    names = ["model", "prompt", "seed"]
+    for record in records:
+        params = record.get("params") if isinstance(record.get("params"), dict) else {}
+        names += [f"param_{k}" for k in params or {} if k != "seed"]
+        names += [t.split("=", 1)[0] for t in record.get("tags") or [] if str(t).startswith("var:")]
+    return list(dict.fromkeys(names))
+
+
+def _varies(records: Sequence[Mapping[str, Any]], axis: str) -> bool:
+    return len({repr(_axis_value(r, axis)) for r in records}) > 1
+
+
 def pairs_of(
-    records: Sequence[Mapping[str, Any]], axis: str, *, same: Sequence[str] = ("seed",)
+    records: Sequence[Mapping[str, Any]], axis: str
 ) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    """Pairs of runs that differ on ``axis`` and agree on the prompt and ``same`` (the seed):
-    two videos of one request, made two ways."""
+    """Pairs of runs that differ on ``axis`` and agree on everything else that varies (prompt,
+    seed, model, parameters, template variables): one request, made two ways."""
+    others = [a for a in _candidate_axes(records) if a != axis and _varies(records, a)]
     pairs = []
     for i, a in enumerate(records):
         for b in records[i + 1 :]:
             if _axis_value(a, axis) == _axis_value(b, axis):
                 continue
-            keys = ("prompt", *same)
-            if all(_axis_value(a, k) == _axis_value(b, k) for k in keys):
+            if all(_axis_value(a, k) == _axis_value(b, k) for k in others):
                 pairs.append((a, b))
     return pairs
 
 
 def _varying_axis(records: Sequence[Mapping[str, Any]]) -> str:
-    candidates = [
-        "model",
-        "param_prompt_extend",
-        "param_resolution",
-        "param_size",
-        "param_duration",
-    ]
-    for record in records:
-        candidates += [t.split("=", 1)[0] for t in record.get("tags") or [] if t.startswith("var:")]
-    for axis in dict.fromkeys(candidates):
-        if len({repr(_axis_value(r, axis)) for r in records}) > 1:
+    for axis in _candidate_axes(records):
+        if axis not in ("prompt", "seed") and _varies(records, axis):
             return axis
     raise ValueError("judge: the runs do not differ on any axis; nothing to compare in pairs")
 
