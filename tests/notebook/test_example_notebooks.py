@@ -134,6 +134,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "03_seeds_and_reproducibility": {"seeds": [1], "repeats": 2, "frame_samples": 2},
     "04_cost_report": {"seeds": [1]},
     "05_image_to_video": {},
+    "07_prompt_study": {"animals": ["fox"]},
 }
 # The one line of stderr a notebook may show: the emulator notice (DESIGN.md).
 EMULATOR_NOTICE = re.compile(
