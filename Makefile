@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/runlog.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/polling.py
+	$(BIN)/python bench/video_metrics.py
 
 clean:
 	rm -rf $(VENV) wanbook-runs demo-output .pytest_cache
