@@ -97,3 +97,42 @@ def test_pairs_differ_on_the_axis_and_share_the_rest(session: wb.Session, grid: 
 def test_nothing_to_judge_is_said(session: wb.Session) -> None:
     with pytest.raises(ValueError, match="none of these runs has a video"):
         wb.judge([], session=session)
+
+
+@pytest.mark.slow
+def test_a_rating_survives_a_kernel_restart(tmp_path: Any) -> None:
+    """A score clicked in one kernel (the widget, driven as a click would) is read back after the
+    kernel is restarted: it is in the run log, not in the kernel."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    printed: list[str] = []
+
+    def run(code: str) -> None:
+        reply = kc.execute_interactive(
+            code,
+            timeout=120,
+            output_hook=lambda m: printed.append(m["content"].get("text", "")),
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+    try:
+        run(
+            "import wanbook as wb\n"
+            "s = wb.Session(home='runs', emulator=True, quiet=True)\n"
+            "run = s.generate('a heron', model='wan2.2-t2v-plus', size='832*480', seed=1)\n"
+            "panel = wb.judge([run], session=s, rater='ann')\n"
+            "panel.cells[0].score.value = '5'\n"
+            "s.close()"
+        )
+        km.restart_kernel(now=True)
+        kc.wait_for_ready(timeout=60)
+        printed.clear()
+        run(
+            "import wanbook as wb\n"
+            "print(wb.Session(home='runs', quiet=True).ratings()[['rater', 'score']].values.tolist())"
+        )
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert "".join(printed).strip() == "[['ann', 5]]"
