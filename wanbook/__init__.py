@@ -30,6 +30,7 @@ from wanbook._errors import (
     ValidationError,
     WanbookError,
 )
+from wanbook._spec.media import Reference
 from wanbook._spec.request import Request
 from wanbook._version import __version__
 
@@ -104,6 +105,7 @@ __all__ = [
     "MediaError",
     "Problem",
     "RateLimitError",
+    "Reference",
     "Request",
     "RequestTimeoutError",
     "ResumeError",

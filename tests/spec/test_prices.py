@@ -90,6 +90,37 @@ EXPECTED = [
     ("wanx2.1-i2v-turbo", "cn", "480P", "any", 0.24, "CNY", "S"),
     ("wanx2.1-i2v-turbo", "cn", "720P", "any", 0.24, "CNY", "S"),
     ("wanx2.1-i2v-plus", "cn", "720P", "any", 0.70, "CNY", "S"),
+    # wan27-api.md §11: wan2.7 and kf2v (International USD = the printed CNY / 7.33924: "I")
+    *[
+        (m, "cn", t, "any", p, "CNY", "O")
+        for m in ("wan2.7-t2v", "wan2.7-i2v", "wan2.7-r2v", "wan2.7-videoedit")
+        for t, p in (("720P", 0.60), ("1080P", 1.00))
+    ],
+    *[
+        (m, "intl", t, "any", p, "USD", "I")
+        for m in ("wan2.7-t2v", "wan2.7-i2v", "wan2.7-r2v", "wan2.7-videoedit")
+        for t, p in (("720P", 0.10), ("1080P", 0.15))
+    ],
+    # dated snapshots: not on the price page; their undated name's price (a choice, §15)
+    *[
+        (m, r, t, "any", p, c, conf)
+        for m in (
+            "wan2.7-t2v-2026-04-25",
+            "wan2.7-t2v-2026-06-12",
+            "wan2.7-i2v-2026-04-25",
+            "wan2.7-r2v-2026-06-12",
+        )
+        for r, c, conf, prices in (
+            ("cn", "CNY", "I", (0.60, 1.00)),
+            ("intl", "USD", "S", (0.10, 0.15)),
+        )
+        for t, p in zip(("720P", "1080P"), prices, strict=True)
+    ],
+    ("wan2.2-kf2v-flash", "cn", "480P", "any", 0.10, "CNY", "O"),
+    ("wan2.2-kf2v-flash", "cn", "720P", "any", 0.20, "CNY", "O"),
+    ("wan2.2-kf2v-flash", "cn", "1080P", "any", 0.48, "CNY", "O"),
+    ("wanx2.1-kf2v-plus", "cn", "720P", "any", 0.70, "CNY", "O"),
+    ("wan2.1-kf2v-plus", "intl", "720P", "any", 0.10, "USD", "I"),
 ]
 
 # (model, region, sound) for each expected price, expanded: "any" rows in both sound settings.
@@ -181,12 +212,12 @@ def test_every_row_names_a_served_model_and_tier(table: PriceTable) -> None:
 
 
 def test_table_carries_its_date_source_and_dates(table: PriceTable) -> None:
-    assert table.date == "2026-11-01"
+    assert table.date == "2026-12-07"  # wan27-api.md, compiled 2026-12-07
     assert table.source_path is not None and table.source_path.name == "prices.csv"
     by_key = {(r["model"], r["region"], r["tier"]): r for r in table.rows()}
     assert by_key[("wan2.1-t2v-turbo", "intl", "480P")]["checked"] == "2025-05"  # page date
     assert by_key[("wan2.1-i2v-plus", "intl", "720P")]["checked"] == "2025-06"
-    assert "2026-11-01" in repr(table)
+    assert "2026-12-07" in repr(table)
 
 
 @pytest.mark.parametrize(

@@ -360,8 +360,10 @@ CASES: list[tuple[str, dict, str, str]] = [
 
 
 def test_at_least_sixty_cases_across_every_model() -> None:
+    from tests.spec.test_wan27_rules import CASES as WAN27_CASES
+
     assert len(CASES) >= 60
-    models = {c[1].get("model") for c in CASES}
+    models = {c[1].get("model") for c in [*CASES, *WAN27_CASES]}  # wan2.7/kf2v: that table
     assert set(wb.models()) <= models
 
 

@@ -53,8 +53,10 @@ from wanbook._api.protocol import (
     error_from_response,
     explain_placeholder_key,
     list_params,
+    names_oss,
     normalize_base_url,
     parse_answer,
+    parse_upload_policy,
     server_timed_out,
     task_path,
 )
@@ -78,6 +80,7 @@ from wanbook._errors import (
     ValidationError,
 )
 from wanbook._secret import Secret
+from wanbook._spec.catalogue import catalogue
 from wanbook._version import __version__
 
 __all__ = ["DEFAULT_TIMEOUT", "Client"]
@@ -203,7 +206,9 @@ class Client:
         attempt was sent. Raises the mapped error once retrying is over or not allowed
         (``retry_throttled=False``: a 429 raises RateLimitError at once)."""
         url = self.base_url + path
-        headers = build_headers(self._key, user_agent=self.user_agent, create=create)
+        headers = build_headers(
+            self._key, user_agent=self.user_agent, create=create, oss=create and names_oss(json)
+        )
         for attempt in itertools.count():
             sent_at = time.time()
             try:
@@ -268,9 +273,10 @@ class Client:
         if not isinstance(body, Mapping) or not body.get("model"):
             model = body.get("model") if isinstance(body, Mapping) else body
             raise ValidationError([Problem("model", model, "the create body needs a model name")])
+        spec = catalogue().get(str(body["model"]))
         response, sent_at = await self._call(
             "POST",
-            CREATE_PATH,
+            spec.create_path if spec is not None else CREATE_PATH,
             what=f"create ({body['model']})",
             json=dict(body),
             create=True,
@@ -296,6 +302,48 @@ class Client:
         params = list_params(**filters)
         response, _ = await self._call("GET", "/tasks/", what="list tasks", params=params)
         return self._parse(response, parse_task_page, lambda why: ServerError(f"list tasks: {why}"))
+
+    async def upload(self, model: str, filename: str, data: bytes, content_type: str) -> str:
+        """Put a local file in the vendor's temporary store; return its ``oss://`` URL (valid 48 h).
+
+        As the vendor SDK does (wan27-api.md §12.2): ``GET /uploads?action=getPolicy&model=M``
+        for a policy, then a form POST of the file to the policy's upload host. The API key goes
+        only to the API; the store gets the policy's own signature.
+        """
+        response, _ = await self._call(
+            "GET",
+            "/uploads",
+            what=f"upload policy ({model})",
+            params={"action": "getPolicy", "model": model},
+        )
+        policy = self._parse(
+            response,
+            parse_upload_policy,
+            lambda why: ServerError(f"upload policy ({model}): {why}"),
+        )
+        key = f"{policy['upload_dir']}/{filename}"
+        form = {
+            "OSSAccessKeyId": policy["oss_access_key_id"],
+            "Signature": policy["signature"],
+            "policy": policy["policy"],
+            "x-oss-object-acl": policy["x_oss_object_acl"],
+            "x-oss-forbid-overwrite": policy["x_oss_forbid_overwrite"],
+            "key": key,
+            "success_action_status": "200",
+        }
+        try:
+            answer = await self._http.post(
+                policy["upload_host"],
+                data=form,
+                files={"file": (filename, data, content_type)},
+                headers={"User-Agent": self.user_agent},
+            )
+        except httpx.RequestError as exc:
+            raise TransportError(f"upload of {filename}: {self._describe(exc)}") from exc
+        if not answer.is_success:
+            raise ServerError(f"upload of {filename}: the store answered HTTP {answer.status_code}")
+        logger.info("uploaded %s (%d bytes) for %s", filename, len(data), model)
+        return f"oss://{key}"
 
     async def cancel(self, task_id: str) -> None:
         """Cancel a PENDING task. Any other status: BadRequestError ``UnsupportedOperation``."""

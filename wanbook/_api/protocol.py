@@ -40,8 +40,10 @@ __all__ = [
     "explain_placeholder_key",
     "format_list_time",
     "list_params",
+    "names_oss",
     "normalize_base_url",
     "parse_answer",
+    "parse_upload_policy",
     "scrub",
     "server_timed_out",
     "task_path",
@@ -92,8 +94,11 @@ def task_path(task_id: str, suffix: str = "") -> str:
     return f"/tasks/{quote(task_id.strip(), safe='')}" + (f"/{suffix}" if suffix else "")
 
 
-def build_headers(api_key: Secret, *, user_agent: str, create: bool = False) -> dict[str, str]:
-    """The headers of one request. Only a create carries ``X-DashScope-Async: enable``."""
+def build_headers(
+    api_key: Secret, *, user_agent: str, create: bool = False, oss: bool = False
+) -> dict[str, str]:
+    """The headers of one request. Only a create carries ``X-DashScope-Async: enable``; a create
+    naming an ``oss://`` upload also ``X-DashScope-OssResourceResolve: enable`` (wan27-api.md §3)."""
     headers = {
         "Authorization": f"Bearer {api_key.reveal()}",
         "User-Agent": user_agent,
@@ -102,7 +107,40 @@ def build_headers(api_key: Secret, *, user_agent: str, create: bool = False) -> 
     if create:
         headers["Content-Type"] = "application/json"
         headers["X-DashScope-Async"] = "enable"
+    if create and oss:
+        headers["X-DashScope-OssResourceResolve"] = "enable"
     return headers
+
+
+_POLICY_KEYS = (
+    "policy",
+    "signature",
+    "upload_dir",
+    "upload_host",
+    "oss_access_key_id",
+    "x_oss_object_acl",
+    "x_oss_forbid_overwrite",
+)
+
+
+def parse_upload_policy(content: bytes) -> dict[str, str]:
+    """The ``data`` of a getPolicy answer: where and how to upload (ValueError if incomplete)."""
+    data = as_object(as_object(content).get("data"))
+    missing = [k for k in _POLICY_KEYS if not isinstance(data.get(k), str) or not data.get(k)]
+    if missing:
+        raise ValueError(f"the upload policy lacks {', '.join(missing)}")
+    return {k: str(data[k]) for k in _POLICY_KEYS}
+
+
+def names_oss(body: Any) -> bool:
+    """Whether a wire body names a temporary upload (an ``oss://`` URL) anywhere."""
+    if isinstance(body, str):
+        return body.startswith("oss://")
+    if isinstance(body, Mapping):
+        return any(names_oss(v) for v in body.values())
+    if isinstance(body, list | tuple):
+        return any(names_oss(v) for v in body)
+    return False
 
 
 def list_params(

@@ -21,6 +21,7 @@ from wanbook._api.poll_schedule import PollPlan, expect
 from wanbook._api.tasks import Task
 from wanbook._engine.prepare import Prepared
 from wanbook._engine.tracker import Tracker
+from wanbook._engine.uploads import body_with_uploads
 from wanbook._errors import (
     AmbiguousCreateError,
     APIError,
@@ -69,7 +70,8 @@ async def submit_one(
     since = 0.0  # how long before now the task was made (it was just now, unless found later)
     sending: list[bool] = []  # non-empty once a create is on its way
     try:
-        task = await _create(client, prep, tracker, run_id, pace, before_send, sending)
+        body = await body_with_uploads(client, session.log, prep, backend=session.backend)
+        task = await _create(client, body, tracker, run_id, pace, before_send, sending)
     except asyncio.CancelledError:
         if not sending:  # interrupted before anything was sent: nothing can exist
             tracker.not_sent(run_id)
@@ -122,7 +124,7 @@ async def submit_one(
 
 async def _create(
     client: Client,
-    prep: Prepared,
+    body: dict[str, Any],
     tracker: Tracker,
     run_id: str,
     pace: Pace | None,
@@ -137,12 +139,12 @@ async def _create(
     refused = 0
     while True:
         try:
-            async with gate.creating(prep.body["model"]):
+            async with gate.creating(body["model"]):
                 if before_send is not None:
                     await before_send()
                 if sending is not None:
                     sending.append(True)
-                task = await client.create(prep.body, retry_throttled=pace is None)
+                task = await client.create(body, retry_throttled=pace is None)
                 tracker.update(
                     run_id,
                     task_id=task.task_id,

@@ -212,15 +212,26 @@ def _pil_to_png(img: Any, png_alpha: bool) -> bytes:
     return buf.getvalue()
 
 
-def prepare_image(image: Any, rules: ImageRules) -> PreparedImage:
+def prepare_image(image: Any, rules: ImageRules, *, field: str = "image") -> PreparedImage:
     """Turn an i2v image into a checked ``PreparedImage`` whose ``url`` goes into ``input.img_url``.
 
     ``image`` is an ``http(s)`` URL (sent as is, never fetched), a ``data:`` URI, a ``file://``
     URL, a local path (``str`` or ``os.PathLike``), ``bytes`` or a PIL image. Everything but an
     ``http(s)`` URL is checked against ``rules`` and returned as a ``data:`` URI. Raises
-    :class:`MediaError` (``field="image"``) naming the file, the value found and the limit broken.
+    :class:`MediaError` naming ``field`` (the request field that gave the image: ``image``,
+    ``first_frame``, ``reference_images[2]``), the file, the value found and the limit broken.
     """
+    try:
+        return _prepare_image(image, rules)
+    except MediaError as exc:
+        if field == "image":
+            raise
+        text = str(exc)
+        text = text[len("image ") :] if text.startswith("image ") else text
+        raise MediaError(f"{field} {text}", field=field) from None
 
+
+def _prepare_image(image: Any, rules: ImageRules) -> PreparedImage:
     if isinstance(image, str):
         text = image.strip()
         match = _SCHEME.match(text)

@@ -186,6 +186,28 @@ def m005_judgements(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX idx_preferences_pair ON preferences (run_a, run_b, rater, id)")
 
 
+@migration
+def m006_uploads(db: sqlite3.Connection) -> None:
+    """Files put in the vendor's temporary store (docs/dashscope-wan27.md §3): by content hash,
+    backend and region, with their ``oss://`` URL and when it expires (48 h), so a rerun within
+    that time does not upload the same file again. Never the bytes."""
+    db.execute(
+        """
+        CREATE TABLE uploads (
+            sha256 TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            region TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            source TEXT,
+            oss_url TEXT NOT NULL,
+            uploaded_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (sha256, backend, region)
+        )
+        """
+    )
+
+
 def applied(db: sqlite3.Connection) -> list[str]:
     """Names of the migrations applied to ``db``, in the order they were applied."""
     try:

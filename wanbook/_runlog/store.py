@@ -23,6 +23,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +313,50 @@ class RunLog:
 
     def count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM runs")[1][0][0])
+
+    # ------------------------------------------------------------------ uploads
+
+    def remember_upload(
+        self,
+        *,
+        sha256: str,
+        backend: str,
+        region: str,
+        size: int,
+        source: str,
+        oss_url: str,
+        uploaded_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """Record a file put in the vendor's temporary store (hash, size, path, URL, expiry)."""
+        self._execute(
+            "INSERT OR REPLACE INTO uploads (sha256, backend, region, bytes, source, oss_url,"
+            " uploaded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                sha256,
+                backend,
+                region,
+                size,
+                source,
+                oss_url,
+                uploaded_at.astimezone(UTC).isoformat(),
+                expires_at.astimezone(UTC).isoformat(),
+            ],
+        )
+
+    def find_upload(
+        self, sha256: str, backend: str, region: str, *, valid_until: datetime
+    ) -> str | None:
+        """The ``oss://`` URL of this file uploaded for (backend, region) that is still valid at
+        ``valid_until``, or None."""
+        _, rows = self.query(
+            "SELECT oss_url, expires_at FROM uploads WHERE sha256 = ? AND backend = ? AND region = ?",
+            [sha256, backend, region],
+        )
+        for url, expires in rows:
+            if datetime.fromisoformat(expires) > valid_until:
+                return str(url)
+        return None
 
     # ------------------------------------------------------------------ views
 

@@ -18,6 +18,7 @@ __all__ = [
     "AudioMode",
     "Catalogue",
     "Duration",
+    "MediaRule",
     "ModelSpec",
     "RateGroup",
     "RegionSpec",
@@ -27,7 +28,9 @@ __all__ = [
 ]
 
 AudioMode = Literal["silent", "always", "switchable"]
-Kind = Literal["t2v", "i2v"]
+Kind = Literal["t2v", "i2v", "r2v", "videoedit", "kf2v"]
+Protocol = Literal["classic", "media", "frames"]
+Geometry = Literal["size", "follow", "ratio"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,43 @@ class Duration:
 
 
 @dataclass(frozen=True)
+class MediaRule:
+    """The input media a model takes (``models.toml`` ``[models.X.media]``).
+
+    ``count`` bounds each type (a type not named may appear any number of times, within
+    ``references``); ``combos`` lists the only valid sets of types (wan2.7-i2v); ``references``
+    bounds the number of ``reference_types`` items together (wan2.7-r2v); ``duration_with_video``
+    narrows the duration when a reference video is given.
+    """
+
+    types: tuple[str, ...]
+    count: dict[str, tuple[int, int]] = field(default_factory=dict)
+    combos: tuple[frozenset[str], ...] = ()
+    references: tuple[int, int] | None = None
+    reference_types: tuple[str, ...] = ()
+    voice: bool = False
+    duration_with_video: tuple[int, int] | None = None
+
+    @classmethod
+    def from_data(cls, d: dict[str, Any]) -> MediaRule:
+        refs = d.get("references")
+        with_video = d.get("duration_with_video")
+        return cls(
+            types=tuple(d["types"]),
+            count={k: (int(lo), int(hi)) for k, (lo, hi) in d.get("count", {}).items()},
+            combos=tuple(frozenset(c) for c in d.get("combos", ())),
+            references=(int(refs[0]), int(refs[1])) if refs else None,
+            reference_types=tuple(d.get("reference_types", ())),
+            voice=bool(d.get("voice", False)),
+            duration_with_video=(int(with_video[0]), int(with_video[1])) if with_video else None,
+        )
+
+    def describe_combos(self) -> str:
+        """The valid combinations in the vendor's order, e.g. ``first_frame; first_frame + last_frame``."""
+        return "; ".join(" + ".join(t for t in self.types if t in c) for c in self.combos)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model's capabilities. ``name`` is wanbook's canonical (international) name."""
 
@@ -98,15 +138,63 @@ class ModelSpec:
     rate_group: str = ""  # the rate group (models.toml [rate_groups]) whose limits it shares
     rate_per_second: int = 1  # the group's limits (per account, shared by the whole group)
     rate_in_flight: int = 1
-    sizes: tuple[str, ...] = field(default=())  # t2v: every allowed W*H, tier order
+    sizes: tuple[str, ...] = field(default=())  # size geometry: every allowed W*H, tier order
+    # The newer models (wan27-api.md); the defaults are the wan2.1-2.6 behaviour.
+    protocol: Protocol = "classic"
+    path: str = "video-generation"  # the create path under services/aigc/
+    geometry: Geometry = "size"
+    ratio_sizes: dict[str, dict[str, str]] = field(default_factory=dict)  # tier -> ratio -> W*H
+    ratio_default: str = ""  # "" = no ratio unless asked (the output follows the input)
+    regions_off: dict[str, str] = field(default_factory=dict)
+    regions_unlisted: tuple[str, ...] = ()
+    prompt_required: bool = False
+    audio_switch: bool = True
+    audio_seconds: tuple[int, int] | None = None
+    audio_settings: tuple[str, ...] = ()
+    media: MediaRule | None = None
+    billed_input: str = "none"  # "none" | "references" | "all"
+    image_sides_warn: tuple[int, int] | None = None
+    templates_documented: bool = True
+    rate_by_region: dict[str, tuple[int, int]] = field(default_factory=dict)
+    choices: tuple[str, ...] = ()  # where the sources are silent: what wanbook chose, and why
+    snapshot_of: str | None = None
 
     @property
     def is_t2v(self) -> bool:
         return self.kind == "t2v"
 
     @property
+    def sized(self) -> bool:
+        """Whether the output is chosen by an exact ``size`` W*H (wan2.1-2.6 text-to-video)."""
+        return self.geometry == "size"
+
+    @property
+    def ratios(self) -> tuple[str, ...]:
+        """The ``ratio`` values the model takes (none unless its geometry is "ratio")."""
+        first = next(iter(self.ratio_sizes.values()), {})
+        return tuple(first)
+
+    @property
+    def takes_media(self) -> bool:
+        """Whether the model takes input media (frames, clips, references, a video)."""
+        return self.media is not None
+
+    @property
     def default_tier(self) -> str:
-        return tier_of_size(self.default) or self.default if self.is_t2v else self.default
+        return tier_of_size(self.default) or self.default if self.sized else self.default
+
+    @property
+    def create_path(self) -> str:
+        """Where a create request for this model goes, under the API base URL."""
+        return f"/services/aigc/{self.path}/video-synthesis"
+
+    def rate_limits(self, region: str) -> tuple[int, int]:
+        """(task submissions per second, tasks in flight) for this model in ``region``."""
+        return self.rate_by_region.get(region, (self.rate_per_second, self.rate_in_flight))
+
+    def ratio_size(self, tier: str, ratio: str) -> str | None:
+        """The output W*H for ``ratio`` at ``tier`` (ratio geometry), or None."""
+        return self.ratio_sizes.get(tier, {}).get(ratio)
 
     def wire_name(self, region: str) -> str:
         """The name the service in ``region`` knows this model by (wan2.1 is "wanx2.1" in cn)."""
@@ -133,6 +221,7 @@ class RegionSpec:
     base_url: str
     currency: str
     models_listed: bool = True
+    uploads: bool = False  # offers the temporary file store (wan27-api.md §12.2)
 
     def url(self, workspace_id: str | None = None) -> str:
         if "{workspace}" in self.base_url:
@@ -166,6 +255,9 @@ class Catalogue:
     audio_file: dict[str, Any]
     limits: dict[str, int]
     rate_groups: dict[str, RateGroup] = field(default_factory=dict)
+    media_types: dict[str, dict[str, Any]] = field(default_factory=dict)  # type -> {file, seconds}
+    video_file: dict[str, Any] = field(default_factory=dict)
+    reference_caps: tuple[float, ...] = ()  # r2v: billed input cap per video, by reference count
 
     def rate_group(self, family: str) -> str:
         """The rate group of a version family (a family in no group is a group of its own)."""
@@ -204,8 +296,14 @@ def _load() -> Catalogue:
     group_of = {family: g for g in groups.values() for family in g.families}
     models: dict[str, ModelSpec] = {}
     aliases: dict[str, str] = {}
-    for name, d in raw["models"].items():
+    kf2v_effects = tuple(raw["kf2v_effects"]["names"])
+    templates = {"effects": effects, "kf2v": kf2v_effects}
+    ratio_tables = raw["ratio_sizes"]
+    for name, row in raw["models"].items():
+        d = _row(raw["models"], name, row)
         tiers = tuple(d["tiers"])
+        geometry = d.get("geometry", "size" if d["kind"] == "t2v" else "follow")
+        ratio_table = ratio_tables.get(d.get("ratio_table", ""), {})
         rate = group_of[d["family"]]  # every family of a model must be in a rate group
         models[name] = ModelSpec(
             name=name,
@@ -223,14 +321,40 @@ def _load() -> Catalogue:
             usage=d["usage"],
             rewrite_visible=bool(d["rewrite_visible"]),
             image_max_mb=d.get("image_max_mb"),
-            templates=effects if d.get("templates") == "effects" else (),
+            templates=templates.get(d.get("templates", ""), ()),
             rate_group=rate.name,
             rate_per_second=rate.per_second,
             rate_in_flight=rate.in_flight,
-            sizes=tuple(s for t in tiers for s in sizes[t]) if d["kind"] == "t2v" else (),
+            sizes=tuple(s for t in tiers for s in sizes[t]) if geometry == "size" else (),
+            protocol=d.get("protocol", "classic"),
+            path=d.get("path", "video-generation"),
+            geometry=geometry,
+            ratio_sizes={t: dict(ratio_table[t]) for t in tiers if t in ratio_table},
+            ratio_default=d.get("ratio_default", ""),
+            regions_off=dict(d.get("regions_off", {})),
+            regions_unlisted=tuple(d.get("regions_unlisted", ())),
+            prompt_required=bool(d.get("prompt_required", d["kind"] == "t2v")),
+            audio_switch=bool(d.get("audio_switch", True)),
+            audio_seconds=tuple(d["audio_seconds"]) if "audio_seconds" in d else None,  # type: ignore[arg-type]
+            audio_settings=tuple(d.get("audio_settings", ())),
+            media=MediaRule.from_data(d["media"]) if "media" in d else None,
+            billed_input=d.get("billed_input", "none"),
+            image_sides_warn=tuple(d["image_sides_warn"]) if "image_sides_warn" in d else None,  # type: ignore[arg-type]
+            templates_documented=bool(d.get("templates_documented", True)),
+            rate_by_region={
+                r: (
+                    int(v.get("per_second", rate.per_second)),
+                    int(v.get("in_flight", rate.in_flight)),
+                )
+                for r, v in d.get("rate", {}).items()
+            },
+            choices=tuple(d.get("choices", ())),
+            snapshot_of=row.get("snapshot_of"),
         )
         aliases[name] = name
         for wire in d["regions"].values():
+            aliases.setdefault(wire, name)
+        for wire in d.get("regions_off", {}).values():
             aliases.setdefault(wire, name)
     regions = {rid: RegionSpec(id=rid, **r) for rid, r in raw["regions"].items()}
     return Catalogue(
@@ -245,7 +369,27 @@ def _load() -> Catalogue:
         audio_file=dict(raw["audio_file"]),
         limits={k: int(v) for k, v in raw["limits"].items()},
         rate_groups=groups,
+        media_types={k: dict(v) for k, v in raw["media_types"].items()},
+        video_file=dict(raw["video_file"]),
+        reference_caps=tuple(float(c) for c in raw["billing"]["reference_caps"]),
     )
+
+
+def _row(rows: dict[str, Any], name: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A model's row with a dated snapshot's missing keys taken from the model it snapshots.
+
+    The regions of a snapshot keep their wire name: the snapshot's own name.
+    """
+    base_name = row.get("snapshot_of")
+    if base_name is None:
+        return row
+    base = _row(rows, base_name, rows[base_name])
+    merged = {k: v for k, v in base.items() if k != "choices"} | row
+    for key in ("regions", "regions_off"):
+        if key not in row and key in base:
+            merged[key] = dict.fromkeys(base[key], name)
+    merged["choices"] = [*base.get("choices", ()), *row.get("choices", ())]
+    return merged
 
 
 @functools.cache

@@ -47,6 +47,11 @@ FIELD_OF_KEY = {
     "watermark": "watermark",
     "shot_type": "shot_type",
     "audio": "audio",
+    "ratio": "ratio",
+    "audio_setting": "audio_setting",
+    "media": "media",
+    "first_frame_url": "first_frame",
+    "last_frame_url": "last_frame",
 }
 
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from wanbook._errors import ConfigError
-from wanbook._spec.catalogue import catalogue
+from wanbook._spec.catalogue import ModelSpec, catalogue
+from wanbook._spec.media import MediaItem
 from wanbook._warn import warn_user
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Totals",
     "UnknownPriceWarning",
     "as_number",
+    "billed_seconds",
     "cost",
     "estimate",
     "totals",
@@ -233,14 +235,18 @@ def _check_seconds(name: str, value: Any) -> None:
 
 
 def estimate(
-    table: PriceTable, model: str, region: str, tier: Any, seconds: float, sound: bool
+    table: PriceTable, model: str, region: str, tier: Any, seconds: float | None, sound: bool
 ) -> Estimate:
-    """What ``seconds`` of video of (model, region, tier, sound) will cost. NaN if not priced."""
-    _check_seconds("seconds", seconds)
+    """What ``seconds`` of video of (model, region, tier, sound) will cost. NaN if not priced,
+    or if ``seconds`` is None (the billed length cannot be known before: see :func:`billed_seconds`)."""
+    if seconds is not None:
+        _check_seconds("seconds", seconds)
     price = table.lookup(model, region, tier, sound)
     if price is None:
         _warn_unknown(model, region, tier)
-        return Estimate(math.nan, None, None, float(seconds), None)
+        return Estimate(math.nan, None, None, math.nan if seconds is None else float(seconds), None)
+    if seconds is None:
+        return Estimate(math.nan, price.currency, price.per_second, math.nan, price)
     return Estimate(
         price.per_second * seconds, price.currency, price.per_second, float(seconds), price
     )
@@ -284,6 +290,40 @@ def cost(
         seconds,
         price,
     )
+
+
+def billed_seconds(
+    spec: ModelSpec,
+    duration: int,
+    media: Sequence[MediaItem] = (),
+    lengths: Mapping[str, float] | None = None,
+) -> float | None:
+    """The seconds the service will bill for a request (wan27-api.md §10); None if not knowable.
+
+    ``duration`` is the resolved output duration; ``lengths`` the known lengths of input clips by
+    media field (local files are probed; a URL's length is unknown). Output seconds are billed
+    for every model; a continuation's ``duration`` already includes its clip. Reference-to-video
+    adds each reference video's length capped at its share of 5 s (an unknown length counts as
+    the whole cap, so the estimate is never low); video editing adds its input, cut to
+    ``duration`` when that is set, and its output is as long — unknown for a video URL.
+    """
+    lengths = lengths or {}
+    if spec.billed_input == "references" and spec.media is not None:
+        caps = catalogue().reference_caps
+        refs = [m for m in media if m.type in spec.media.reference_types]
+        if not refs:
+            return float(duration)
+        cap = caps[min(len(refs), len(caps)) - 1]
+        videos = [m for m in refs if m.type == "reference_video"]
+        return sum(min(lengths.get(v.field, cap), cap) for v in videos) + float(duration)
+    if spec.billed_input == "all":
+        video = next((m for m in media if m.type == "video"), None)
+        length = lengths.get(video.field) if video is not None else None
+        if length is None:
+            return None
+        used = min(float(duration), length) if duration else length
+        return 2 * used
+    return float(duration)
 
 
 class Totals(dict):  # dict[str, float]

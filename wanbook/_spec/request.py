@@ -15,6 +15,7 @@ from typing import Any
 from wanbook._errors import Problem, ValidationError
 from wanbook._spec.catalogue import ModelSpec, catalogue, tier_of_size
 from wanbook._spec.extra_fields import FIELD_OF_KEY
+from wanbook._spec.media import MediaItem, Reference, media_items
 from wanbook._spec.rules import check, validate
 
 __all__ = [
@@ -31,12 +32,24 @@ _INPUT_FIELDS = ("prompt", "negative_prompt", "audio_url", "template")
 _PARAM_FIELDS = (
     "size",
     "resolution",
+    "ratio",
     "duration",
     "prompt_extend",
     "shot_type",
     "audio",
+    "audio_setting",
     "watermark",
     "seed",
+)
+_MEDIA_REQUEST_FIELDS = (
+    "first_frame",
+    "last_frame",
+    "first_clip",
+    "driving_audio",
+    "reference_images",
+    "reference_videos",
+    "video",
+    "media",
 )
 
 
@@ -45,7 +58,12 @@ class Request:
     """A generation to ask for. Only ``model`` is always required; the rest follow the model.
 
     ``image`` (i2v) may be an ``http(s)`` URL or ``data:`` URI, a local path, bytes or a PIL
-    image; the session turns it into a URL or data URI before it is sent. ``extra`` passes
+    image; the session turns it into a URL or data URI before it is sent. For the models that
+    take input media (wan2.7, kf2v) ``image`` is the first frame, and ``first_frame``,
+    ``last_frame``, ``first_clip``, ``driving_audio``, ``video`` and the lists
+    ``reference_images``/``reference_videos`` (items may be :class:`Reference` with a voice) take
+    a path, URL or bytes each (images also a PIL image); local audio and video are uploaded.
+    ``media`` is the raw wire list ``[{"type": ..., "url": ...}]`` instead. ``extra`` passes
     fields wanbook does not know yet: ``{"input": {...}, "parameters": {...}}`` (a flat mapping
     goes to ``parameters``).
     """
@@ -64,6 +82,16 @@ class Request:
     watermark: bool | None = None
     shot_type: str | None = None
     audio: bool | None = None
+    ratio: str | None = None
+    audio_setting: str | None = None
+    first_frame: Any = None
+    last_frame: Any = None
+    first_clip: Any = None
+    driving_audio: Any = None
+    reference_images: Any = None
+    reference_videos: Any = None
+    video: Any = None
+    media: Any = None
     extra: Mapping[str, Any] | None = None
 
     def replace(self, **changes: Any) -> Request:
@@ -76,10 +104,21 @@ class Request:
             v = getattr(self, f.name)
             if v is None:
                 continue
-            if f.name == "image" and not isinstance(v, str):
-                v = f"<{type(v).__name__}>"
+            if f.name == "image" or f.name in _MEDIA_REQUEST_FIELDS:
+                v = _shown(v)
             out[f.name] = dict(v) if isinstance(v, Mapping) else v
         return out
+
+
+def _shown(v: Any) -> Any:
+    """A media value as text: strings as they are, the rest by type (lists item by item)."""
+    if isinstance(v, Reference):
+        return {"source": _shown(v.source), "voice": _shown(v.voice)}
+    if isinstance(v, list | tuple):
+        return [_shown(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _shown(x) for k, x in v.items()}
+    return v if isinstance(v, str | int | float | bool | type(None)) else f"<{type(v).__name__}>"
 
 
 @dataclass(frozen=True)
@@ -95,6 +134,8 @@ class Resolved:
     seed: int | None
     watermark: bool
     shot_type: str
+    ratio: str | None = None  # ratio geometry: the ratio the service applies (None: follows input)
+    media: tuple[MediaItem, ...] = ()
 
 
 def resolve(req: Request) -> Resolved:
@@ -102,12 +143,18 @@ def resolve(req: Request) -> Resolved:
     spec = catalogue().get(req.model)
     if spec is None:
         raise ValidationError(validate(req), model=str(req.model))
-    if spec.is_t2v:
+    items = tuple(media_items(req, spec)[0])
+    ratio = None
+    if spec.sized:
         size = req.size or spec.default
         tier = tier_of_size(size) or spec.default_tier
     else:
         size = None
         tier = req.resolution or spec.default
+    if spec.geometry == "ratio":
+        with_first_frame = any(i.type == "first_frame" for i in items)
+        ratio = None if with_first_frame else (req.ratio or spec.ratio_default or None)
+        size = spec.ratio_size(tier, ratio) if ratio else None
     return Resolved(
         spec=spec,
         tier=tier,
@@ -118,27 +165,47 @@ def resolve(req: Request) -> Resolved:
         seed=req.seed,
         watermark=bool(req.watermark),
         shot_type=req.shot_type or "single",
+        ratio=ratio,
+        media=items,
     )
 
 
-def build_body(req: Request, region: str = "intl", img_url: str | None = None) -> dict[str, Any]:
-    """The JSON body of a create request. ``img_url`` is the prepared image (URL or data URI).
+def build_body(
+    req: Request,
+    region: str = "intl",
+    img_url: str | None = None,
+    media_urls: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The JSON body of a create request. ``img_url`` is the prepared image (URL or data URI);
+    ``media_urls`` maps each medium's field (``first_frame``, ``reference_images[0].voice``) to
+    what is sent for it (a URL, a data URI or an ``oss://`` upload); the rest go as given.
 
     Only fields the user set are sent (the service applies its own defaults), except that a
-    fixed duration is never sent, and the model goes by its name in ``region``.
+    fixed duration is never sent, and the model goes by its name in ``region``. The models that
+    take media send them as wan27-api.md §12.3 shows: ``input.media`` (wan2.7) or
+    ``input.first_frame_url``/``last_frame_url`` (kf2v).
     """
     spec = catalogue().get(req.model)
     if spec is None:
         raise ValidationError(validate(req, region), model=str(req.model))
+    urls = dict(media_urls or {})
     inp: dict[str, Any] = {}
     for name in _INPUT_FIELDS:
         v = getattr(req, name)
         if v is not None:
             inp[name] = v
-    if img_url is None and isinstance(req.image, str):
-        img_url = req.image
-    if img_url is not None:
-        inp["img_url"] = img_url
+    if spec.protocol == "classic":
+        if img_url is None and isinstance(req.image, str):
+            img_url = req.image
+        if img_url is not None:
+            inp["img_url"] = img_url
+    else:
+        items = media_items(req, spec)[0]
+        if spec.protocol == "frames":
+            for item in items:
+                inp[f"{item.type}_url"] = urls.get(item.field, item.source)
+        elif items or req.media is not None:
+            inp["media"] = [_wire_item(item, urls) for item in items]
     params: dict[str, Any] = {}
     for name in _PARAM_FIELDS:
         v = getattr(req, name)
@@ -151,6 +218,13 @@ def build_body(req: Request, region: str = "intl", img_url: str | None = None) -
         params.update(extra.pop("parameters", None) or {})
     params.update(extra)
     return {"model": spec.wire_name(region), "input": inp, "parameters": params}
+
+
+def _wire_item(item: MediaItem, urls: Mapping[str, str]) -> dict[str, Any]:
+    out = {"type": item.type, "url": urls.get(item.field, item.source)}
+    if item.voice is not None:
+        out["reference_voice"] = urls.get(item.voice_field, item.voice)
+    return out
 
 
 def request_from_body(body: Mapping[str, Any]) -> Request:
@@ -167,6 +241,10 @@ def request_from_body(body: Mapping[str, Any]) -> Request:
         raise ValidationError([problem])
     known = {k: params[k] for k in _PARAM_FIELDS if k in params}
     extra = {k: v for k, v in params.items() if k not in FIELD_OF_KEY}
+    frames = {
+        "first_frame": inp.get("first_frame_url"),
+        "last_frame": inp.get("last_frame_url"),
+    }
     return Request(
         model=body.get("model"),  # type: ignore[arg-type]
         prompt=inp.get("prompt"),
@@ -174,6 +252,8 @@ def request_from_body(body: Mapping[str, Any]) -> Request:
         image=inp.get("img_url"),
         audio_url=inp.get("audio_url"),
         template=inp.get("template"),
+        media=inp.get("media"),
         extra={"parameters": extra} if extra else None,
+        **{k: v for k, v in frames.items() if v is not None},
         **known,
     )

@@ -15,6 +15,7 @@ from wanbook._errors import Problem, ValidationError
 from wanbook._spec.catalogue import Catalogue, ModelSpec, catalogue, tier_of_size
 from wanbook._spec.extra_fields import extra_problems
 from wanbook._spec.extra_fields import short_value as _short
+from wanbook._spec.media import media_items, media_problems
 
 if TYPE_CHECKING:
     from wanbook._spec.request import Request
@@ -43,7 +44,8 @@ def _check_bool(req: Request, name: str, out: list[Problem]) -> None:
 
 
 def _check_geometry(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Problem]) -> None:
-    if spec.is_t2v:
+    _check_ratio(req, spec, out)
+    if spec.sized:
         if req.resolution is not None:
             out.append(
                 _problem(
@@ -70,14 +72,24 @@ def _check_geometry(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Pro
             )
         return
     if req.size is not None:
-        out.append(
-            _problem(
-                "size",
-                req.size,
-                f"size {req.size!r} is for text-to-video; image-to-video model {spec.name} "
-                f"takes a resolution tier, one of {_choices(spec.tiers)} (the output keeps "
-                "the image's aspect ratio)",
+        if spec.geometry == "ratio":
+            takes = (
+                f"a resolution tier ({_choices(spec.tiers)}) and a ratio "
+                f"({_choices(spec.ratios)}) instead"
             )
+        elif spec.protocol == "classic":
+            takes = (
+                f"a resolution tier, one of {_choices(spec.tiers)} (the output keeps the "
+                "image's aspect ratio)"
+            )
+        else:
+            takes = (
+                f"a resolution tier, one of {_choices(spec.tiers)} (the output keeps the aspect "
+                "of its first frame or clip)"
+            )
+        what = "is for text-to-video" if spec.protocol == "classic" else "is not a parameter"
+        out.append(
+            _problem("size", req.size, f"size {req.size!r} {what} of {spec.name}; it takes {takes}")
         )
     if req.resolution is not None and req.resolution not in spec.tiers:
         out.append(
@@ -90,10 +102,82 @@ def _check_geometry(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Pro
         )
 
 
+def _check_ratio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
+    r = req.ratio
+    if r is None:
+        return
+    if spec.geometry != "ratio":
+        if spec.sized:
+            why = "it takes an exact size W*H"
+        elif spec.protocol == "classic":
+            why = "the output keeps the image's aspect ratio"
+        else:
+            why = "the output keeps the aspect of its first frame or clip"
+        out.append(_problem("ratio", r, f"ratio {r!r} is not a parameter of {spec.name}: {why}"))
+    elif r not in spec.ratios:
+        out.append(
+            _problem(
+                "ratio",
+                r,
+                f"ratio {r!r} is not offered by {spec.name}; choose one of {_choices(spec.ratios)}",
+            )
+        )
+    elif spec.kind == "r2v" and any(i.type == "first_frame" for i in media_items(req, spec)[0]):
+        out.append(
+            _problem(
+                "ratio",
+                r,
+                f"{spec.name} ignores ratio when a first frame is given: the output keeps "
+                "the first frame's aspect",
+                "warning",
+            )
+        )
+
+
+def _check_audio_setting(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
+    v = req.audio_setting
+    if v is None:
+        return
+    if not spec.audio_settings:
+        out.append(
+            _problem(
+                "audio_setting",
+                v,
+                f"audio_setting {v!r} is not accepted by {spec.name}; it belongs to video "
+                "editing (wan2.7-videoedit)",
+            )
+        )
+    elif v not in spec.audio_settings:
+        out.append(
+            _problem(
+                "audio_setting",
+                v,
+                f"audio_setting {v!r} is not offered by {spec.name}; choose one of "
+                f"{_choices(spec.audio_settings)} (auto: the model decides; origin: keep the "
+                "input's sound)",
+            )
+        )
+
+
 def _check_duration(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
     d = req.duration
     if d is None:
         return
+    rule = spec.media
+    if rule is not None and rule.duration_with_video and spec.duration.allows(d):
+        items = media_items(req, spec)[0]
+        if any(i.type == "reference_video" for i in items):
+            lo, hi = rule.duration_with_video
+            if not lo <= int(d) <= hi:
+                out.append(
+                    _problem(
+                        "duration",
+                        d,
+                        f"duration {d!r} is not offered by {spec.name} with a reference video; "
+                        f"it is an integer from {lo} to {hi} s",
+                    )
+                )
+            return
     if spec.duration.fixed and d == spec.duration.default and _is_int(d):
         return
     if not spec.duration.allows(d):
@@ -112,9 +196,10 @@ def _check_text(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Problem
         if v is not None and not isinstance(v, str):
             out.append(_problem(name, v, f"{name} must be text, not {type(v).__name__}"))
     prompt = req.prompt if isinstance(req.prompt, str) else None
-    if spec.is_t2v and not (prompt and prompt.strip()):
+    if spec.prompt_required and not (prompt and prompt.strip()):
+        what = "text-to-video" if spec.is_t2v else "reference-to-video"
         out.append(
-            _problem("prompt", req.prompt, f"prompt is required by text-to-video model {spec.name}")
+            _problem("prompt", req.prompt, f"prompt is required by {what} model {spec.name}")
         )
     if prompt and len(prompt) > spec.prompt_limit:
         out.append(
@@ -143,17 +228,22 @@ def _check_text(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Problem
 def _check_image_and_template(
     req: Request, spec: ModelSpec, cat: Catalogue, region: str, out: list[Problem]
 ) -> None:
-    if spec.is_t2v:
+    first_frames = spec.media is not None and "first_frame" in spec.media.types
+    if spec.is_t2v or (spec.protocol != "classic" and not first_frames):
         if req.image is not None:
+            other = "use an image-to-video model (e.g. wan2.6-i2v-flash)"
+            if not spec.is_t2v:
+                other = f"it takes {', '.join(spec.media.types if spec.media else ())}"
             out.append(
                 _problem(
                     "image",
                     _short(req.image),
-                    f"image {_short(req.image)!r} is not accepted by text-to-video model {spec.name}; "
-                    "use an image-to-video model (e.g. wan2.6-i2v-flash)",
+                    f"image {_short(req.image)!r} is not accepted by {spec.name}; {other}",
                 )
             )
-    elif req.image is None or (isinstance(req.image, str) and not req.image.strip()):
+    elif spec.protocol == "classic" and (
+        req.image is None or (isinstance(req.image, str) and not req.image.strip())
+    ):
         out.append(
             _problem("image", req.image, f"image is required by image-to-video model {spec.name}")
         )
@@ -167,6 +257,16 @@ def _check_image_and_template(
                 req.template,
                 f"template {req.template!r} (a video effect) is not accepted by {spec.name}; "
                 f"effects exist for {with_effects}",
+            )
+        )
+    elif not spec.templates_documented:
+        out.append(
+            _problem(
+                "template",
+                req.template,
+                f"effect templates are documented for other first+last-frame models, not for "
+                f"{spec.name}; the server may refuse template {req.template!r}",
+                "warning",
             )
         )
     elif req.template not in spec.templates:
@@ -201,7 +301,16 @@ def _check_image_and_template(
 
 
 def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
-    if req.audio is not None and spec.audio != "switchable":
+    if req.audio is not None and not spec.audio_switch:
+        out.append(
+            _problem(
+                "audio",
+                req.audio,
+                f"audio={req.audio!r} is not accepted by {spec.name}: it always makes video "
+                "with sound and has no audio switch",
+            )
+        )
+    elif req.audio is not None and spec.audio != "switchable":
         if spec.audio == "silent" and req.audio is True:
             out.append(
                 _problem(
@@ -223,12 +332,17 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
     if req.audio_url is None:
         return
     if not spec.audio_url:
+        if spec.media is not None and "driving_audio" in spec.media.types:
+            why = "give the audio as driving_audio= instead"
+        elif spec.audio == "silent":
+            why = "it makes silent video only (custom audio needs wan2.5 or later)"
+        else:
+            why = "it takes no custom audio"
         out.append(
             _problem(
                 "audio_url",
                 req.audio_url,
-                f"audio_url {_without_query(req.audio_url)!r} is not accepted by {spec.name}, which makes silent video only "
-                "(custom audio needs wan2.5 or later)",
+                f"audio_url {_without_query(req.audio_url)!r} is not accepted by {spec.name}; {why}",
             )
         )
     elif (bad := _audio_url_problem(req.audio_url)) is not None:
@@ -313,6 +427,23 @@ def _check_shot_type(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
         )
 
 
+def _check_edit_length(req: Request, spec: ModelSpec, items: list, out: list[Problem]) -> None:
+    """A cut longer than a video given by URL: the service's answer is not documented (§15)."""
+    if spec.kind != "videoedit" or not req.duration or not spec.duration.allows(req.duration):
+        return
+    if any(i.type == "video" and isinstance(i.source, str) and "://" in i.source for i in items):
+        out.append(
+            _problem(
+                "duration",
+                req.duration,
+                f"{spec.name} cuts the input video to its first {req.duration} s; if the video at "
+                "the URL is shorter, what the service does is not documented (a local file is "
+                "checked before sending)",
+                "warning",
+            )
+        )
+
+
 def validate(req: Request, region: str = "intl") -> list[Problem]:
     """Every problem with ``req`` for ``region``: errors (block sending) and warnings (said only)."""
     cat = catalogue()
@@ -336,12 +467,28 @@ def validate(req: Request, region: str = "intl") -> list[Problem]:
             )
         )
     elif not cat.serves(region, spec):
+        off = (
+            " (expected there, but the vendor does not document it yet)"
+            if region in spec.regions_off
+            else ""
+        )
         out.append(
             _problem(
                 "model",
                 req.model,
-                f"model {spec.name} is not served in region {region!r}; it is served in "
+                f"model {spec.name} is not served in region {region!r}{off}; it is served in "
                 f"{_choices(spec.regions)}",
+            )
+        )
+    elif region in spec.regions_unlisted:
+        out.append(
+            _problem(
+                "model",
+                req.model,
+                f"model {spec.name} is missing from the vendor's official tables for region "
+                f"{region!r} (it was seen there); if the region does not serve it, the service "
+                "refuses it without charge, and its price there may be unknown",
+                "warning",
             )
         )
     _check_text(req, spec, cat, out)
@@ -355,7 +502,11 @@ def validate(req: Request, region: str = "intl") -> list[Problem]:
     for name in ("prompt_extend", "watermark", "audio"):
         _check_bool(req, name, out)
     _check_audio(req, spec, out)
+    _check_audio_setting(req, spec, out)
     _check_shot_type(req, spec, out)
+    items, shape = media_items(req, spec)
+    out += shape + media_problems(req, spec, cat, items)
+    _check_edit_length(req, spec, items, out)
     out += extra_problems(req.extra)
     return out
 
