@@ -227,6 +227,15 @@ def _wire_item(item: MediaItem, urls: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _has(spec: ModelSpec | None, name: str) -> bool:
+    """Whether a body's ``ratio``/``audio_setting`` is read as that field. A wan2.1-2.6 model
+    has never heard of them and ignores them (unknown parameters); the newer models know them,
+    so one where it does not belong is refused (wan27-api.md §13.1)."""
+    if spec is None or name not in ("ratio", "audio_setting") or spec.protocol != "classic":
+        return True
+    return bool(spec.ratios) if name == "ratio" else bool(spec.audio_settings)
+
+
 def request_from_body(body: Mapping[str, Any]) -> Request:
     """Parse a wire body (as the service receives it) back into a :class:`Request`.
 
@@ -239,7 +248,8 @@ def request_from_body(body: Mapping[str, Any]) -> Request:
     if not isinstance(inp, Mapping) or not isinstance(params, Mapping):
         problem = Problem("input", type(inp).__name__, "input and parameters must be JSON objects")
         raise ValidationError([problem])
-    known = {k: params[k] for k in _PARAM_FIELDS if k in params}
+    spec = catalogue().get(body["model"]) if isinstance(body.get("model"), str) else None
+    known = {k: params[k] for k in _PARAM_FIELDS if k in params and _has(spec, k)}
     extra = {k: v for k, v in params.items() if k not in FIELD_OF_KEY}
     frames = {
         "first_frame": inp.get("first_frame_url"),

@@ -37,6 +37,7 @@ __all__ = [
     "custom_sound",
     "decode",
     "levels",
+    "fit",
     "resolve_audio",
 ]
 
@@ -95,15 +96,15 @@ def decode(data: bytes, max_samples: int | None = None) -> tuple[str, Any]:
     return fmt, samples[:, :max_samples] if max_samples is not None else samples
 
 
-def _check(data: bytes) -> AudioSource:
-    """Accept ``data`` as the service would, or raise :class:`Rejected` naming ``audio_url``."""
+def _check(data: bytes, field: str, seconds_range: tuple[float, float] | None) -> AudioSource:
+    """Accept ``data`` as the service would, or raise :class:`Rejected` naming ``field``."""
     rules = catalogue().audio_file
     allowed = " or ".join(rules["extensions"])
     if len(data) > rules["max_mb"] * 1024 * 1024:
         raise Rejected(
             400,
             "InvalidParameter",
-            f"audio_url: the audio file is larger than {rules['max_mb']} MB; at most "
+            f"{field}: the audio file is larger than {rules['max_mb']} MB; at most "
             f"{rules['max_mb']} MB is accepted",
         )
     try:
@@ -112,28 +113,33 @@ def _check(data: bytes) -> AudioSource:
         raise Rejected(
             415,
             "BadRequest.UnsupportedFileFormat",
-            f"audio_url: the file is not readable {allowed} audio ({exc})",
+            f"{field}: the file is not readable {allowed} audio ({exc})",
         ) from exc
     names = set(fmt.split(","))
     if not names & set(rules["extensions"]):
         raise Rejected(
             415,
             "BadRequest.UnsupportedFileFormat",
-            f"audio_url: the file is {fmt} audio; the Wan models accept {allowed}",
+            f"{field}: the file is {fmt} audio; the Wan models accept {allowed}",
         )
     seconds = samples.shape[1] / AUDIO_RATE
-    lo, hi = rules["min_seconds"], rules["max_seconds"]
+    lo, hi = seconds_range or (rules["min_seconds"], rules["max_seconds"])
     if not (lo - LENGTH_SLACK <= seconds <= hi + LENGTH_SLACK):
         raise Rejected(
             400,
             "InvalidParameter",
-            f"audio_url: the audio is {seconds:.1f} s long; it must be {lo}-{hi} s",
+            f"{field}: the audio is {seconds:.1f} s long; it must be {lo}-{hi} s",
         )
     return AudioSource(data=data, ref=hashlib.sha256(data).hexdigest(), seconds=seconds)
 
 
 def resolve_audio(
-    audio_url: str, uploads: Mapping[str, bytes], oss_resolve: bool = False
+    audio_url: str,
+    uploads: Mapping[str, bytes],
+    oss_resolve: bool = False,
+    *,
+    field: str = "audio_url",
+    seconds: tuple[float, float] | None = None,
 ) -> AudioSource:
     """Check custom audio as the service would at create time; raise :class:`Rejected`.
 
@@ -143,14 +149,14 @@ def resolve_audio(
     url = audio_url.strip()
     limit = catalogue().audio_file["max_mb"] * 1024 * 1024
     data = read_input(
-        url, field="audio_url", what="audio", limit=limit, uploads=uploads, oss_resolve=oss_resolve
+        url, field=field, what="audio", limit=limit, uploads=uploads, oss_resolve=oss_resolve
     )
     if data is None:
         return AudioSource(data=None, ref=url)
-    return _check(data)
+    return _check(data, field, seconds)
 
 
-def _fit(samples: Any, n: int) -> Any:
+def fit(samples: Any, n: int) -> Any:
     """``samples`` cut to ``n``, or padded with silence to ``n`` (docs/dashscope-api.md §5)."""
     import numpy as np
 
@@ -182,21 +188,21 @@ def _stand_in(ref: str, n: int) -> Any:
     return signal.astype(np.float32).reshape(1, -1)
 
 
-def custom_sound(source: AudioSource, duration: int) -> Any:
+def custom_sound(source: AudioSource, duration: float) -> Any:
     """The track for custom audio: ``(channels, duration × 48000)`` float32, cut or padded."""
-    n = duration * AUDIO_RATE
+    n = round(duration * AUDIO_RATE)
     if source.data is None:
         return _stand_in(source.ref, n)
-    return _fit(decode(source.data, n)[1], n)
+    return fit(decode(source.data, n)[1], n)
 
 
-def automatic_sound(seed: int, variation: int, prompt: str, duration: int) -> Any:
+def automatic_sound(seed: int, variation: int, prompt: str, duration: float) -> Any:
     """The automatic sound (no ``audio_url``): a soft, deterministic chord with a little air,
     faded in and out, as ``(1, n)`` float32."""
     import numpy as np
 
     rng = random.Random(f"sound:{seed}:{variation}:{prompt}")
-    n = duration * AUDIO_RATE
+    n = round(duration * AUDIO_RATE)
     t = np.arange(n, dtype=np.float64) / AUDIO_RATE
     root = 110.0 * 2 ** (rng.randrange(12) / 12)
     chord = (1.0, 1.25 if rng.random() < 0.5 else 1.2, 1.5, 2.0)
@@ -224,7 +230,7 @@ def levels(samples: Any, n_frames: int, fps: int) -> Any:
     import numpy as np
 
     per = AUDIO_RATE // fps
-    mono = _fit(samples.mean(axis=0, keepdims=True), n_frames * per)[0].astype(np.float64)
+    mono = fit(samples.mean(axis=0, keepdims=True), n_frames * per)[0].astype(np.float64)
     rms = np.sqrt(np.mean(mono.reshape(n_frames, per) ** 2, axis=1))
     db = 20 * np.log10(np.maximum(rms, 1e-9))
     raw = np.clip((db - FLOOR_DB) / (TOP_DB - FLOOR_DB), 0.0, 1.0)

@@ -36,11 +36,15 @@ class SlidingWindow:
         while self._times and self._times[0] <= now - self.window:
             self._times.popleft()
 
-    def acquire(self, now: float) -> bool:
-        """Record an event at ``now`` if the window has room; False (nothing recorded) if not."""
+    def acquire(self, now: float, limit: int | None = None) -> bool:
+        """Record an event at ``now`` if the window has room; False (nothing recorded) if not.
+
+        ``limit`` (at most the window's own) is a stricter limit for this one event: a model
+        whose region allows it fewer submissions than its rate group (wan27-api.md §12.1)."""
+        cap = self.limit if limit is None else min(limit, self.limit)
         with self._lock:
             self._expire(now)
-            if len(self._times) >= self.limit:
+            if len(self._times) >= cap:
                 return False
             self._times.append(now)
             return True

@@ -47,7 +47,7 @@ _ANSWER = {
 }
 
 
-def _check_bytes(data: bytes, spec: ModelSpec) -> ImageSource:
+def _check_bytes(data: bytes, spec: ModelSpec, field: str = "img_url") -> ImageSource:
     """The service's check of an input image: the client's rules (``wanbook._spec.images``), but
     answered as the service answers — one error for the first rule broken."""
     from PIL import Image, UnidentifiedImageError
@@ -55,7 +55,7 @@ def _check_bytes(data: bytes, spec: ModelSpec) -> ImageSource:
     rules = image_rules(spec)
     too_big = image_problems(rules, nbytes=len(data))
     if too_big:
-        raise Rejected(*_ANSWER["bytes"], f"img_url: {spec.name}: {too_big[0].message}")
+        raise Rejected(*_ANSWER["bytes"], f"{field}: {spec.name}: {too_big[0].message}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sides checked below
@@ -63,13 +63,13 @@ def _check_bytes(data: bytes, spec: ModelSpec) -> ImageSource:
                 fmt, (w, h), mode, info = img.format, img.size, img.mode, img.info
     except Image.DecompressionBombError:
         raise Rejected(
-            400, "InvalidParameter", "img_url: the image is far larger than 8000x8000 px"
+            400, "InvalidParameter", f"{field}: the image is far larger than 8000x8000 px"
         ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise Rejected(
             415,
             "BadRequest.UnsupportedFileFormat",
-            f"img_url: the data is not a readable image ({', '.join(rules.formats)})",
+            f"{field}: the data is not a readable image ({', '.join(rules.formats)})",
         ) from exc
     problems = image_problems(
         rules,
@@ -81,23 +81,28 @@ def _check_bytes(data: bytes, spec: ModelSpec) -> ImageSource:
         alpha=has_alpha(mode, info),
     )
     if problems:
-        raise Rejected(*_ANSWER[problems[0].kind], f"img_url: {problems[0].message}")
+        raise Rejected(*_ANSWER[problems[0].kind], f"{field}: {problems[0].message}")
     return ImageSource(data=data, ref=hashlib.sha256(data).hexdigest(), width=w, height=h)
 
 
 def resolve_image(
-    img_url: Any, spec: ModelSpec, uploads: Mapping[str, bytes], oss_resolve: bool
+    img_url: Any,
+    spec: ModelSpec,
+    uploads: Mapping[str, bytes],
+    oss_resolve: bool,
+    field: str = "img_url",
 ) -> ImageSource:
-    """Check ``img_url`` as the service would at create time; raise :class:`Rejected`."""
+    """Check the image at ``img_url`` as the service would at create time; raise
+    :class:`Rejected` naming ``field`` (``img_url``, ``input.media[0]``, ...)."""
     if not isinstance(img_url, str) or not img_url.strip():
-        raise Rejected(400, "InvalidParameter", "img_url: an image URL or data URI is required")
+        raise Rejected(400, "InvalidParameter", f"{field}: an image URL or data URI is required")
     url = img_url.strip()
     limit = image_rules(spec).max_bytes
     data = read_input(
-        url, field="img_url", what="image", limit=limit, uploads=uploads, oss_resolve=oss_resolve
+        url, field=field, what="image", limit=limit, uploads=uploads, oss_resolve=oss_resolve
     )
     if data is not None:
-        return _check_bytes(data, spec)
+        return _check_bytes(data, spec, field)
     w, h = STAND_IN_SIZE
     return ImageSource(data=None, ref=url, width=w, height=h)
 

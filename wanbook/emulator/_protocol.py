@@ -103,14 +103,31 @@ def oss_error_xml(code: str, message: str, request_id: str) -> bytes:
 
 
 def usage_for(
-    spec: ModelSpec, *, duration: int, tier: str, size: str, sound: bool
+    spec: ModelSpec,
+    *,
+    duration: float,
+    tier: str,
+    size: str,
+    sound: bool,
+    input_seconds: float = 0.0,
+    ratio: str | None = None,
 ) -> dict[str, Any]:
-    """The ``usage`` of a SUCCEEDED task, in exactly the shape of the model's family (§3.1).
+    """The ``usage`` of a SUCCEEDED task, in exactly the shape of the model's family (§3.1;
+    wan27-api.md §4-§8 for wan2.7 and kf2v).
 
     ``size`` is the output ``W*H``; the t2v families report it, the i2v ones report the tier.
+    ``duration`` is the output's length; ``input_seconds`` the input billed with it (r2v: the
+    capped reference videos; videoedit: the input video) or, for a continuation, its clip's
+    length (reported, never billed: wan2.7-i2v bills ``duration``).
     """
     sr = _TIER_SR[tier]
     family = spec.usage
+    if family.startswith("wan2.7-"):
+        return _wan27_usage(family, duration, input_seconds, sr, ratio)
+    if family == "kf2v-2.2":
+        return {"video_duration": duration, "video_count": 1, "SR": sr}
+    if family == "kf2v-2.1":
+        return {"video_duration": duration, "video_count": 1, "video_ratio": "standard"}
     if family in ("wan2.6-t2v", "wan2.6-i2v", "wan2.6-i2v-flash"):
         usage: dict[str, Any] = {
             "duration": duration,
@@ -131,6 +148,31 @@ def usage_for(
     if family == "wan2.1-i2v":
         return {"video_duration": duration, "video_ratio": "standard", "video_count": 1}
     raise ValueError(f"unknown usage family {family!r} for model {spec.name}")
+
+
+def _number(x: float) -> float | int:
+    """Whole seconds as an integer (as the vendor's examples print them), fractions as floats."""
+    return int(x) if float(x).is_integer() else round(float(x), 2)
+
+
+def _wan27_usage(
+    family: str, duration: float, input_seconds: float, sr: int, ratio: str | None
+) -> dict[str, Any]:
+    """wan2.7 ``usage``: t2v reports input 0 and its ratio; i2v bills the output only (a
+    continuation's clip is inside it); r2v and videoedit bill input + output (§6.4, §7)."""
+    billed = duration + input_seconds if family in ("wan2.7-r2v", "wan2.7-videoedit") else duration
+    usage: dict[str, Any] = {
+        "duration": _number(billed),
+        "input_video_duration": _number(input_seconds if family != "wan2.7-t2v" else 0),
+        "output_video_duration": _number(duration),
+        "video_count": 1,
+        "SR": sr,
+    }
+    if family == "wan2.7-videoedit":  # documented as floats: 5.02 + 5.02 = 10.04
+        usage = {k: float(v) if k != "video_count" and k != "SR" else v for k, v in usage.items()}
+    if family in ("wan2.7-t2v", "wan2.7-r2v") and ratio:
+        usage["ratio"] = ratio
+    return usage
 
 
 # Phrases the emulator's stand-in "prompt rewriter" adds. The real rewrite is an LLM; this one is

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from wanbook.emulator._audio import AUDIO_RATE, AudioSource, automatic_sound, custom_sound, levels
+from wanbook.emulator._clips import VideoSource, clip_frames, clip_sound
 from wanbook.emulator._media import ImageSource, decode_rgb
 from wanbook.emulator._tasks import Artifact
 
@@ -46,11 +47,11 @@ PREFETCH = 6  # frames drawn ahead of the encoder
 class RenderJob:
     """Everything that decides the pixels and samples of one video."""
 
-    kind: str  # "t2v" | "i2v"
+    kind: str  # "t2v" | "i2v" | "r2v" | "videoedit" | "kf2v"
     model: str  # the model's own name: two models given the same seed do not make the same video
     width: int
     height: int
-    duration: int  # seconds; the video has duration × 30 frames
+    duration: float  # seconds (whole, except an edit keeping its input's length); × 30 frames
     prompt: str
     seed: int
     variation: int  # 0 = none; otherwise a per-task change (prompt_extend rewrites differ)
@@ -58,6 +59,14 @@ class RenderJob:
     sound: bool
     image: ImageSource | None = None
     audio: AudioSource | None = None  # custom audio; used only when ``sound``
+    last: ImageSource | None = None  # a last frame the video ends on
+    clip: VideoSource | None = None  # a clip the video continues, or the video it edits
+    clip_sound: bool = False  # keep the clip's own sound (a continuation's clip; edit "origin")
+    references: tuple[ImageSource | VideoSource, ...] = ()  # shown as thumbnails
+
+    @property
+    def n_frames(self) -> int:
+        return max(1, round(self.duration * FPS))
 
     @property
     def look(self) -> int:
@@ -72,32 +81,90 @@ class RenderJob:
             del fields["audio"]  # keys of videos without custom audio stay as they were
         else:
             fields["audio"] = self.audio.digest
+        for name in ("last", "clip", "clip_sound", "references"):
+            value = getattr(self, name)
+            if not value:
+                del fields[name]  # keys of videos without input media stay as they were
+            elif name == "references":
+                fields[name] = [r.digest for r in value]
+            elif name != "clip_sound":
+                fields[name] = value.digest
         fields["version"] = RENDER_VERSION
         blob = json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def _sound(job: RenderJob) -> Any:
-    """The sound track as ``(channels, duration × 48000)`` float32, or None for a silent video."""
+    """The sound track as ``(channels, duration × 48000)`` float32, or None for a silent video.
+
+    A clip's own sound is kept where asked (an edit with ``audio_setting: origin``; the clip part
+    of a continuation, then the generated sound); a driving or custom audio is the track."""
+    import numpy as np
+
     if not job.sound:
         return None
     if job.audio is not None:
         return custom_sound(job.audio, job.duration)
-    return automatic_sound(job.look, job.variation, job.prompt, job.duration)
+    made = automatic_sound(job.look, job.variation, job.prompt, job.duration)
+    if job.clip is None or not job.clip_sound:
+        return made
+    own = clip_sound(job.clip, min(job.duration, job.clip.seconds), AUDIO_RATE)
+    if own is None:
+        return made if job.kind != "videoedit" else np.zeros_like(made)  # origin: its silence
+    out = np.zeros((max(own.shape[0], made.shape[0]), made.shape[1]), np.float32)
+    out[:] = made
+    out[:, : own.shape[1]] = own
+    return out
 
 
 def _scene(job: RenderJob, loudness: Any = None) -> Any:
     """The picture; with ``loudness`` (one level per frame) it follows the custom audio."""
+    from wanbook.emulator._compose import ClipScene, EditScene, FadeScene, Thumbnails, WithExtras
     from wanbook.emulator._scene import ImageScene, TextScene
 
-    if job.kind == "i2v":
-        assert job.image is not None
-        rgb = decode_rgb(job.image, job.width, job.height)
-        n = job.duration * FPS
-        return ImageScene(rgb, job.look, job.variation, job.watermark, n, FPS, loudness)
-    return TextScene(
-        job.width, job.height, job.prompt, job.look, job.variation, job.watermark, FPS, loudness
-    )
+    n = job.n_frames
+    w, h = job.width, job.height
+    thumbs = [Thumbnails([_thumbnail(r) for r in job.references], w, h)] if job.references else []
+    if job.clip is not None and job.kind == "videoedit":
+        marks = [_Mark(w, h)] if job.watermark else []
+        frames = clip_frames(job.clip, w, h, FPS)
+        return EditScene(frames, job.prompt, job.look, [*thumbs, *marks])
+    last = decode_rgb(job.last, w, h) if job.last is not None else None
+
+    def from_image(rgb: Any, frames: int) -> Any:
+        scene = ImageScene(rgb, job.look, job.variation, job.watermark, frames, FPS, loudness)
+        return FadeScene(scene, last, frames) if last is not None else scene
+
+    if job.clip is not None:  # a continuation: the clip, then a scene from its final frame
+        n_clip = min(n, round(job.clip.seconds * FPS))
+        frames = clip_frames(job.clip, w, h, FPS)
+        scene: Any = ClipScene(frames, n_clip, lambda rgb: from_image(rgb, max(1, n - n_clip)))
+    elif job.image is not None:
+        scene = from_image(decode_rgb(job.image, w, h), n)
+    else:
+        scene = TextScene(w, h, job.prompt, job.look, job.variation, job.watermark, FPS, loudness)
+    return WithExtras(scene, thumbs) if thumbs else scene
+
+
+def _thumbnail(source: ImageSource | VideoSource) -> Any:
+    """A reference as a small RGB picture: the image, or a video's first frame."""
+    if isinstance(source, VideoSource):
+        return next(clip_frames(source, 160, 160, FPS))
+    return decode_rgb(source, 160, 160)
+
+
+class _Mark:
+    """The "AI Generated" mark as an overlay (for scenes that do not draw it themselves)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        from wanbook.emulator._overlay import watermark_sprite
+
+        self.mark = watermark_sprite(width, height)
+
+    def draw(self, planes: Any) -> None:
+        if self.mark is not None:
+            sprite, x, y = self.mark
+            sprite.blit(planes, x, y)
 
 
 def _video_frames(
@@ -187,7 +254,7 @@ def encode(job: RenderJob, path: Path, stop: Callable[[], bool] = lambda: False)
     import av
     import numpy as np
 
-    n_frames = job.duration * FPS
+    n_frames = job.n_frames
     follow = job.sound and job.audio is not None  # the picture follows the custom audio
     samples = _sound(job) if follow else None
     loudness = levels(samples, n_frames, FPS) if follow else None

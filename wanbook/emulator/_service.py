@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from wanbook._spec.catalogue import ModelSpec, i2v_output_size
+from wanbook._spec.prices import billed_seconds
+from wanbook.emulator._clips import VideoSource
 from wanbook.emulator._faults import FaultPlan, Faults
 from wanbook.emulator._fetch import Rejected
 from wanbook.emulator._intake import Intake, intake
@@ -39,7 +41,59 @@ __all__ = ["HiddenKey", "Reply", "Service"]
 MSG = ERROR_MESSAGES
 API = "/api/v1"
 CREATE_PATH = f"{API}/services/aigc/video-generation/video-synthesis"
+#: Every create path (wan2.1-2.7 on video-generation, the kf2v models on image2video).
+CREATE_PATHS = frozenset({CREATE_PATH, f"{API}/services/aigc/image2video/video-synthesis"})
 PURGE_EVERY = 1.0  # seconds of clock between sweeps of expired tasks
+
+
+def _output_size(asked: Intake) -> tuple[int, int]:
+    """The output's W×H (wan27-api.md §9): the size asked for (t2v's size; the ratio table), or
+    the first frame's, else the clip's, aspect scaled to the tier's pixels."""
+    res, spec = asked.resolved, asked.spec
+    if res.size is not None:
+        w, h = (int(v) for v in res.size.split("*"))
+        return w, h
+    follow = asked.image or asked.clip
+    if follow is not None:
+        return i2v_output_size(follow.width, follow.height, res.tier)
+    w, h = (int(v) for v in spec.default.split("*"))  # a t2v model's default size
+    return w, h
+
+
+def _lengths(asked: Intake) -> tuple[float, float]:
+    """(output seconds, input seconds reported in usage) of a task (wan27-api.md §5.4-§7, §10)."""
+    res, spec, clip = asked.resolved, asked.spec, asked.clip
+    if spec.kind == "videoedit" and clip is not None:
+        out = min(float(res.duration), clip.seconds) if res.duration else clip.seconds
+        return round(out, 2), round(out, 2)
+    if clip is not None:  # a continuation: its length includes the clip, whose length is reported
+        return float(res.duration), float(round(clip.seconds))
+    if spec.billed_input == "references":
+        videos = [r for r in asked.references if isinstance(r, VideoSource)]
+        fields = [m.field for m in res.media if m.type == "reference_video"]
+        lengths = {f: v.seconds for f, v in zip(fields, videos, strict=False)}
+        billed = billed_seconds(spec, res.duration, res.media, lengths) or float(res.duration)
+        return float(res.duration), round(billed - res.duration, 2)
+    return float(res.duration), 0.0
+
+
+def _keeps_clip_sound(asked: Intake) -> bool:
+    """Whether the clip's own sound is kept: a continuation keeps its clip's (wanbook's choice,
+    not documented); an edit with ``origin`` keeps it, with ``auto`` unless the prompt asks for
+    new sound (the model decides from the prompt, wan27-api.md §7)."""
+    if asked.spec.kind != "videoedit":
+        return True
+    if asked.request.audio_setting == "origin":
+        return True
+    prompt = (asked.request.prompt or "").lower()
+    return not any(word in prompt for word in _SOUND_WORDS)
+
+
+_SOUND_WORDS = ("music", "sound", "audio", "voice", "song", "配乐", "音乐", "声音", "音效")
+
+
+def _first(items: tuple[Any, ...]) -> Any:
+    return items[0] if items else None
 
 
 class HiddenKey:
@@ -147,7 +201,7 @@ class Service:
             return denied
         if self.plan.request_error():
             return _error(500, "InternalError", MSG["internal"])
-        limited = self._query_window is not None and path != CREATE_PATH
+        limited = self._query_window is not None and path not in CREATE_PATHS
         if limited and not self._query_window.acquire(now):  # type: ignore[union-attr]
             return _error(429, "Throttling.RateQuota", MSG["rate"])
         return handler(now=now, query=query, headers=headers, body=body, root=root, parts=parts)
@@ -155,7 +209,7 @@ class Service:
     def _route(
         self, method: str, path: str, parts: list[str]
     ) -> tuple[str, Callable[..., Reply]] | None:
-        if path == CREATE_PATH:
+        if path in CREATE_PATHS:
             return "POST", self._create
         if path == f"{API}/tasks":
             return "GET", self._list
@@ -178,11 +232,14 @@ class Service:
         return None
 
     # ------------------------------------------------------------------ create
-    def _create(self, *, now: float, headers: Mapping[str, str], body: bytes, **_: Any) -> Reply:
+    def _create(
+        self, *, now: float, headers: Mapping[str, str], body: bytes, parts: list[str], **_: Any
+    ) -> Reply:
         if (headers.get("X-DashScope-Async") or "").strip().lower() != "enable":
             return _error(403, "AccessDenied", MSG["sync"])
         try:
-            asked = intake(body, headers, self.region, self.uploads)  # may fetch media
+            path = "/".join(parts)
+            asked = intake(body, headers, self.region, self.uploads, path)  # may fetch media
         except Rejected as exc:
             return _error(exc.status, exc.code, exc.message)
         injected = self.plan.create_error()
@@ -213,21 +270,21 @@ class Service:
         if not self.rate_limits:
             return None
         group = spec.rate_group or spec.family
+        per_second, in_flight = spec.rate_limits(self.region)
         window = self._windows.setdefault(group, SlidingWindow(spec.rate_per_second))
-        if not window.acquire(now):
+        if not window.acquire(now, per_second):
             return _error(
                 429,
                 "Throttling.RateQuota",
-                f"{MSG['rate']} (more than {spec.rate_per_second} task submissions per second "
+                f"{MSG['rate']} (more than {per_second} task submissions per second "
                 f"for {group} models)",
             )
-        if self.store.in_flight(group, now) >= spec.rate_in_flight:
+        if self.store.in_flight(group, now) >= in_flight:
             window.release_last()
             return _error(
                 429,
                 "Throttling.RateQuota",
-                f"{MSG['rate']} (more than {spec.rate_in_flight} {group} tasks in progress "
-                "at once)",
+                f"{MSG['rate']} (more than {in_flight} {group} tasks in progress at once)",
             )
         return None
 
@@ -235,29 +292,32 @@ class Service:
         spec, req, res, image = asked.spec, asked.request, asked.resolved, asked.image
         task_id = new_id()
         fate = self.plan.task_fate()
-        queue, run = timing(res.tier, res.duration, task_id, self.time_scale, fate.slow)
+        seconds, input_seconds = _lengths(asked)
+        queue, run = timing(res.tier, max(1, round(seconds)), task_id, self.time_scale, fate.slow)
         prompt = (req.prompt or "")[: spec.prompt_limit] if req.template is None else ""
         seed = res.seed if res.seed is not None else random.SystemRandom().randrange(2**31)
         variation = 1 + int(task_id.replace("-", ""), 16) % 999 if res.prompt_extend else 0
-        if image is None:  # t2v
-            w, h = (int(v) for v in (res.size or spec.default).split("*"))
-        else:
-            w, h = i2v_output_size(image.width, image.height, res.tier)
+        w, h = _output_size(asked)
         artifact = None
         if fate.fail is None:
+            clip = asked.clip
             job = RenderJob(
                 kind=spec.kind,
                 model=spec.name,
                 width=w,
                 height=h,
-                duration=res.duration,
+                duration=seconds,
                 prompt=prompt,
                 seed=seed,
                 variation=variation,
                 watermark=res.watermark,
                 sound=res.sound,
                 image=image,
-                audio=asked.audio,
+                audio=asked.audio if asked.audio is not None else _first(asked.voices),
+                last=asked.last,
+                clip=clip,
+                clip_sound=clip is not None and _keeps_clip_sound(asked),
+                references=asked.references,
             )
             artifact = self.renderer.submit(job)
         rewritten = None
@@ -278,7 +338,13 @@ class Service:
             orig_prompt=prompt,
             actual_prompt=rewritten,
             usage=usage_for(
-                spec, duration=res.duration, tier=res.tier, size=f"{w}*{h}", sound=res.sound
+                spec,
+                duration=seconds,
+                tier=res.tier,
+                size=f"{w}*{h}",
+                sound=res.sound,
+                input_seconds=input_seconds,
+                ratio=res.ratio,
             ),
             fail=fate.fail,
             artifact=artifact,
