@@ -346,8 +346,9 @@ def _shape_problems(
                 _p(
                     "media",
                     f"{n} references",
-                    f"{spec.name} takes {lo} to {hi} references (reference_images= and "
-                    f"reference_videos= together); got {n}",
+                    f"{spec.name} takes {lo} to {hi} references (reference_image and "
+                    f"reference_video items together: reference_images=, reference_videos=); "
+                    f"got {n}",
                 )
             )
     return out
