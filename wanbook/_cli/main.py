@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     geo = g.add_mutually_exclusive_group()
     geo.add_argument("--size", help="text-to-video: exact W*H, e.g. 832*480")
-    geo.add_argument("--resolution", help="image-to-video: 480P, 720P or 1080P")
+    geo.add_argument("--resolution", help="image-to-video and wan2.7: 480P, 720P or 1080P")
     g.add_argument("--duration", type=int, help="seconds")
     g.add_argument("--image", help="image-to-video: a local path or an http(s) URL")
     g.add_argument("--audio-url", help="custom audio (wav/mp3 URL), wan2.5 and later")
@@ -95,6 +95,31 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--shot-type", choices=["single", "multi"])
     g.add_argument(
         "--no-audio", action="store_true", help="ask for a silent video where the model allows"
+    )
+    media = "a local path or an http(s) URL"
+    g.add_argument("--first-frame", help=f"the first frame (wan2.7, kf2v): {media}")
+    g.add_argument("--last-frame", help=f"the last frame (wan2.7-i2v, kf2v): {media}")
+    g.add_argument("--first-clip", help=f"a clip to continue (wan2.7-i2v, mp4/mov): {media}")
+    g.add_argument("--driving-audio", help=f"audio the video follows (wan2.7-i2v): {media}")
+    g.add_argument(
+        "--reference-image",
+        action="append",
+        metavar="PATH[=VOICE]",
+        help="a reference image (wan2.7-r2v, wan2.7-videoedit), optionally with a voice "
+        "(wav/mp3 path or URL) after '='; repeat for several",
+    )
+    g.add_argument(
+        "--reference-video",
+        action="append",
+        metavar="PATH[=VOICE]",
+        help="a reference video (wan2.7-r2v), optionally with a voice after '='; repeatable",
+    )
+    g.add_argument("--video", help=f"the video to edit (wan2.7-videoedit): {media}")
+    g.add_argument(
+        "--ratio", help="aspect ratio (wan2.7 t2v, r2v, videoedit): 16:9, 9:16, 1:1, 4:3, 3:4"
+    )
+    g.add_argument(
+        "--audio-setting", help="wan2.7-videoedit: auto (the model decides) or origin (keep)"
     )
     g.add_argument("--experiment")
     g.add_argument("--tag", action="append", default=[], dest="tags")
@@ -188,6 +213,15 @@ def _generate(args: argparse.Namespace) -> int:
         watermark=True if args.watermark else None,
         shot_type=args.shot_type,
         audio=False if args.no_audio else None,
+        first_frame=args.first_frame,
+        last_frame=args.last_frame,
+        first_clip=args.first_clip,
+        driving_audio=args.driving_audio,
+        reference_images=_references(args.reference_image),
+        reference_videos=_references(args.reference_video),
+        video=args.video,
+        ratio=args.ratio,
+        audio_setting=args.audio_setting,
     )
     with Session(budget=args.budget) as session:
         run = session.generate(
@@ -207,6 +241,35 @@ def _generate(args: argparse.Namespace) -> int:
         if run.ok:
             return 0
         return _fail(_why_no_video(run), 1)
+
+
+_VOICE_START = ("http://", "https://", "oss://", "file://", "/", "./", "../", "~")
+
+
+def split_reference(value: str) -> tuple[str, str | None]:
+    """``PATH[=VOICE]`` -> (path, voice). The split is at the first ``=`` followed by what can
+    only be a voice: a URL or a path, or a name ending in .wav/.mp3 with no ``=`` after it; so a
+    signed URL's ``?Expires=...&Signature=...`` is never cut."""
+    for i, ch in enumerate(value):
+        if ch != "=" or i == 0:
+            continue
+        right = value[i + 1 :]
+        plain = "=" not in right and right.lower().endswith((".wav", ".mp3"))
+        if right.startswith(_VOICE_START) or plain:
+            return value[:i], right
+    return value, None
+
+
+def _references(values: list[str] | None) -> list[Any] | None:
+    from wanbook._spec.media import Reference
+
+    if not values:
+        return None
+    out: list[Any] = []
+    for value in values:
+        path, voice = split_reference(value)
+        out.append(Reference(path, voice=voice) if voice else path)
+    return out
 
 
 def _why_no_video(run: Any) -> str:
