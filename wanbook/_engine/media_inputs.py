@@ -22,6 +22,7 @@ from wanbook._spec.media import MediaItem, Reference, file_kind
 __all__ = [
     "UPLOAD_PREFIX",
     "PreparedMedia",
+    "limits_for",
     "media_kwargs",
     "prepare_media",
     "upload_placeholder",
@@ -59,7 +60,9 @@ def _is_remote(source: Any) -> bool:
     return text.startswith(("http://", "https://", "oss://"))
 
 
-def _limits(cat: Catalogue, media_type: str, kind: str) -> Limits:
+def limits_for(cat: Catalogue, media_type: str) -> Limits:
+    """The limits a local audio or video file of ``media_type`` must meet (wan27-api.md §5-§7)."""
+    kind = file_kind(cat, media_type)
     seconds = cat.media_types.get(media_type, {}).get("seconds") or (0, 1e9)
     if kind == "audio":
         audio = cat.audio_file
@@ -100,7 +103,7 @@ def prepare_media(spec: ModelSpec, cat: Catalogue, items: tuple[MediaItem, ...])
                     {"field": name, "type": media_type, "kind": kind, **describe_for_log(image)}
                 )
                 continue
-            local = prepare_local(source, name, _limits(cat, media_type, kind))
+            local = prepare_local(source, name, limits_for(cat, media_type))
             uploads.append(local)
             urls[name] = upload_placeholder(local.sha256)
             log.append({"type": media_type, **local.describe()})

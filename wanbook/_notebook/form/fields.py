@@ -21,6 +21,7 @@ from wanbook._notebook.form.image_input import ImageInput
 from wanbook._notebook.form.logic import (
     FIELDS,
     KINDS,
+    MEDIA_SLOTS,
     MULTI_SHOT_NOTE,
     Controls,
     controls_for,
@@ -28,6 +29,7 @@ from wanbook._notebook.form.logic import (
     model_groups,
     model_summary,
 )
+from wanbook._notebook.form.media_input import MediaInput
 from wanbook._notebook.html import esc
 from wanbook._spec.catalogue import tier_of_size
 
@@ -73,6 +75,17 @@ class Fields:
         self.negative_count = self._html()
         self.size = w.Dropdown(description="Size", style=_LABEL, layout=wide)
         self.resolution = w.Dropdown(layout=one, description="Resolution", style=_LABEL)
+        self.ratio = w.Dropdown(layout=one, description="Ratio", style=_LABEL)
+        self.audio_setting = w.ToggleButtons(
+            layout=one, options=["auto", "origin"], description="Sound of edit", style=_LABEL
+        )
+        # the newer models' media slots (last frame, clip, audio, video, references)
+        self.media = {
+            slot: MediaInput(
+                slot, layout=one, wide=wide, html=self._html, style=_LABEL, on_change=self.refresh
+            )
+            for slot in MEDIA_SLOTS
+        }
         self.duration_fixed = w.IntText(
             layout=one, description="Duration (s)", style=_LABEL, disabled=True
         )
@@ -99,8 +112,11 @@ class Fields:
             "template": [self.template],
             "prompt": [w.HBox([self.prompt, self.prompt_count], layout=one)],
             "negative_prompt": [w.HBox([self.negative_prompt, self.negative_count], layout=one)],
+            **{slot: self.media[slot].widgets for slot in MEDIA_SLOTS},
             "size": [self.size],
             "resolution": [self.resolution],
+            "ratio": [self.ratio],
+            "audio_setting": [self.audio_setting],
             "duration": [self.duration_box],
             "audio": [self.audio],
             "audio_url": [self.audio_url],
@@ -120,6 +136,8 @@ class Fields:
             self.negative_prompt,
             self.size,
             self.resolution,
+            self.ratio,
+            self.audio_setting,
             self.duration_choice,
             self.duration_range,
             self.audio,
@@ -170,6 +188,9 @@ class Fields:
             "template": self.template.value,
             "size": self.size.value,
             "resolution": self.resolution.value,
+            "ratio": self.ratio.value,
+            "audio_setting": self.audio_setting.value,
+            **{slot: self.media[slot].value for slot in MEDIA_SLOTS},
             "duration": self.duration.value,
             "audio": self.audio.value,
             "audio_url": self.audio_url.value,
@@ -188,6 +209,16 @@ class Fields:
     def _tier_prices(self, model: str) -> Mapping[str, float]:
         """Known prices per tier of ``model`` (the form asks its session's price table)."""
         return {}
+
+    def media_lengths(self) -> dict[str, float]:
+        """The seconds of each local clip in the shown media slots (for the estimate)."""
+        shown = self.controls.media
+        return {k: v for slot in shown for k, v in self.media[slot].lengths.items()}
+
+    def media_problems(self) -> dict[str, str]:
+        """What breaks a limit in the shown media slots, by slot."""
+        shown = self.controls.media
+        return {slot: p for slot in shown if (p := self.media[slot].problem)}
 
     def _on_kind(self) -> None:
         names = self.groups[self.kind.value]
@@ -218,6 +249,8 @@ class Fields:
             _set_choices(self.size, c.sizes, start, keep=lambda s: ok(tier_of_size(s)))
             _set_choices(self.resolution, c.resolutions, start, keep=ok)
             _set_choices(self.template, c.templates, c.templates[0] if c.templates else None)
+            ratios = [("follow the input" if r == "" else r, r) for r in c.ratios]
+            _set_choices(self.ratio, ratios, c.ratio_default)
             self._set_duration(c)
             for name, row in self.rows.items():
                 row.layout.display = "" if name in c.shown else "none"
@@ -225,6 +258,8 @@ class Fields:
         finally:
             self._busy = False
         self.image.check(c.image_rules)
+        for slot in c.media:
+            self.media[slot].check(c.image_rules)
         self.refresh()
 
     def _set_duration(self, c: Controls) -> None:

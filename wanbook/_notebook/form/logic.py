@@ -6,10 +6,12 @@ make (:func:`form_to_request`), what is wrong with it and where (:func:`problems
 what it will cost (:func:`estimate_for`). A notebook that must run unattended (nbclient,
 papermill) can call the same functions with a dict and never touch a widget.
 
-``values`` keys: ``kind`` ("t2v", "i2v", "effects"), ``model``, ``prompt``, ``negative_prompt``,
-``image`` (bytes or a URL/path string), ``template``, ``size``, ``resolution``, ``duration``,
-``audio``, ``audio_url``, ``shot_type``, ``prompt_extend``, ``watermark``, ``seed_mode``
-("random"/"fixed") and ``seed``. Missing keys mean "not set".
+``values`` keys: ``kind`` (a key of :data:`KINDS`), ``model``, ``prompt``, ``negative_prompt``,
+``image`` (bytes or a URL/path string; the first frame of the newer models), ``template``,
+``size``, ``resolution``, ``ratio``, ``duration``, ``audio``, ``audio_url``, ``audio_setting``,
+``shot_type``, ``prompt_extend``, ``watermark``, ``seed_mode`` ("random"/"fixed"), ``seed`` and
+the media slots of :data:`MEDIA_SLOTS` (bytes or a URL; lists for the references). Missing keys
+mean "not set".
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from typing import Any
 from wanbook._errors import Problem
 from wanbook._spec.catalogue import ModelSpec, catalogue, tier_of_size
 from wanbook._spec.images import ImageRules, image_rules
-from wanbook._spec.prices import Estimate, PriceTable
+from wanbook._spec.media import MEDIA_FIELDS as MEDIA_FIELDS_TYPE
+from wanbook._spec.prices import Estimate, PriceTable, billed_seconds
 from wanbook._spec.request import Request, resolve, validate
 
 __all__ = [
     "KINDS",
+    "MEDIA_SLOTS",
     "Controls",
     "budget_problem",
     "controls_for",
@@ -46,10 +50,39 @@ __all__ = [
 ]
 
 #: The model picker's groups, in order, with their labels.
-KINDS: dict[str, str] = {"t2v": "Text to video", "i2v": "Image to video", "effects": "Effects"}
+KINDS: dict[str, str] = {
+    "t2v": "Text to video",
+    "i2v": "Image to video",
+    "effects": "Effects",
+    "frames": "First + last frame",
+    "continuation": "Continue a clip",
+    "reference": "Reference",
+    "edit": "Edit a video",
+}
+#: The media slots of the newer models, beside ``image`` (their first frame).
+MEDIA_SLOTS = (
+    "last_frame",
+    "first_clip",
+    "driving_audio",
+    "video",
+    "reference_images",
+    "reference_videos",
+)
+# Which slots each picker group shows, among those the model takes.
+_KIND_SLOTS = {
+    "i2v": ("driving_audio",),
+    "frames": ("last_frame", "driving_audio"),
+    "continuation": ("first_clip", "last_frame"),
+    "reference": ("reference_images", "reference_videos"),
+    "edit": ("video", "reference_images"),
+}
+_FIRST_FRAME = {"i2v": True, "frames": True, "reference": True}  # groups showing `image`
 FIELDS = (
     "model",
     "image",
+    *MEDIA_SLOTS,
+    "ratio",
+    "audio_setting",
     "template",
     "prompt",
     "negative_prompt",
@@ -73,11 +106,30 @@ def model_groups(region: str) -> dict[str, list[str]]:
     """Models the region serves, by picker group. Effects are the i2v models with templates."""
     cat = catalogue()
     i2v = cat.names("i2v", region)
+    takes = lambda n, t: t in (cat.models[n].media.types if cat.models[n].media else ())  # noqa: E731
     return {
         "t2v": cat.names("t2v", region),
         "i2v": i2v,
         "effects": [n for n in i2v if cat.models[n].templates],
+        "frames": [n for n in cat.names(region=region) if takes(n, "last_frame")],
+        "continuation": [n for n in i2v if takes(n, "first_clip")],
+        "reference": cat.names("r2v", region),
+        "edit": cat.names("videoedit", region),
     }
+
+
+def kinds_of(spec: ModelSpec) -> list[str]:
+    """The picker groups a model appears in (wan2.7-i2v: image, first+last, continuation)."""
+    own = {"r2v": "reference", "videoedit": "edit", "kf2v": "frames"}.get(spec.kind, spec.kind)
+    types = spec.media.types if spec.media else ()
+    out = [own]
+    if spec.templates and spec.kind == "i2v":
+        out.append("effects")
+    if spec.kind == "i2v" and "last_frame" in types:
+        out.append("frames")
+    if "first_clip" in types:
+        out.append("continuation")
+    return out
 
 
 def size_label(size: str) -> str:
@@ -110,6 +162,10 @@ class Controls:
     shot_type: bool
     prompt_extend: bool
     notes: dict[str, str] = field(default_factory=dict)  # field -> what the model does here
+    media: tuple[str, ...] = ()  # the media slots shown (MEDIA_SLOTS)
+    ratios: tuple[str, ...] = ()  # the ratio picker's choices ("" = follow the input)
+    ratio_default: str = ""
+    audio_settings: tuple[str, ...] = ()
 
     @property
     def shown(self) -> frozenset[str]:
@@ -128,6 +184,9 @@ class Controls:
             "prompt_extend": self.prompt_extend,
             "watermark": True,
             "seed": True,
+            "ratio": bool(self.ratios),
+            "audio_setting": bool(self.audio_settings),
+            **{slot: slot in self.media for slot in MEDIA_SLOTS},
         }
         return frozenset(k for k, v in on.items() if v)
 
@@ -145,8 +204,8 @@ def controls_for(model: str, kind: str | None = None) -> Controls:
     spec = catalogue().get(model)
     if spec is None:
         raise ValueError(f"model {model!r} is not a Wan video model wanbook knows")
-    kind = kind or spec.kind
-    allowed = [spec.kind, *(["effects"] if spec.templates else [])]
+    allowed = kinds_of(spec)
+    kind = kind or allowed[0]
     if kind not in allowed:
         raise ValueError(f"kind {kind!r} does not fit {spec.name}; it is {' or '.join(allowed)}")
     effects = kind == "effects"
@@ -160,18 +219,36 @@ def controls_for(model: str, kind: str | None = None) -> Controls:
         notes["duration"] = f"{spec.name}: {d.describe()}"
     if effects:
         notes["template"] = "a video effect: the prompt is ignored"
+    types = spec.media.types if spec.media else ()
+    media = tuple(slot for slot in _KIND_SLOTS.get(kind, ()) if MEDIA_FIELDS_TYPE[slot] in types)
+    if spec.protocol == "classic":
+        image = not spec.is_t2v
+    else:
+        image = _FIRST_FRAME.get(kind, False) and "first_frame" in types
+    ratios = spec.ratios
+    if ratios and not spec.ratio_default:
+        ratios = ("", *ratios)  # no ratio: the output follows the input video
+        notes["ratio"] = "no ratio: the output keeps the input video's aspect"
+    if spec.kind == "r2v":
+        notes["image"] = "optional first frame: with one, the ratio is ignored"
+    if spec.billed_input != "none":
+        notes["duration"] = "billed with the input: " + (
+            "each reference video up to its share of 5 s"
+            if spec.kind == "r2v"
+            else "input + output seconds"
+        )
     return Controls(
         model=spec.name,
         kind=kind,
         prompt=not effects,
-        prompt_required=spec.is_t2v,
+        prompt_required=spec.prompt_required,
         prompt_limit=spec.prompt_limit,
         negative_limit=catalogue().limits["negative_prompt"],
-        image=not spec.is_t2v,
-        image_rules=None if spec.is_t2v else image_rules(spec),
+        image=image,
+        image_rules=None if spec.is_t2v and spec.media is None else image_rules(spec),
         templates=spec.templates if effects else (),
         sizes=tuple((size_label(s), s) for s in spec.sizes),
-        resolutions=() if spec.is_t2v else spec.tiers,
+        resolutions=() if spec.sized else spec.tiers,
         default=spec.default,
         duration_mode=mode,
         durations=tuple(d.values()),
@@ -181,6 +258,10 @@ def controls_for(model: str, kind: str | None = None) -> Controls:
         shot_type=spec.shot_type and not effects,
         prompt_extend=not effects,
         notes=notes,
+        media=media,
+        ratios=ratios,
+        ratio_default=spec.ratio_default,
+        audio_settings=spec.audio_settings,
     )
 
 
@@ -225,7 +306,18 @@ def form_to_request(values: Mapping[str, Any]) -> Request:
         watermark=bool(values["watermark"]) if values.get("watermark") else None,
         shot_type=_text(values.get("shot_type")) if "shot_type" in on else None,
         audio=values.get("audio") if "audio" in on else None,
+        ratio=_text(values.get("ratio")) if "ratio" in on else None,
+        audio_setting=_text(values.get("audio_setting")) if "audio_setting" in on else None,
+        **{slot: _slot(values.get(slot)) for slot in MEDIA_SLOTS if slot in on},
     )
+
+
+def _slot(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list | tuple):
+        return list(value) or None
+    return value
 
 
 def draw_seed(rng: random.Random | None = None) -> int:
@@ -250,13 +342,15 @@ def problems_by_field(
     """
     out: dict[str, list[Problem]] = {}
     for p in validate(request, region):
-        out.setdefault(p.field if p.field in FIELDS else "request", []).append(p)
+        base = p.field.split("[", 1)[0].split(".", 1)[0]  # reference_images[1].voice -> its row
+        out.setdefault(base if base in FIELDS else "request", []).append(p)
     if kind == "effects" and not request.template:
         out.setdefault("template", []).append(
             Problem("template", None, "choose an effect template")
         )
     for name, message in (extra or {}).items():
-        out.setdefault(name if name in FIELDS else "request", []).append(
+        base = name.split("[", 1)[0]
+        out.setdefault(base if base in FIELDS else "request", []).append(
             Problem(name, None, message)
         )
     return out
@@ -300,22 +394,31 @@ def default_choice(c: Controls, priced: Mapping[str, float]) -> str:
     return min(known)[2] if known else c.default
 
 
-def estimate_for(request: Request, region: str, prices: PriceTable) -> Estimate | None:
+def estimate_for(
+    request: Request,
+    region: str,
+    prices: PriceTable,
+    lengths: Mapping[str, float] | None = None,
+) -> Estimate | None:
     """What ``request`` would cost, or None when its model, size or duration is not settled.
 
-    The same figure ``Session.estimate`` gives, computed without the image (the price does not
-    depend on it) and without warning: the form says "unknown" in place instead.
+    The same figure ``Session.estimate`` gives, computed without reading images (the price does
+    not depend on them) and without warning: the form says "unknown" in place instead. Billed
+    input counts (wan27-api.md §10): ``lengths`` are the seconds of the local clips by field
+    (from the form's slots); an edit of a video URL is unknown.
     """
     bad = {"model", "size", "resolution", "duration", "audio", "region"}
     if any(p.field in bad and p.severity == "error" for p in validate(request, region)):
         return None
     r = resolve(request)
+    seconds = billed_seconds(r.spec, r.duration, r.media, lengths)
     price = prices.lookup(r.spec.name, region, r.tier, r.sound)
+    shown = math.nan if seconds is None else float(seconds)
     if price is None:
-        return Estimate(math.nan, None, None, float(r.duration), None)
-    return Estimate(
-        price.per_second * r.duration, price.currency, price.per_second, float(r.duration), price
-    )
+        return Estimate(math.nan, None, None, shown, None)
+    if seconds is None:
+        return Estimate(math.nan, price.currency, price.per_second, shown, price)
+    return Estimate(price.per_second * seconds, price.currency, price.per_second, shown, price)
 
 
 def estimate_text(
@@ -330,6 +433,8 @@ def estimate_text(
     """One line: the estimate (``"unknown"`` when not priced, never 0) and the budget left."""
     if est is None:
         text = "estimate: fix the fields marked below first"
+    elif not est.known and est.price is not None:
+        text = "estimate: unknown (the input video's length is not known: give a local file)"
     elif not est.known:
         where = " ".join(x for x in (model, tier, f"in region {region!r}" if region else "") if x)
         text = f"estimate: unknown (no price known for {where})"

@@ -23,6 +23,7 @@ from wanbook._notebook.form.fields import Fields
 from wanbook._notebook.form.job import Job
 from wanbook._notebook.form.logic import (
     FIELDS,
+    MEDIA_SLOTS,
     budget_problem,
     count_text,
     draw_seed,
@@ -30,6 +31,7 @@ from wanbook._notebook.form.logic import (
     estimate_text,
     form_to_request,
     has_errors,
+    kinds_of,
     problems_by_field,
     tier_prices,
 )
@@ -134,19 +136,26 @@ class Form(Fields):
     def _start_with_model(self, model: str) -> None:
         spec = catalogue().get(model)
         kinds = [k for k, names in self.groups.items() if spec is not None and spec.name in names]
+        if spec is not None and kinds:
+            own = kinds_of(spec)[0]  # its own group first (wan2.7-i2v: image to video)
+            kinds.sort(key=lambda k: k != own)
         if spec is None or not kinds:
             served = ", ".join(n for names in self.groups.values() for n in names)
             raise ValueError(
                 f"model={model!r} is not allowed in {self.region!r}: that region serves {served}"
             )
         self._wanted = spec.name
-        self.kind.value = spec.kind if spec.kind in kinds else kinds[0]
+        self.kind.value = kinds[0]
 
     def set_values(self, **values: Any) -> None:
         """Fill fields from code (``prompt=``, ``size=``, ``seed=`` ...); None leaves a field
         as it is. A seed fixes the seed. Raises ValueError naming a field it cannot take."""
         for name, value in values.items():
             if value is None:
+                continue
+            if name in MEDIA_SLOTS:  # a URL or path (a list for the references)
+                text = "\n".join(value) if isinstance(value, list | tuple) else str(value)
+                self.media[name].url.value = text
                 continue
             if name == "duration":
                 widget: Any = self.duration
@@ -181,7 +190,8 @@ class Form(Fields):
         req = form_to_request(values)
         self.request = req
         extra = {"image": self.image.problem} if self.image.problem and c.image else {}
-        est = estimate_for(req, self.region, self.session.prices)
+        extra.update(self.media_problems())
+        est = estimate_for(req, self.region, self.session.prices, self.media_lengths())
         left = self.session.budget_left()
         currency = self.session.budget_currency or catalogue().regions[self.region].currency
         over = budget_problem(est, left, currency)
@@ -292,4 +302,4 @@ def form(
 
 
 # Fields ``set_values`` (and so ``wb.form(**initial)``) fills, by widget attribute name.
-_SETTABLE = tuple(f for f in FIELDS if f not in ("model", "image"))
+_SETTABLE = tuple(f for f in FIELDS if f not in ("model", "image", *MEDIA_SLOTS))
