@@ -97,8 +97,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def intl() -> Iterator[wb.Session]:
-    with wb.Session(quiet=True, emulator_options={"time_scale": FAST, "rate_limits": False}) as s:
+def intl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[wb.Session]:
+    home = tmp_path_factory.mktemp("home")  # module scope: before the per-test WANBOOK_HOME
+    options = {"time_scale": FAST, "rate_limits": False}
+    with wb.Session(home=home, quiet=True, emulator_options=options) as s:
         yield s
 
 
@@ -149,7 +151,8 @@ def test_first_and_last_frame(intl: wb.Session, media: dict[str, Path]) -> None:
 def test_continuation_begins_with_the_clip_and_uploads_once(
     intl: wb.Session, media: dict[str, Path]
 ) -> None:
-    emulator = intl._emulator  # the embedded one: its upload store is what the SDK flow filled
+    intl.endpoint()  # starts the embedded emulator: its upload store is what the flow fills
+    emulator = intl._emulator
     before = len(emulator.service.uploads)
     run = intl.generate(
         model="wan2.7-i2v", first_clip=str(media["clip"]), resolution="720P", duration=3

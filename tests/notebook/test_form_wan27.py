@@ -15,7 +15,6 @@ import pytest
 import wanbook as wb
 from tests.emulator.test_wan27 import write_png, write_video
 from wanbook._notebook.form.logic import controls_for, form_to_request
-from wanbook._notebook.form.widget import Form
 
 
 @pytest.fixture
@@ -121,9 +120,7 @@ def test_form_values_without_widgets() -> None:
     assert controls_for("wan2.7-t2v").ratios == ("16:9", "9:16", "1:1", "4:3", "3:4")
 
 
-def test_first_and_last_frame_generates(
-    session: wb.Session, files: dict[str, bytes], tmp_path: Path
-) -> None:
+def test_first_and_last_frame_generates(session: wb.Session, files: dict[str, bytes]) -> None:
     f = wb.form(session, model="wan2.7-i2v")
     f.kind.value = "frames"
     _upload(f.upload, files["red"], "red.png")

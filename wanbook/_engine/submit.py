@@ -70,7 +70,10 @@ async def submit_one(
     since = 0.0  # how long before now the task was made (it was just now, unless found later)
     sending: list[bool] = []  # non-empty once a create is on its way
     try:
-        body = await body_with_uploads(client, session.log, prep, backend=session.backend)
+        # An upload lives in the store of the endpoint it went to (an embedded emulator's dies
+        # with it): recorded uploads are reused only for the same backend and host.
+        where = f"{resources.backend}@{urlsplit(resources.endpoint()).netloc}"
+        body = await body_with_uploads(client, resources.log, prep, backend=where)
         task = await _create(client, body, tracker, run_id, pace, before_send, sending)
     except asyncio.CancelledError:
         if not sending:  # interrupted before anything was sent: nothing can exist
