@@ -1,4 +1,4 @@
-"""The emulator serves wan2.7 and kf2v (wan27-api.md §3-§13), end to end through ``wb.Session``.
+"""The emulator serves wan2.7 and kf2v (docs/dashscope-wan27.md §3-§13), end to end through ``wb.Session``.
 
 What a person can check is checked: the output size (§9), the usage shape (§4-§8) and the cost
 (§10), a first+last-frame video that starts like the first image and ends like the last, a

@@ -1,4 +1,4 @@
-"""Wan 2.7 and kf2v requests on the wire (wan27-api.md §12.3) and their estimates (§10, §11).
+"""Wan 2.7 and kf2v requests on the wire (docs/dashscope-wan27.md §12.3) and their estimates (§10, §11).
 
 The bodies are caught by an ``httpx.MockTransport`` that answers the create with a 400, so nothing
 runs; the estimates are computed without sending anything.
@@ -260,7 +260,7 @@ def clip4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 ESTIMATES = [
-    # (id, kwargs, region, amount, currency, billed seconds): wan27-api.md §10's worked examples
+    # (id, kwargs, region, amount, currency, billed seconds): docs/dashscope-wan27.md §10's worked examples
     ("t2v-1080P-10s", dict(model="wan2.7-t2v", prompt="p", duration=10), "cn", 10.0, "CNY", 10),
     (
         "i2v-continuation-total",

@@ -214,7 +214,7 @@ def test_model_picker_is_limited_to_the_region(tmp_path: Any) -> None:
         "t2v": ["wan2.6-t2v"],
         "i2v": ["wan2.6-i2v", "wan2.6-i2v-us"],
         "effects": [],
-        "frames": [],  # wan2.7 and kf2v are not served in Virginia (wan27-api.md §2.2)
+        "frames": [],  # wan2.7 and kf2v are not served in Virginia (docs/dashscope-wan27.md §2)
         "continuation": [],
         "reference": [],
         "edit": [],

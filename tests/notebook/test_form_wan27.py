@@ -1,4 +1,4 @@
-"""The form's newer kinds: first+last frame, continuation, reference, edit (wan27-api.md).
+"""The form's newer kinds: first+last frame, continuation, reference, edit (docs/dashscope-wan27.md).
 
 A slot per media input (upload or URL), checked the moment it is given, the ratio picker, and an
 estimate that includes billed input. Driven as a person would, by setting widget values.

@@ -90,7 +90,7 @@ EXPECTED = [
     ("wanx2.1-i2v-turbo", "cn", "480P", "any", 0.24, "CNY", "S"),
     ("wanx2.1-i2v-turbo", "cn", "720P", "any", 0.24, "CNY", "S"),
     ("wanx2.1-i2v-plus", "cn", "720P", "any", 0.70, "CNY", "S"),
-    # wan27-api.md §11: wan2.7 and kf2v (International USD = the printed CNY / 7.33924: "I")
+    # docs/dashscope-wan27.md §11: wan2.7 and kf2v (International USD = the printed CNY / 7.33924: "I")
     *[
         (m, "cn", t, "any", p, "CNY", "O")
         for m in ("wan2.7-t2v", "wan2.7-i2v", "wan2.7-r2v", "wan2.7-videoedit")
@@ -212,7 +212,7 @@ def test_every_row_names_a_served_model_and_tier(table: PriceTable) -> None:
 
 
 def test_table_carries_its_date_source_and_dates(table: PriceTable) -> None:
-    assert table.date == "2026-12-07"  # wan27-api.md, compiled 2026-12-07
+    assert table.date == "2026-12-07"  # docs/dashscope-wan27.md, compiled 2026-12-07
     assert table.source_path is not None and table.source_path.name == "prices.csv"
     by_key = {(r["model"], r["region"], r["tier"]): r for r in table.rows()}
     assert by_key[("wan2.1-t2v-turbo", "intl", "480P")]["checked"] == "2025-05"  # page date

@@ -1,4 +1,4 @@
-"""Wan 2.7 and first+last-frame (kf2v) requests that break a rule of wan27-api.md §13.1 are
+"""Wan 2.7 and first+last-frame (kf2v) requests that break a rule of docs/dashscope-wan27.md §13.1 are
 stopped before anything is sent, and the error names the field.
 
 Each row: the request (public keyword arguments of ``Session.generate``), the region and the field

@@ -306,7 +306,7 @@ class Client:
     async def upload(self, model: str, filename: str, data: bytes, content_type: str) -> str:
         """Put a local file in the vendor's temporary store; return its ``oss://`` URL (valid 48 h).
 
-        As the vendor SDK does (wan27-api.md §12.2): ``GET /uploads?action=getPolicy&model=M``
+        As the vendor SDK does (docs/dashscope-wan27.md §3): ``GET /uploads?action=getPolicy&model=M``
         for a policy, then a form POST of the file to the policy's upload host. The API key goes
         only to the API; the store gets the policy's own signature.
         """

@@ -98,7 +98,7 @@ def build_headers(
     api_key: Secret, *, user_agent: str, create: bool = False, oss: bool = False
 ) -> dict[str, str]:
     """The headers of one request. Only a create carries ``X-DashScope-Async: enable``; a create
-    naming an ``oss://`` upload also ``X-DashScope-OssResourceResolve: enable`` (wan27-api.md §3)."""
+    naming an ``oss://`` upload also ``X-DashScope-OssResourceResolve: enable`` (docs/dashscope-wan27.md §3)."""
     headers = {
         "Authorization": f"Bearer {api_key.reveal()}",
         "User-Agent": user_agent,

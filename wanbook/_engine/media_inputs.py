@@ -1,6 +1,6 @@
 """The input media of a request made ready to send, before any I/O to the API.
 
-Each medium (``_spec.media``) goes as the wire takes it (wan27-api.md §3): an image given locally
+Each medium (``_spec.media``) goes as the wire takes it (docs/dashscope-wan27.md §3): an image given locally
 (path, bytes, PIL image, data URI) is checked and sent as a data URI; a local audio or video file
 is probed and checked (``_media.inputs``) and waits for its upload, which happens only when the
 request is sent (``_api.uploads``): until then the body names it ``wanbook-upload:<sha256>``. URLs
@@ -61,7 +61,7 @@ def _is_remote(source: Any) -> bool:
 
 
 def limits_for(cat: Catalogue, media_type: str) -> Limits:
-    """The limits a local audio or video file of ``media_type`` must meet (wan27-api.md §5-§7)."""
+    """The limits a local audio or video file of ``media_type`` must meet (docs/dashscope-wan27.md §5-§7)."""
     kind = file_kind(cat, media_type)
     seconds = cat.media_types.get(media_type, {}).get("seconds") or (0, 1e9)
     if kind == "audio":

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["UPLOAD_LIFETIME", "body_with_uploads"]
 
-#: How long an ``oss://`` URL of the temporary store is valid (wan27-api.md §3, §12.2).
+#: How long an ``oss://`` URL of the temporary store is valid (docs/dashscope-wan27.md §3).
 UPLOAD_LIFETIME = timedelta(hours=48)
 #: A recorded upload is reused only while this much of its life is left (the task still needs it).
 REUSE_MARGIN = timedelta(hours=2)

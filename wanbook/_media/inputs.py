@@ -1,6 +1,6 @@
 """Media in, for audio and video: a local file probed and checked before anything is sent.
 
-Audio and video have no base64 transport (wan27-api.md §3): a local file goes through the
+Audio and video have no base64 transport (docs/dashscope-wan27.md §3): a local file goes through the
 vendor's temporary upload (``_api/uploads``), so it is read here first, probed with PyAV
 (container, duration, sides, sound) and checked against the limits of its media type (§5.3, §6.2,
 §7); a file that breaks one costs nothing. URLs are passed through: the service fetches them.

@@ -139,7 +139,7 @@ class ModelSpec:
     rate_per_second: int = 1  # the group's limits (per account, shared by the whole group)
     rate_in_flight: int = 1
     sizes: tuple[str, ...] = field(default=())  # size geometry: every allowed W*H, tier order
-    # The newer models (wan27-api.md); the defaults are the wan2.1-2.6 behaviour.
+    # The newer models (docs/dashscope-wan27.md); the defaults are the wan2.1-2.6 behaviour.
     protocol: Protocol = "classic"
     path: str = "video-generation"  # the create path under services/aigc/
     geometry: Geometry = "size"
@@ -221,7 +221,7 @@ class RegionSpec:
     base_url: str
     currency: str
     models_listed: bool = True
-    uploads: bool = False  # offers the temporary file store (wan27-api.md §12.2)
+    uploads: bool = False  # offers the temporary file store (docs/dashscope-wan27.md §3)
 
     def url(self, workspace_id: str | None = None) -> str:
         if "{workspace}" in self.base_url:

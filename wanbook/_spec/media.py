@@ -1,4 +1,4 @@
-"""The input media of a request (wan27-api.md §5-§8): frames, clips, audio, references, a video.
+"""The input media of a request (docs/dashscope-wan27.md §5-§8): frames, clips, audio, references, a video.
 
 A user gives them as keyword arguments (``first_frame=``, ``reference_images=[...]``, ...) or as
 the raw wire list ``media=[{"type": ..., "url": ...}]``; :func:`media_items` turns either into one

@@ -298,7 +298,7 @@ def billed_seconds(
     media: Sequence[MediaItem] = (),
     lengths: Mapping[str, float] | None = None,
 ) -> float | None:
-    """The seconds the service will bill for a request (wan27-api.md §10); None if not knowable.
+    """The seconds the service will bill for a request (docs/dashscope-wan27.md §10); None if not knowable.
 
     ``duration`` is the resolved output duration; ``lengths`` the known lengths of input clips by
     media field (local files are probed; a URL's length is unknown). Output seconds are billed

@@ -182,7 +182,7 @@ def build_body(
 
     Only fields the user set are sent (the service applies its own defaults), except that a
     fixed duration is never sent, and the model goes by its name in ``region``. The models that
-    take media send them as wan27-api.md §12.3 shows: ``input.media`` (wan2.7) or
+    take media send them as docs/dashscope-wan27.md §12.3 shows: ``input.media`` (wan2.7) or
     ``input.first_frame_url``/``last_frame_url`` (kf2v).
     """
     spec = catalogue().get(req.model)
@@ -230,7 +230,7 @@ def _wire_item(item: MediaItem, urls: Mapping[str, str]) -> dict[str, Any]:
 def _has(spec: ModelSpec | None, name: str) -> bool:
     """Whether a body's ``ratio``/``audio_setting`` is read as that field. A wan2.1-2.6 model
     has never heard of them and ignores them (unknown parameters); the newer models know them,
-    so one where it does not belong is refused (wan27-api.md §13.1)."""
+    so one where it does not belong is refused (docs/dashscope-wan27.md §13.1)."""
     if spec is None or name not in ("ratio", "audio_setting") or spec.protocol != "classic":
         return True
     return bool(spec.ratios) if name == "ratio" else bool(spec.audio_settings)

@@ -5,7 +5,7 @@ Like images and audio, the bytes are found by ``_fetch.read_input`` (a data URI 
 has no base64 transport; an SDK upload at ``oss://``; a loopback URL). Any other ``http(s)`` URL is
 **never fetched**: a deterministic stand-in clip (a drifting synthetic picture, silent,
 ``STAND_IN_SECONDS`` long) takes its place. Limits come from the catalogue (``[video_file]`` and
-the media type's seconds, wan27-api.md §5.3, §6.2, §7); a file outside them is answered
+the media type's seconds, docs/dashscope-wan27.md §5.3, §6.2, §7); a file outside them is answered
 ``400 InvalidParameter`` naming the field.
 """
 

@@ -1,4 +1,4 @@
-"""Pictures made from input media (wan27-api.md §5-§8), built on the scenes of ``_scene``.
+"""Pictures made from input media (docs/dashscope-wan27.md §5-§8), built on the scenes of ``_scene``.
 
 What a person can check in the result:
 

@@ -85,7 +85,7 @@ def _parse(body: bytes, region: str, path: str | None) -> tuple[str, ModelSpec, 
     if spec is None or not catalogue().serves(region, spec):
         raise Rejected(404, "ModelNotFound", f"{MSG['model']} (model: {model})")
     if path is not None and not path.endswith(spec.create_path):
-        # Not documented (wan27-api.md §15: a kf2v model on the video-generation path, as the
+        # Not documented (docs/dashscope-wan27.md §15: a kf2v model on the video-generation path, as the
         # SDK's v2 client sends it): answered as a refusal that says where the model is served.
         raise Rejected(
             400,
@@ -217,7 +217,7 @@ def _resolve(
 
 
 def _check_clip_length(spec: ModelSpec, res: Resolved, clip: VideoSource) -> None:
-    """What the vendor leaves undocumented (wan27-api.md §15), answered as a refusal: a
+    """What the vendor leaves undocumented (docs/dashscope-wan27.md §15), answered as a refusal: a
     continuation no longer than its clip, and a cut longer than the video to edit."""
     if spec.kind == "i2v" and res.duration <= clip.seconds:
         raise Rejected(

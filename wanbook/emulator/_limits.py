@@ -40,7 +40,7 @@ class SlidingWindow:
         """Record an event at ``now`` if the window has room; False (nothing recorded) if not.
 
         ``limit`` (at most the window's own) is a stricter limit for this one event: a model
-        whose region allows it fewer submissions than its rate group (wan27-api.md §12.1)."""
+        whose region allows it fewer submissions than its rate group (docs/dashscope-wan27.md §12.1)."""
         cap = self.limit if limit is None else min(limit, self.limit)
         with self._lock:
             self._expire(now)

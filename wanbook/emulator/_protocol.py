@@ -113,7 +113,7 @@ def usage_for(
     ratio: str | None = None,
 ) -> dict[str, Any]:
     """The ``usage`` of a SUCCEEDED task, in exactly the shape of the model's family (§3.1;
-    wan27-api.md §4-§8 for wan2.7 and kf2v).
+    docs/dashscope-wan27.md §4-§8 for wan2.7 and kf2v).
 
     ``size`` is the output ``W*H``; the t2v families report it, the i2v ones report the tier.
     ``duration`` is the output's length; ``input_seconds`` the input billed with it (r2v: the

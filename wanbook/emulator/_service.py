@@ -47,7 +47,7 @@ PURGE_EVERY = 1.0  # seconds of clock between sweeps of expired tasks
 
 
 def _output_size(asked: Intake) -> tuple[int, int]:
-    """The output's W×H (wan27-api.md §9): the size asked for (t2v's size; the ratio table), or
+    """The output's W×H (docs/dashscope-wan27.md §9): the size asked for (t2v's size; the ratio table), or
     the first frame's, else the clip's, aspect scaled to the tier's pixels."""
     res, spec = asked.resolved, asked.spec
     if res.size is not None:
@@ -61,7 +61,7 @@ def _output_size(asked: Intake) -> tuple[int, int]:
 
 
 def _lengths(asked: Intake) -> tuple[float, float]:
-    """(output seconds, input seconds reported in usage) of a task (wan27-api.md §5.4-§7, §10)."""
+    """(output seconds, input seconds reported in usage) of a task (docs/dashscope-wan27.md §5.4-§7, §10)."""
     res, spec, clip = asked.resolved, asked.spec, asked.clip
     if spec.kind == "videoedit" and clip is not None:
         out = min(float(res.duration), clip.seconds) if res.duration else clip.seconds
@@ -80,7 +80,7 @@ def _lengths(asked: Intake) -> tuple[float, float]:
 def _keeps_clip_sound(asked: Intake) -> bool:
     """Whether the clip's own sound is kept: a continuation keeps its clip's (wanbook's choice,
     not documented); an edit with ``origin`` keeps it, with ``auto`` unless the prompt asks for
-    new sound (the model decides from the prompt, wan27-api.md §7)."""
+    new sound (the model decides from the prompt, docs/dashscope-wan27.md §7)."""
     if asked.spec.kind != "videoedit":
         return True
     if asked.request.audio_setting == "origin":

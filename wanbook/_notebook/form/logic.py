@@ -404,7 +404,7 @@ def estimate_for(
 
     The same figure ``Session.estimate`` gives, computed without reading images (the price does
     not depend on them) and without warning: the form says "unknown" in place instead. Billed
-    input counts (wan27-api.md §10): ``lengths`` are the seconds of the local clips by field
+    input counts (docs/dashscope-wan27.md §10): ``lengths`` are the seconds of the local clips by field
     (from the form's slots); an edit of a video URL is unknown.
     """
     bad = {"model", "size", "resolution", "duration", "audio", "region"}

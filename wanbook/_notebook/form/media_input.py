@@ -1,4 +1,4 @@
-"""The form's slots for the newer models' media (wan27-api.md §5-§8): a last frame, a clip to
+"""The form's slots for the newer models' media (docs/dashscope-wan27.md §5-§8): a last frame, a clip to
 continue, a driving audio, a video to edit, reference images and videos.
 
 Each slot is an upload (with a thumbnail for pictures) or URL(s), checked the moment it is given
