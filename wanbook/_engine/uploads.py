@@ -49,7 +49,7 @@ async def body_with_uploads(
                 sha256=local.sha256,
                 backend=backend,
                 region=prep.region,
-                size=local.bytes,
+                size=local.size,
                 source=local.source,
                 oss_url=found,
                 uploaded_at=now,

@@ -11,10 +11,11 @@ imported inside the functions that need it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -59,12 +60,12 @@ class LocalMedia:
     filename: str
     extension: str
     sha256: str
-    bytes: int
+    size: int  # bytes
     duration: float
     width: int | None = None
     height: int | None = None
     has_audio: bool = False
-    data: bytes = field(repr=False, default=b"")
+    data: bytes = dataclasses.field(repr=False, default=b"")
 
     @property
     def content_type(self) -> str:
@@ -77,7 +78,7 @@ class LocalMedia:
             "kind": self.kind,
             "source": self.source,
             "sha256": self.sha256,
-            "bytes": self.bytes,
+            "bytes": self.size,
             "duration": round(self.duration, 3),
             "width": self.width,
             "height": self.height,
@@ -163,7 +164,7 @@ def prepare_local(source: Any, field_name: str, limits: Limits) -> LocalMedia:
         filename=name or f"{digest[:16]}.{ext}",
         extension=ext,
         sha256=digest,
-        bytes=len(data),
+        size=len(data),
         duration=dur,
         width=w,
         height=h,

@@ -335,11 +335,11 @@ def _load() -> Catalogue:
             regions_unlisted=tuple(d.get("regions_unlisted", ())),
             prompt_required=bool(d.get("prompt_required", d["kind"] == "t2v")),
             audio_switch=bool(d.get("audio_switch", True)),
-            audio_seconds=tuple(d["audio_seconds"]) if "audio_seconds" in d else None,  # type: ignore[arg-type]
+            audio_seconds=_pair(d.get("audio_seconds")),
             audio_settings=tuple(d.get("audio_settings", ())),
             media=MediaRule.from_data(d["media"]) if "media" in d else None,
             billed_input=d.get("billed_input", "none"),
-            image_sides_warn=tuple(d["image_sides_warn"]) if "image_sides_warn" in d else None,  # type: ignore[arg-type]
+            image_sides_warn=_pair(d.get("image_sides_warn")),
             templates_documented=bool(d.get("templates_documented", True)),
             rate_by_region={
                 r: (
@@ -373,6 +373,11 @@ def _load() -> Catalogue:
         video_file=dict(raw["video_file"]),
         reference_caps=tuple(float(c) for c in raw["billing"]["reference_caps"]),
     )
+
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    """``[lo, hi]`` of the data as a pair of integers, or None when absent."""
+    return (int(value[0]), int(value[1])) if value else None
 
 
 def _row(rows: dict[str, Any], name: str, row: dict[str, Any]) -> dict[str, Any]:

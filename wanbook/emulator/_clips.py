@@ -151,7 +151,8 @@ def clip_frames(source: VideoSource, width: int, height: int, fps: int) -> Itera
         stream = container.streams.video[0]
         i, last = 0, None
         for frame in container.decode(stream):
-            t = float(frame.pts * stream.time_base) if frame.pts is not None else i / fps
+            known = frame.pts is not None and stream.time_base is not None
+            t = float(frame.pts * stream.time_base) if known else i / fps  # type: ignore[operator]
             rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
             while i / fps < t + 0.5 / fps and i / fps < source.seconds:
                 if i / fps >= t - 0.5 / fps or last is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from wanbook._errors import ValidationError
 from wanbook._spec.catalogue import ModelSpec, catalogue
@@ -183,11 +184,11 @@ def _media_intake(
         spec=spec,
         request=req,
         resolved=res,
-        image=first,  # type: ignore[arg-type]
-        audio=driving or audio,  # type: ignore[arg-type]
-        last=_one(found, "last_frame"),  # type: ignore[arg-type]
-        clip=clip,  # type: ignore[arg-type]
-        references=tuple(refs),  # type: ignore[arg-type]
+        image=first,
+        audio=driving or audio,
+        last=_one(found, "last_frame"),
+        clip=clip,
+        references=tuple(refs),
         voices=tuple(voices),
     )
 
@@ -198,7 +199,7 @@ def _pair(seconds: object) -> tuple[float, float] | None:
     return None
 
 
-def _one(found: Mapping[str, list], media_type: str) -> object:
+def _one(found: Mapping[str, list], media_type: str) -> Any:
     items = found.get(media_type) or []
     return items[0] if items else None
 

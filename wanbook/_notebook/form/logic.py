@@ -106,7 +106,11 @@ def model_groups(region: str) -> dict[str, list[str]]:
     """Models the region serves, by picker group. Effects are the i2v models with templates."""
     cat = catalogue()
     i2v = cat.names("i2v", region)
-    takes = lambda n, t: t in (cat.models[n].media.types if cat.models[n].media else ())  # noqa: E731
+
+    def takes(name: str, media_type: str) -> bool:
+        rule = cat.models[name].media
+        return rule is not None and media_type in rule.types
+
     return {
         "t2v": cat.names("t2v", region),
         "i2v": i2v,

@@ -133,7 +133,7 @@ def _first_frame(data: bytes) -> bytes:
     import av
 
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), "r") as container:
             frame = next(container.decode(video=0))
             out = io.BytesIO()
             img = frame.to_image()
