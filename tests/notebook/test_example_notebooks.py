@@ -23,6 +23,7 @@ EXPECTED = [
     "03_seeds_and_reproducibility",
     "04_cost_report",
     "05_image_to_video",
+    "06_frames_clips_and_edits",
     "07_prompt_study",
 ]
 # A data: URI of a video, a video MIME bundle, or base64 of an MP4's first box ("....ftyp").
@@ -134,6 +135,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "03_seeds_and_reproducibility": {"seeds": [1], "repeats": 2, "frame_samples": 2},
     "04_cost_report": {"seeds": [1]},
     "05_image_to_video": {},
+    "06_frames_clips_and_edits": {"duration": 2, "continuation_duration": 3},
     "07_prompt_study": {"animals": ["fox"]},
 }
 # The one line of stderr a notebook may show: the emulator notice (DESIGN.md).
@@ -208,6 +210,8 @@ def test_every_example_runs_in_region_us_cleanly(
         assert "4 runs" in printed  # not "0 runs": the study ran
     if name == "05_image_to_video":  # no model of us can switch sound off: said in one line
         assert "skipped: no image-to-video model of region 'us' can switch sound off" in printed
+    if name == "06_frames_clips_and_edits":  # wan2.7 is not served in us: said in one line
+        assert "skipped: wan2.7-i2v is not served in region 'us'" in printed
 
 
 @pytest.mark.parametrize(
