@@ -1,10 +1,13 @@
-"""Emulator render time per tier and duration, text-to-video and image-to-video.
+"""Emulator render time per tier and duration, text-to-video and image-to-video, and the newer kinds.
 
 For every (kind, tier, duration) some catalogue model offers, one MP4 is rendered with the
 emulator's encoder (best of ``--repeat``) with the sound track that model would have. Two more
 rows render 5 s at 480P with custom audio (sound "custom": an ``audio_url`` file, here a 4 s
 WAV, decoded, padded and followed by the picture). The task time the emulator promises at its
 default time scale is shown beside it: a render slower than that keeps the task RUNNING longer.
+Six rows render the wan2.7 and kf2v kinds (docs/dashscope-wan27.md) at 720P (kf2v 480P): first+last
+frame, driving audio, continuation of a 2 s clip, an edit of a 5 s clip keeping its sound, a
+reference video with an image and a clip, and kf2v (silent, 5 s).
 The table is printed and appended to ``bench/RESULTS.md`` under "Emulator render time".
 """
 
@@ -28,6 +31,7 @@ from bench._results import headline, record  # noqa: E402
 from wanbook._spec.catalogue import catalogue, i2v_output_size  # noqa: E402
 from wanbook.emulator import DEFAULT_TIME_SCALE  # noqa: E402
 from wanbook.emulator._audio import AudioSource  # noqa: E402
+from wanbook.emulator._clips import VideoSource  # noqa: E402
 from wanbook.emulator._media import ImageSource  # noqa: E402
 from wanbook.emulator._render import RenderJob, encode  # noqa: E402
 from wanbook.emulator._tasks import timing  # noqa: E402
@@ -84,6 +88,40 @@ def job_for(
     )
 
 
+def clip(directory: Path, seconds: int, width: int = 1104, height: int = 816) -> VideoSource:
+    """A rendered i2v video (sound on) of ``seconds``, as an input clip."""
+    path = directory / f"clip-{seconds}.mp4"
+    image = ImageSource(data=None, ref="https://example.com/clip.jpg", width=1280, height=720)
+    encode(RenderJob("i2v", "clip", width, height, seconds, PROMPT, 3, 0, False, True, image), path)
+    data = path.read_bytes()
+    return VideoSource(data, hashlib.sha256(data).hexdigest(), width, height, seconds, True)
+
+
+def wan27_jobs(directory: Path, audio: AudioSource) -> list[tuple[str, str, str, str, RenderJob]]:
+    """(kind, tier, sound, model, job) for each newer kind, as the emulator renders it."""
+    first = ImageSource(data=None, ref="https://example.com/first.jpg", width=1280, height=720)
+    last = ImageSource(data=None, ref="https://example.com/last.jpg", width=1280, height=720)
+    w, h = i2v_output_size(1280, 720, "720P")
+    short, five = clip(directory, 2), clip(directory, 5)
+    base = {"prompt": PROMPT, "seed": 7, "variation": 0, "watermark": True, "sound": True}
+    return [
+        ("i2v first+last", "720P", "yes", "wan2.7-i2v",
+         RenderJob("i2v", "wan2.7-i2v", w, h, 5, image=first, last=last, **base)),
+        ("i2v driving audio", "720P", "custom", "wan2.7-i2v",
+         RenderJob("i2v", "wan2.7-i2v", w, h, 5, image=first, audio=audio, **base)),
+        ("i2v continuation (2 s clip)", "720P", "clip + yes", "wan2.7-i2v",
+         RenderJob("i2v", "wan2.7-i2v", 1104, 816, 5, clip=short, clip_sound=True, **base)),
+        ("videoedit (5 s, origin)", "720P", "clip", "wan2.7-videoedit",
+         RenderJob("videoedit", "wan2.7-videoedit", 1104, 816, 5.0, clip=five, clip_sound=True,
+                   references=(first,), **base)),
+        ("r2v (image + clip)", "720P", "yes", "wan2.7-r2v",
+         RenderJob("r2v", "wan2.7-r2v", 1280, 720, 5, references=(first, short), **base)),
+        ("kf2v first+last", "480P", "no", "wan2.2-kf2v-flash",
+         RenderJob("kf2v", "wan2.2-kf2v-flash", *i2v_output_size(1280, 720, "480P"), 5,
+                   PROMPT, 7, 0, True, False, first, last=last)),
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="renders per cell (best is kept)")
@@ -116,6 +154,30 @@ def main() -> None:
                     model,
                     f"{best:.2f} s",
                     f"{seconds * 30 / best:.0f}",
+                    f"{path.stat().st_size / 1e6:.2f} MB",
+                    f"{run:.2f} s",
+                )
+            )
+            print(" | ".join(rows[-1]), flush=True)
+        for kind, tier, sound_label, model, job in wan27_jobs(Path(tmp), audio):
+            times = []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                encode(job, path)
+                times.append(time.perf_counter() - t)
+            best = min(times)
+            frames = job.n_frames
+            queue, run = timing(tier, round(job.duration), "bench", DEFAULT_TIME_SCALE)
+            rows.append(
+                (
+                    kind,
+                    tier,
+                    f"{job.width}x{job.height}",
+                    f"{job.duration:g} s",
+                    sound_label,
+                    model,
+                    f"{best:.2f} s",
+                    f"{frames / best:.0f}",
                     f"{path.stat().st_size / 1e6:.2f} MB",
                     f"{run:.2f} s",
                 )

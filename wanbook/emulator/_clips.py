@@ -20,7 +20,14 @@ from typing import Any
 from wanbook._spec.catalogue import catalogue
 from wanbook.emulator._fetch import Rejected, read_input
 
-__all__ = ["STAND_IN_SECONDS", "VideoSource", "clip_frames", "clip_sound", "resolve_video"]
+__all__ = [
+    "STAND_IN_SECONDS",
+    "VideoSource",
+    "clip_frames",
+    "clip_planes",
+    "clip_sound",
+    "resolve_video",
+]
 
 STAND_IN_SECONDS = 5.0
 STAND_IN_SIZE = (1280, 720)
@@ -161,6 +168,35 @@ def clip_frames(source: VideoSource, width: int, height: int, fps: int) -> Itera
                     yield last
                 i += 1
             last = rgb
+        while last is not None and i < int(round(source.seconds * fps)):
+            yield last
+            i += 1
+
+
+def clip_planes(source: VideoSource, width: int, height: int, fps: int) -> Iterator[Any]:
+    """The clip as yuv420p arrays ``(H*3/2, W)`` (the layout frames are encoded from), at
+    ``fps``: scaled by the decoder, with no RGB round trip (an edit redraws every frame)."""
+    if source.data is None:
+        from wanbook.emulator._yuv import Planes, rgb_to_yuv
+
+        planes = Planes(width, height)
+        for rgb in clip_frames(source, width, height, fps):
+            planes.y[:], planes.u[:], planes.v[:] = rgb_to_yuv(rgb)
+            yield planes.array().copy()
+        return
+    import av
+
+    with av.open(io.BytesIO(source.data), "r") as container:
+        stream = container.streams.video[0]
+        i, last = 0, None
+        for frame in container.decode(stream):
+            known = frame.pts is not None and stream.time_base is not None
+            t = float(frame.pts * stream.time_base) if known else i / fps  # type: ignore[operator]
+            yuv = frame.to_ndarray(format="yuv420p", width=width, height=height)
+            while i / fps < t + 0.5 / fps and i / fps < source.seconds:
+                yield yuv if i / fps >= t - 0.5 / fps or last is None else last
+                i += 1
+            last = yuv
         while last is not None and i < int(round(source.seconds * fps)):
             yield last
             i += 1

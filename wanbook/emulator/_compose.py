@@ -29,29 +29,22 @@ __all__ = ["ClipScene", "EditScene", "FadeScene", "Thumbnails", "WithExtras"]
 FADE_FROM, FADE_TO = 0.25, 0.9  # share of the video over which the last frame fades in
 
 
-def _blend(planes: Planes, target: tuple[Any, Any, Any], weight: float) -> None:
-    """Mix ``target`` (Y, U, V) into ``planes`` with ``weight`` in [0, 1], in place."""
-    import numpy as np
-
-    k = int(round(weight * 256))
-    if k <= 0:
-        return
-    for plane, goal in zip((planes.y, planes.u, planes.v), target, strict=True):
-        if k >= 256:
-            plane[:] = goal
-            continue
-        mixed = plane.astype(np.uint16) * (256 - k)
-        mixed += goal.astype(np.uint16) * k
-        mixed >>= 8
-        plane[:] = mixed
-
-
 class FadeScene:
-    """``base`` (a scene starting from the first frame), dissolving into ``last_rgb``."""
+    """``base`` (a scene starting from the first frame), dissolving into ``last_rgb``.
+
+    The blend is one pass over the whole yuv420p buffer in preallocated 16-bit scratch (the
+    target is kept premultiplied-ready as 16 bits), so a frame of the fade costs a few
+    vectorised operations and no allocation."""
 
     def __init__(self, base: Any, last_rgb: Any, n_frames: int, start: int = 0) -> None:
+        import numpy as np
+
         self.base, self.n, self.start = base, max(1, n_frames), start
-        self.target = rgb_to_yuv(last_rgb)
+        y, u, v = rgb_to_yuv(last_rgb)
+        self.target = np.concatenate([y.ravel(), u.ravel(), v.ravel()])
+        self.target16 = self.target.astype(np.uint16)
+        self.mix = np.empty_like(self.target16)
+        self.part = np.empty_like(self.target16)
 
     def weight(self, i: int) -> float:
         span = self.n - self.start
@@ -61,62 +54,81 @@ class FadeScene:
         return w * w * (3 - 2 * w)  # ease in and out
 
     def frame(self, i: int, planes: Planes) -> Any:
+        import numpy as np
+
+        k = int(round(self.weight(i) * 256))
+        if k >= 256:  # the end: exactly the last frame
+            planes.buf[:] = self.target
+            return planes.array()
         self.base.frame(i, planes)
-        _blend(planes, self.target, self.weight(i))
+        if k > 0:
+            np.multiply(planes.buf, 256 - k, out=self.mix, dtype=np.uint16)
+            np.multiply(self.target16, k, out=self.part)
+            self.mix += self.part
+            self.mix >>= 8
+            planes.buf[:] = self.mix
         return planes.array()
 
 
 class ClipScene:
     """The clip's own frames for its length, then ``then(last_rgb)``'s frames (a continuation).
 
-    ``frames`` yields the clip's RGB frames at the output size and rate; ``then`` builds the
-    scene that continues from the clip's final frame, indexed from the clip's end.
+    ``frames`` yields the clip's yuv420p arrays at the output size and rate
+    (``_clips.clip_planes``); ``then`` builds the scene that continues from the clip's final
+    frame (as RGB), indexed from the clip's end.
     """
 
     def __init__(self, frames: Iterator[Any], clip_frames: int, then: Any) -> None:
         self.frames, self.n_clip, self.then = frames, clip_frames, then
         self.rest: Any = None
         self.last: Any = None
+        self.offset = 0
 
     def frame(self, i: int, planes: Planes) -> Any:
         if i < self.n_clip:
-            rgb = next(self.frames, None)
-            if rgb is not None:
-                self.last = rgb
-                y, u, v = rgb_to_yuv(rgb)
-                planes.y[:], planes.u[:], planes.v[:] = y, u, v
+            yuv = next(self.frames, None)
+            if yuv is not None:
+                self.last = yuv
+                planes.array()[:] = yuv
                 return planes.array()
         if self.rest is None:
-            self.rest = self.then(self.last)
-            self.offset = i
+            import av
+
+            rgb = av.VideoFrame.from_ndarray(self.last, format="yuv420p").to_ndarray(format="rgb24")
+            self.rest, self.offset = self.then(rgb), i
         return self.rest.frame(i - self.offset, planes)
 
 
 class EditScene:
-    """The input video frame by frame with a seeded colour grade: the stand-in for an edit."""
+    """The input video frame by frame with a seeded colour grade: the stand-in for an edit.
+
+    ``frames`` yields yuv420p arrays of the output's size (``_clips.clip_planes``); the grade is
+    a lookup on the chroma planes, so a frame costs a copy and two table lookups."""
 
     def __init__(
         self, frames: Iterator[Any], prompt: str, seed: int, extras: Sequence[Any]
     ) -> None:
+        import numpy as np
+
         rng = random.Random(hashlib.sha256(f"edit:{seed}:{prompt}".encode()).digest())
         self.frames = frames
-        self.shift_u, self.shift_v = rng.randrange(-40, 41), rng.randrange(-40, 41)
+        levels = np.arange(256, dtype=np.int16)
+        self.grade = [
+            np.clip(levels + rng.randrange(-40, 41), 16, 240).astype(np.uint8) for _ in range(2)
+        ]
         self.extras = extras  # drawn on top (thumbnails, watermark), each with .draw(planes)
         self.last: Any = None
 
     def frame(self, i: int, planes: Planes) -> Any:
         import numpy as np
 
-        rgb = next(self.frames, None)
-        if rgb is None:
-            rgb = self.last
-        self.last = rgb
-        y, u, v = rgb_to_yuv(rgb)
-        planes.y[:] = y
-        for plane, src, shift in ((planes.u, u, self.shift_u), (planes.v, v, self.shift_v)):
-            graded = src.astype(np.int16) + shift
-            np.clip(graded, 16, 240, out=graded)
-            plane[:] = graded
+        yuv = next(self.frames, None)
+        if yuv is None:
+            yuv = self.last
+        self.last = yuv
+        planes.array()[:] = yuv
+        for plane, table in zip((planes.u, planes.v), self.grade, strict=True):
+            np.take(table, plane, out=plane)
         for extra in self.extras:
             extra.draw(planes)
         return planes.array()

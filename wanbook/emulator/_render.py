@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from wanbook.emulator._audio import AUDIO_RATE, AudioSource, automatic_sound, custom_sound, levels
-from wanbook.emulator._clips import VideoSource, clip_frames, clip_sound
+from wanbook.emulator._clips import VideoSource, clip_frames, clip_planes, clip_sound
 from wanbook.emulator._media import ImageSource, decode_rgb
 from wanbook.emulator._tasks import Artifact
 
@@ -127,8 +127,7 @@ def _scene(job: RenderJob, loudness: Any = None) -> Any:
     thumbs = [Thumbnails([_thumbnail(r) for r in job.references], w, h)] if job.references else []
     if job.clip is not None and job.kind == "videoedit":
         marks = [_Mark(w, h)] if job.watermark else []
-        frames = clip_frames(job.clip, w, h, FPS)
-        return EditScene(frames, job.prompt, job.look, [*thumbs, *marks])
+        return EditScene(clip_planes(job.clip, w, h, FPS), job.prompt, job.look, [*thumbs, *marks])
     last = decode_rgb(job.last, w, h) if job.last is not None else None
 
     def from_image(rgb: Any, frames: int) -> Any:
@@ -137,7 +136,7 @@ def _scene(job: RenderJob, loudness: Any = None) -> Any:
 
     if job.clip is not None:  # a continuation: the clip, then a scene from its final frame
         n_clip = min(n, round(job.clip.seconds * FPS))
-        frames = clip_frames(job.clip, w, h, FPS)
+        frames = clip_planes(job.clip, w, h, FPS)
         scene: Any = ClipScene(frames, n_clip, lambda rgb: from_image(rgb, max(1, n - n_clip)))
     elif job.image is not None:
         scene = from_image(decode_rgb(job.image, w, h), n)
