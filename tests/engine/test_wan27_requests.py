@@ -382,6 +382,23 @@ def test_r2v_estimate_uses_the_local_video_length_below_the_cap(clip4: Path) -> 
     assert est.amount == pytest.approx(9 * 0.6)
 
 
+def test_a_kf2v_frame_outside_the_older_side_limits_is_sent_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    from PIL import Image
+
+    small = tmp_path / "small.png"
+    Image.new("RGB", (300, 300), (10, 20, 30)).save(small)
+    session = wb.Session(api_key=None, region="cn")
+    try:
+        with pytest.warns(UserWarning, match="allow sides of 360-2000 px only"):
+            prep = session.prepare(wb.Request(model="wan2.2-kf2v-flash", first_frame=str(small)))
+    finally:
+        session.close()
+    assert [p.field for p in prep.warnings] == ["first_frame"]
+    assert prep.body["input"]["first_frame_url"].startswith("data:image/png;base64,")
+
+
 def test_continuation_must_be_longer_than_a_local_clip(clip4: Path) -> None:
     session = wb.Session(api_key=None, region="intl")
     try:

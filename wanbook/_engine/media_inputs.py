@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wanbook._errors import Problem
 from wanbook._media.images import PreparedImage, describe_for_log, prepare_image
 from wanbook._media.inputs import Limits, LocalMedia, prepare_local
 from wanbook._spec.catalogue import Catalogue, ModelSpec
@@ -44,6 +45,7 @@ class PreparedMedia:
     uploads: tuple[LocalMedia, ...] = ()
     images: dict[str, PreparedImage] = field(default_factory=dict)
     log: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[Problem, ...] = ()
 
     def lengths(self) -> dict[str, float]:
         """The known length in seconds of each local audio/video input, by field."""
@@ -86,6 +88,7 @@ def prepare_media(spec: ModelSpec, cat: Catalogue, items: tuple[MediaItem, ...])
     uploads: list[LocalMedia] = []
     images: dict[str, PreparedImage] = {}
     log: list[dict[str, Any]] = []
+    warnings: list[Problem] = []
     for item in items:
         parts = [(item.field, item.type, item.source)]
         if item.voice is not None:
@@ -97,6 +100,7 @@ def prepare_media(spec: ModelSpec, cat: Catalogue, items: tuple[MediaItem, ...])
                 continue
             if kind == "image":
                 image = prepare_image(source, image_rules(spec), field=name)
+                warnings += _side_warnings(spec, name, image)
                 images[name] = image
                 urls[name] = image.url
                 log.append(
@@ -107,7 +111,28 @@ def prepare_media(spec: ModelSpec, cat: Catalogue, items: tuple[MediaItem, ...])
             uploads.append(local)
             urls[name] = upload_placeholder(local.sha256)
             log.append({"type": media_type, **local.describe()})
-    return PreparedMedia(urls=urls, uploads=tuple(uploads), images=images, log=tuple(log))
+    return PreparedMedia(
+        urls=urls, uploads=tuple(uploads), images=images, log=tuple(log), warnings=tuple(warnings)
+    )
+
+
+def _side_warnings(spec: ModelSpec, name: str, image: PreparedImage) -> list[Problem]:
+    """The kf2v pages disagree on image sides (240-8000 px newer, 360-2000 px older): an image
+    outside the older range is sent, with a warning (docs/dashscope-wan27.md §8)."""
+    if spec.image_sides_warn is None or image.width is None or image.height is None:
+        return []
+    lo, hi = spec.image_sides_warn
+    if lo <= min(image.width, image.height) and max(image.width, image.height) <= hi:
+        return []
+    return [
+        Problem(
+            name,
+            f"{image.width}x{image.height}",
+            f"{name} is {image.width}x{image.height} px; older vendor pages for {spec.name} "
+            f"allow sides of {lo}-{hi} px only (the newer one 240-8000): the service may refuse it",
+            "warning",
+        )
+    ]
 
 
 def media_kwargs(log: Any) -> tuple[dict[str, Any], list[str]]:

@@ -84,7 +84,7 @@ def prepare(
     media = prepare_media(spec, catalogue(), resolved.media)
     if media.first_frame() is not None:
         image = media.first_frame()
-    problems += _length_problems(request, spec, resolved.duration, media)
+    problems += [*media.warnings, *_length_problems(request, spec, resolved.duration, media)]
     region_spec = catalogue().regions.get(region)
     if media.uploads and backend != "emulator" and not (region_spec and region_spec.uploads):
         raise ValidationError(
