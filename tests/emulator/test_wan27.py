@@ -374,3 +374,29 @@ def test_sdk_bodies_with_null_prompt_and_empty_parameters_are_accepted() -> None
             headers=auth(),
         )
     assert answer.status_code == 200, answer.text
+
+
+def test_rerun_reads_local_media_again_and_reuses_the_upload(
+    intl: wb.Session, media: dict[str, Path]
+) -> None:
+    first = intl.generate(
+        "Image 1 waves",
+        model="wan2.7-r2v",
+        reference_images=[wb.Reference(str(media["blue"]), voice=str(media["voice"]))],
+        reference_videos=[str(media["silent_clip"])],
+        resolution="720P",
+        duration=2,
+        seed=4,
+    )
+    uploads = len(intl._emulator.service.uploads)
+    again = intl.rerun(first.run_id, duration=3)
+    assert again.ok and again.rerun_of == first.run_id and again.usage["output_video_duration"] == 3
+    assert len(intl._emulator.service.uploads) == uploads  # voice and clip: recorded, not re-sent
+    fields = [m["field"] for m in again.params["media"]]
+    assert fields == ["reference_images[0]", "reference_images[0].voice", "reference_videos[0]"]
+    made = intl.generate(
+        model="wan2.7-i2v", first_frame=media["red"].read_bytes(), resolution="720P", duration=2
+    )
+    assert made.ok
+    with pytest.raises(wb.ValidationError, match="pass first_frame=... to run it again"):
+        intl.rerun(made.run_id)
