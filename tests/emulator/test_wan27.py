@@ -400,3 +400,22 @@ def test_rerun_reads_local_media_again_and_reuses_the_upload(
     assert made.ok
     with pytest.raises(wb.ValidationError, match="pass first_frame=... to run it again"):
         intl.rerun(made.run_id)
+
+
+def test_compare_takes_the_new_fields(intl: wb.Session, media: dict[str, Path]) -> None:
+    grid = wb.compare(
+        "day turns to night",
+        session=intl,
+        models=["wan2.7-i2v", "wan2.7-i2v-2026-04-25"],
+        seeds=[1],
+        first_frame=str(media["red"]),
+        last_frame=str(media["blue"]),
+        resolution="720P",
+        duration=2,
+        progress=False,
+    )
+    assert list(grid["status"]) == ["SUCCEEDED", "SUCCEEDED"]
+    assert list(grid["cost"]) == [pytest.approx(0.2), pytest.approx(0.2)]
+    runs = intl.runs(model="wan2.7-i2v-2026-04-25")  # the run log's view: param_* columns
+    assert [m["field"] for m in runs["param_media"].iloc[-1]] == ["first_frame", "last_frame"]
+    assert runs["param_media"].iloc[-1][0]["sha256"]  # by hash and path, never bytes
