@@ -857,3 +857,65 @@ def test_poll_delays_grow_to_the_cap() -> None:
 def test_repeat_last() -> None:
     assert take(repeat_last([1.0, 2.0]), 4) == [1.0, 2.0, 2.0, 2.0]
     assert take(repeat_last([]), 2) == [15.0, 15.0]
+
+
+@pytest.mark.parametrize(
+    ("usage", "billed", "tier"),
+    [
+        # docs/dashscope-wan27.md §4-§8, §10: the wan2.7 and kf2v shapes, numbers as strings too
+        (
+            {
+                "duration": 10,
+                "input_video_duration": 0,
+                "output_video_duration": 10,
+                "video_count": 1,
+                "ratio": "16:9",
+                "SR": 720,
+            },
+            10.0,
+            "720P",
+        ),
+        (
+            {
+                "duration": 15,
+                "input_video_duration": 3,
+                "output_video_duration": 15,
+                "video_count": 1,
+                "SR": 720,
+            },
+            15.0,
+            "720P",
+        ),
+        (
+            {
+                "duration": 15,
+                "input_video_duration": 5,
+                "output_video_duration": 10,
+                "video_count": 1,
+                "SR": 720,
+                "ratio": "16:9",
+            },
+            15.0,
+            "720P",
+        ),
+        (
+            {
+                "duration": "10.04",
+                "input_video_duration": "5.02",
+                "output_video_duration": "5.02",
+                "video_count": 1,
+                "SR": "1080",
+            },
+            10.04,
+            "1080P",
+        ),
+        ({"duration": 10.0, "SR": "720"}, 10.0, "720P"),
+        ({"video_duration": 5, "video_count": 1, "SR": 480}, 5.0, "480P"),
+        ({"video_count": 1, "video_duration": 5, "video_ratio": "standard"}, 5.0, None),
+    ],
+    ids=["t2v", "i2v-continuation", "r2v", "videoedit-strings", "java-sdk", "kf2v-2.2", "kf2v-2.1"],
+)
+def test_wan27_and_kf2v_usage_is_billed_as_the_vendor_says(usage, billed, tier) -> None:
+    parsed = Usage.from_wire(usage)
+    assert parsed is not None and parsed.billed_seconds == pytest.approx(billed)
+    assert parsed.tier == tier

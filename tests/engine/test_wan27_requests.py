@@ -407,3 +407,19 @@ def test_continuation_must_be_longer_than_a_local_clip(clip4: Path) -> None:
     finally:
         session.close()
     assert info.value.fields == ["duration"] and "4.0 s" in str(info.value)
+
+
+def test_a_local_clip_needs_the_upload_store_of_the_region(clip4: Path) -> None:
+    """Frankfurt publishes no model list (nothing is refused by region) and no temporary store:
+    a local clip is refused before sending, saying to pass a URL; a URL goes."""
+    session = wb.Session(api_key="sk-test", region="eu", workspace_id="ws1")
+    try:
+        with pytest.raises(wb.ValidationError) as info:
+            session.prepare(wb.Request(model="wan2.7-i2v", first_clip=str(clip4), duration=6))
+        with pytest.warns(UserWarning, match="no price known for wan2.7-i2v in region 'eu'"):
+            url = session.prepare(wb.Request(model="wan2.7-i2v", first_clip=CLIP, duration=6))
+    finally:
+        session.close()
+    assert info.value.fields == ["first_clip"]
+    assert "pass an http(s) URL" in str(info.value) and "'eu'" in str(info.value)
+    assert url.body["input"]["media"] == [{"type": "first_clip", "url": CLIP}]
