@@ -126,6 +126,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="renders per cell (best is kept)")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument(
+        "--only-new", action="store_true", help="only the wan2.7 and kf2v rows (a quick run)"
+    )
     args = parser.parse_args()
     rows = []
     load_before = os.getloadavg()[0]
@@ -133,8 +136,8 @@ def main() -> None:
         path = Path(tmp) / "bench.mp4"
         encode(RenderJob("t2v", "warm-up", 320, 240, 1, "warm-up", 1, 0, True, True), path)
         audio = custom_audio()
-        plain = [(*cell, None) for cell in cells()]
-        custom = [(kind, "480P", 5, model, True, audio) for kind, model in CUSTOM]
+        plain = [] if args.only_new else [(*cell, None) for cell in cells()]
+        custom = [] if args.only_new else [(kind, "480P", 5, m, True, audio) for kind, m in CUSTOM]
         for kind, tier, seconds, model, sound, with_audio in plain + custom:
             job = job_for(kind, tier, seconds, sound, with_audio)
             times = []
