@@ -22,6 +22,8 @@ import pytest
 
 import wanbook as wb
 from tests.emulator_helpers import auth, frames, probe
+from tests.fakes import FakeClock
+from wanbook.emulator import Emulator
 
 FAST = 1e-3
 
@@ -69,7 +71,7 @@ def write_wav(path: Path, seconds: float) -> Path:
     return path
 
 
-def write_png(path: Path, colour: tuple[int, int, int], size=(320, 240)) -> Path:
+def write_png(path: Path, colour: tuple[int, int, int], size=(640, 480)) -> Path:
     from PIL import Image
 
     Image.new("RGB", size, colour).save(path)
@@ -342,7 +344,7 @@ def test_kf2v_on_its_own_path_silent_and_fixed(media: dict[str, Path]) -> None:
 )
 def test_each_rule_is_a_400_naming_the_field(body: dict, path: str, field: str) -> None:
     with (
-        wb.emulator.Emulator(region="cn", rate_limits=False, time_scale=FAST) as emu,
+        Emulator(region="cn", rate_limits=False, time_scale=FAST) as emu,
         httpx.Client(timeout=30) as c,
     ):
         answer = c.post(
@@ -365,7 +367,7 @@ def test_sdk_bodies_with_null_prompt_and_empty_parameters_are_accepted() -> None
         },
     }
     with (
-        wb.emulator.Emulator(rate_limits=False, time_scale=FAST) as emu,
+        Emulator(rate_limits=False, time_scale=FAST) as emu,
         httpx.Client(timeout=30) as c,
     ):
         answer = c.post(
@@ -419,3 +421,19 @@ def test_compare_takes_the_new_fields(intl: wb.Session, media: dict[str, Path]) 
     runs = intl.runs(model="wan2.7-i2v-2026-04-25")  # the run log's view: param_* columns
     assert [m["field"] for m in runs["param_media"].iloc[-1]] == ["first_frame", "last_frame"]
     assert runs["param_media"].iloc[-1][0]["sha256"]  # by hash and path, never bytes
+
+
+def test_the_emulator_applies_a_region_s_stricter_rate() -> None:
+    body = {"model": "wan2.1-kf2v-plus", "input": {"first_frame_url": "https://e.com/a.png"}}
+    clock = FakeClock()
+    with (
+        Emulator(region="intl", time_scale=FAST, clock=clock) as emu,
+        httpx.Client(timeout=30) as c,
+    ):
+        url = f"{emu.base_url}/services/aigc/image2video/video-synthesis"
+        first = c.post(url, json=body, headers=auth())
+        second = c.post(url, json=body, headers=auth())
+        clock.advance(1.0)
+        third = c.post(url, json=body, headers=auth())
+    assert (first.status_code, second.status_code, third.status_code) == (200, 429, 200)
+    assert "more than 1 task submissions per second" in second.json()["message"]

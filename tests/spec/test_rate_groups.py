@@ -67,3 +67,26 @@ def test_group_slots_are_fifo_resizable_and_survive_a_cancelled_waiter() -> None
         return order
 
     assert asyncio.run(main()) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    ("region", "model", "limits"),
+    [
+        ("intl", "wan2.1-kf2v-plus", (1, 2)),  # docs/dashscope-wan27.md §12.1: Singapore 1/s
+        ("cn", "wan2.1-kf2v-plus", (2, 2)),
+        (None, "wan2.1-kf2v-plus", (2, 2)),  # no region: the group's figures
+        ("intl", "wan2.7-r2v", (5, 5)),
+        ("cn", "wan2.2-kf2v-flash", (2, 2)),
+    ],
+)
+def test_a_model_stricter_in_a_region_narrows_its_group_there(region, model, limits) -> None:
+    limit = Limiter(region=region).for_spec(catalogue().get(model))
+    assert (limit.per_second, limit.in_flight) == limits
+
+
+def test_the_stricter_model_narrows_a_group_already_made() -> None:
+    limiter = Limiter(region="intl")
+    turbo = limiter.for_spec(catalogue().get("wan2.1-t2v-turbo"))
+    assert (turbo.per_second, turbo.in_flight) == (2, 2)
+    assert limiter.for_spec(catalogue().get("wan2.1-kf2v-plus")) is turbo
+    assert (turbo.per_second, turbo.in_flight) == (1, 2)

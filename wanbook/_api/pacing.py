@@ -48,17 +48,21 @@ def group_of(family: str) -> str:
 
 
 def limits_for(
-    specs: Iterable[ModelSpec], overrides: Mapping[str, tuple[int, int]] | None = None
+    specs: Iterable[ModelSpec],
+    overrides: Mapping[str, tuple[int, int]] | None = None,
+    *,
+    region: str | None = None,
 ) -> dict[str, tuple[int, int]]:
     """``{group: (per_second, in_flight)}`` for the groups of ``specs``: the catalogue's figures
-    (the smallest of a group's families), replaced by ``overrides`` keyed by family or group.
+    (the smallest of a group's families, and of a model's stricter figures in ``region``, e.g.
+    wan2.1-kf2v-plus in intl), replaced by ``overrides`` keyed by family or group.
 
     Raises ValueError for a malformed override, or two overrides of one group that disagree.
     """
     out: dict[str, tuple[int, int]] = {}
     for spec in specs:
         group = group_of(spec.family)
-        mine = (spec.rate_per_second, spec.rate_in_flight)
+        mine = spec.rate_limits(region) if region else (spec.rate_per_second, spec.rate_in_flight)
         have = out.get(group, mine)
         out[group] = (min(have[0], mine[0]), min(have[1], mine[1]))
     chosen: dict[str, tuple[str, tuple[int, int]]] = {}
@@ -231,8 +235,10 @@ class Limiter:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        region: str | None = None,
     ) -> None:
         self._clock, self._sleep = clock, sleep
+        self.region = region  # a model may be stricter in a region than its group
         self.groups: dict[str, GroupLimit] = {}
         self.apply(limits or {})
 
@@ -248,7 +254,12 @@ class Limiter:
         """The limit of ``spec``'s group (made with the catalogue's figures on first use)."""
         group = group_of(spec.family)
         if group not in self.groups:
-            self.apply(limits_for([spec]))
+            self.apply(limits_for([spec], region=self.region))
+        else:
+            rate, flight = spec.rate_limits(self.region) if self.region else (0, 0)
+            limit = self.groups[group]
+            if self.region and (rate < limit.per_second or flight < limit.in_flight):
+                limit.resize(min(rate, limit.per_second), min(flight, limit.in_flight))
         return self.groups[group]
 
     def __getitem__(self, group: str) -> GroupLimit:

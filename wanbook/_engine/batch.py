@@ -118,7 +118,7 @@ class Batch:
         if limits:
             groups = catalogue().rate_groups
             touched = {key if key in groups else group_of(key) for key in limits}
-            wanted = limits_for(specs, limits)  # validates every override
+            wanted = limits_for(specs, limits, region=resources.region)  # validates overrides
             self._limiter.apply({g: v for g, v in wanted.items() if g in touched})
         for spec in specs:
             self._limiter.for_spec(spec)

@@ -23,7 +23,7 @@ from wanbook._spec.media import MediaItem, Reference, file_kind
 __all__ = [
     "UPLOAD_PREFIX",
     "PreparedMedia",
-    "limits_for",
+    "media_limits",
     "media_kwargs",
     "prepare_media",
     "upload_placeholder",
@@ -62,7 +62,7 @@ def _is_remote(source: Any) -> bool:
     return text.startswith(("http://", "https://", "oss://"))
 
 
-def limits_for(cat: Catalogue, media_type: str) -> Limits:
+def media_limits(cat: Catalogue, media_type: str) -> Limits:
     """The limits a local audio or video file of ``media_type`` must meet (docs/dashscope-wan27.md §5-§7)."""
     kind = file_kind(cat, media_type)
     seconds = cat.media_types.get(media_type, {}).get("seconds") or (0, 1e9)
@@ -107,7 +107,7 @@ def prepare_media(spec: ModelSpec, cat: Catalogue, items: tuple[MediaItem, ...])
                     {"field": name, "type": media_type, "kind": kind, **describe_for_log(image)}
                 )
                 continue
-            local = prepare_local(source, name, limits_for(cat, media_type))
+            local = prepare_local(source, name, media_limits(cat, media_type))
             uploads.append(local)
             urls[name] = upload_placeholder(local.sha256)
             log.append({"type": media_type, **local.describe()})

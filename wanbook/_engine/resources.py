@@ -163,7 +163,7 @@ class Resources:
         loop = _running_loop(self._clients, self._limiters)
         limiter = self._limiters.get(loop)
         if limiter is None:
-            limiter = self._limiters[loop] = Limiter()
+            limiter = self._limiters[loop] = Limiter(region=self.region)
         return limiter
 
     @contextlib.asynccontextmanager

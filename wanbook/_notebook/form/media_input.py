@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wanbook._engine.media_inputs import limits_for
+from wanbook._engine.media_inputs import media_limits
 from wanbook._errors import MediaError
 from wanbook._notebook.form.image_input import thumbnail
 from wanbook._notebook.html import esc
@@ -113,7 +113,7 @@ class MediaInput:
                     pictures.append(thumbnail(data, 96))
                     notes.append(f"{name} · {len(data) / 1024:.0f} KB")
                 else:
-                    local = prepare_local(data, field, limits_for(catalogue(), self.media_type))
+                    local = prepare_local(data, field, media_limits(catalogue(), self.media_type))
                     self.lengths[field] = local.duration
                     notes.append(f"{name} · {local.duration:.1f} s · {len(data) / 1048576:.1f} MB")
                     if self.kind == "video":
