@@ -437,3 +437,18 @@ def test_the_emulator_applies_a_region_s_stricter_rate() -> None:
         third = c.post(url, json=body, headers=auth())
     assert (first.status_code, second.status_code, third.status_code) == (200, 429, 200)
     assert "more than 1 task submissions per second" in second.json()["message"]
+
+
+def test_t2v_takes_a_local_audio_file(intl: wb.Session, media: dict[str, Path]) -> None:
+    run = intl.generate(
+        "a singer on a stage",
+        model="wan2.7-t2v",
+        audio_url=str(media["voice"]),
+        resolution="720P",
+        duration=2,
+    )
+    assert str(run.request_body["input"]["audio_url"]).startswith("wanbook-upload:")
+    assert run.params["media"][0]["field"] == "audio_url"
+    tone = sound_of(video_of(run))[0, 4800:48000]
+    spectrum = np.abs(np.fft.rfft(tone))
+    assert abs(np.argmax(spectrum) * 48000 / len(tone) - 330) < 10  # the file is the sound track

@@ -82,13 +82,26 @@ def media_limits(cat: Catalogue, media_type: str) -> Limits:
     )
 
 
-def prepare_media(spec: ModelSpec, cat: Catalogue, items: tuple[MediaItem, ...]) -> PreparedMedia:
-    """Check every local medium of a request; raise :class:`MediaError` naming its field."""
+def prepare_media(
+    spec: ModelSpec, cat: Catalogue, items: tuple[MediaItem, ...], audio_url: Any = None
+) -> PreparedMedia:
+    """Check every local medium of a request; raise :class:`MediaError` naming its field.
+
+    ``audio_url`` is wan2.7-t2v's custom audio (not a ``media`` item): a local file is uploaded
+    like the others."""
     urls: dict[str, str] = {}
     uploads: list[LocalMedia] = []
     images: dict[str, PreparedImage] = {}
     log: list[dict[str, Any]] = []
     warnings: list[Problem] = []
+    if audio_url is not None and not _is_remote(audio_url):
+        audio = cat.audio_file
+        lo, hi = spec.audio_seconds or (audio["min_seconds"], audio["max_seconds"])
+        limits = Limits("audio", tuple(audio["extensions"]), lo, hi, audio["max_mb"])
+        local = prepare_local(audio_url, "audio_url", limits)
+        uploads.append(local)
+        urls["audio_url"] = upload_placeholder(local.sha256)
+        log.append({"type": "audio_url", **local.describe()})
     for item in items:
         parts = [(item.field, item.type, item.source)]
         if item.voice is not None:

@@ -81,7 +81,8 @@ def prepare(
     if spec.protocol == "classic" and not spec.is_t2v and request.image is not None:
         image = prepare_image(request.image, image_rules(spec))
     resolved = resolve(request)
-    media = prepare_media(spec, catalogue(), resolved.media)
+    local_audio = request.audio_url if spec.protocol == "media" and spec.audio_url else None
+    media = prepare_media(spec, catalogue(), resolved.media, audio_url=local_audio)
     if media.first_frame() is not None:
         image = media.first_frame()
     problems += [*media.warnings, *_length_problems(request, spec, resolved.duration, media)]

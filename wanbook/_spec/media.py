@@ -30,6 +30,7 @@ __all__ = [
     "media_items",
     "media_problems",
     "shown_url",
+    "source_problem",
 ]
 
 #: Request fields that carry media -> the wire ``type`` of each item, in the order they are sent.

@@ -193,7 +193,7 @@ def build_body(
     for name in _INPUT_FIELDS:
         v = getattr(req, name)
         if v is not None:
-            inp[name] = v
+            inp[name] = urls.get(name, v)  # audio_url: a local file's upload
     if spec.protocol == "classic":
         if img_url is None and isinstance(req.image, str):
             img_url = req.image

@@ -15,7 +15,7 @@ from wanbook._errors import Problem, ValidationError
 from wanbook._spec.catalogue import Catalogue, ModelSpec, catalogue, tier_of_size
 from wanbook._spec.extra_fields import extra_problems
 from wanbook._spec.extra_fields import short_value as _short
-from wanbook._spec.media import media_items, media_problems
+from wanbook._spec.media import media_items, media_problems, source_problem
 
 if TYPE_CHECKING:
     from wanbook._spec.request import Request
@@ -345,7 +345,11 @@ def _check_audio(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
                 f"audio_url {_without_query(req.audio_url)!r} is not accepted by {spec.name}; {why}",
             )
         )
-    elif (bad := _audio_url_problem(req.audio_url)) is not None:
+    elif spec.protocol == "media" and (
+        bad := source_problem(catalogue(), "audio", req.audio_url, "audio_url")
+    ):
+        out.append(bad)  # wan2.7-t2v: a URL, an oss:// upload, or a local file wanbook uploads
+    elif spec.protocol != "media" and (bad := _audio_url_problem(req.audio_url)) is not None:
         out.append(bad)
     elif req.audio is False and spec.audio == "switchable":
         if spec.audio_wins:
