@@ -43,7 +43,7 @@ SHIPPED = {
     "m003_run_context": "68ea66e4ea3ee3c5",
     "m004_change_seq": "39a4052fd05f2a75",
     "m005_judgements": "a14eadb3cc1e52b0",
-    "m006_uploads": "1cf0b2c5267f094d",  # a table of its own: the runs columns are unchanged
+    "m006_uploads": "f8a72db4c01b3097",  # a table of its own: the runs columns are unchanged
 }
 
 
