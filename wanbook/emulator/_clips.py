@@ -152,25 +152,7 @@ def clip_frames(source: VideoSource, width: int, height: int, fps: int) -> Itera
             shift = int(32 + 32 * np.sin(i / fps))
             yield np.ascontiguousarray(base[:, shift : shift + width])
         return
-    import av
-
-    with av.open(io.BytesIO(source.data), "r") as container:
-        stream = container.streams.video[0]
-        i, last = 0, None
-        for frame in container.decode(stream):
-            known = frame.pts is not None and stream.time_base is not None
-            t = float(frame.pts * stream.time_base) if known else i / fps  # type: ignore[operator]
-            rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
-            while i / fps < t + 0.5 / fps and i / fps < source.seconds:
-                if i / fps >= t - 0.5 / fps or last is None:
-                    yield rgb
-                else:
-                    yield last
-                i += 1
-            last = rgb
-        while last is not None and i < int(round(source.seconds * fps)):
-            yield last
-            i += 1
+    yield from _decoded(source, width, height, fps, "rgb24")
 
 
 def clip_planes(source: VideoSource, width: int, height: int, fps: int) -> Iterator[Any]:
@@ -184,19 +166,26 @@ def clip_planes(source: VideoSource, width: int, height: int, fps: int) -> Itera
             planes.y[:], planes.u[:], planes.v[:] = rgb_to_yuv(rgb)
             yield planes.array().copy()
         return
+    yield from _decoded(source, width, height, fps, "yuv420p")
+
+
+def _decoded(source: VideoSource, width: int, height: int, fps: int, fmt: str) -> Iterator[Any]:
+    """The clip's frames as ``fmt`` arrays at the output size, one per output frame at ``fps``:
+    each decoded frame is shown from its own time until the next one's (repeated or dropped)."""
     import av
 
+    assert source.data is not None
     with av.open(io.BytesIO(source.data), "r") as container:
         stream = container.streams.video[0]
         i, last = 0, None
         for frame in container.decode(stream):
             known = frame.pts is not None and stream.time_base is not None
             t = float(frame.pts * stream.time_base) if known else i / fps  # type: ignore[operator]
-            yuv = frame.to_ndarray(format="yuv420p", width=width, height=height)
+            pixels = frame.to_ndarray(format=fmt, width=width, height=height)
             while i / fps < t + 0.5 / fps and i / fps < source.seconds:
-                yield yuv if i / fps >= t - 0.5 / fps or last is None else last
+                yield pixels if i / fps >= t - 0.5 / fps or last is None else last
                 i += 1
-            last = yuv
+            last = pixels
         while last is not None and i < int(round(source.seconds * fps)):
             yield last
             i += 1
