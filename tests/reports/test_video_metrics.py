@@ -119,3 +119,15 @@ def pd_na() -> object:
     import pandas as pd
 
     return pd.NA
+
+
+def test_a_first_and_last_frame_run_is_measured_against_both_images(tmp_path: Path) -> None:
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(red)
+    Image.new("RGB", (640, 480), (30, 30, 200)).save(blue)
+    with wb.Session(home=tmp_path / "home", quiet=True, emulator=True) as s:
+        run = s.generate(
+            "a fade", model="wanx2.1-kf2v-plus", first_frame=str(red), last_frame=str(blue), seed=1
+        )
+        m = wb.video_metrics([run], session=s).loc[run.run_id]
+    assert m["first_frame_psnr"] > 25 and m["last_frame_psnr"] > 25

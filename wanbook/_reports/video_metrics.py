@@ -10,7 +10,7 @@ Per video, on the luma (brightness) plane of frames decoded at a reduced width:
   frame (0-255): a steady fade scores low, a strobing one high;
 - **first_frame_psnr** (image-to-video): PSNR in dB of the first frame against the input image,
   fitted to the video's frame as the service fits it; **last_frame_psnr** (first+last-frame
-  models): of the last frame against the last image. A local input that is gone or changed
+  models, the ``last_frame`` of the logged media): of the last frame against the last image. A local input that is gone or changed
   (its hash no longer matches the log) gives NaN: the measure is never made against another
   picture.
 
@@ -168,12 +168,20 @@ def _local_input(path: Any, sha256: Any) -> Path | None:
 
 
 def _inputs(record: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
-    """The first and last input images of a run, where they are local files still unchanged."""
+    """The first and last input images of a run (``image_source``, or the logged media of the
+    first+last-frame models), where they are local files still unchanged."""
     params = record.get("params") if isinstance(record.get("params"), dict) else {}
-    first = _local_input(record.get("image_source"), record.get("image_sha256"))
-    last_ref = params.get("last_frame_source") if isinstance(params, dict) else None
-    last_sha = params.get("last_frame_sha256") if isinstance(params, dict) else None
-    return first, _local_input(last_ref, last_sha)
+    media = {
+        m.get("type"): m
+        for m in (params or {}).get("media") or []
+        if isinstance(m, dict) and m.get("kind") == "image"
+    }
+    first = media.get("first_frame") or {}
+    last = media.get("last_frame") or {}
+    first_path = _local_input(record.get("image_source"), record.get("image_sha256"))
+    if first_path is None:
+        first_path = _local_input(first.get("source"), first.get("sha256"))
+    return first_path, _local_input(last.get("source"), last.get("sha256"))
 
 
 def _cache_key(video_sha: str, first: Path | None, last: Path | None) -> str:
