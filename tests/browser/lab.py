@@ -91,7 +91,8 @@ class Lab:
     log: Path
 
     def url(self, notebook_name: str) -> str:
-        return f"{self.base}/lab/tree/{notebook_name}?token={self.token}"
+        # reset: a fresh workspace, not the notebooks an earlier page had open
+        return f"{self.base}/lab/tree/{notebook_name}?reset&token={self.token}"
 
     def write_notebook(self, name: str, cells: list[str]) -> str:
         """Write ``name`` (an .ipynb) into the served folder; return its URL."""
@@ -251,12 +252,16 @@ def open_notebook(page: Any, url: str, *, fold_sidebar: bool = True) -> None:
             tab.first.click()
 
 
+# The cells of the notebook on show (not those of another tab).
+NOTEBOOK_CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
+
+
 def run_cell(page: Any, index: int) -> Any:
     """Select cell ``index`` and run it with Shift+Enter (again if the page missed the keys);
     return its locator once the kernel has taken it."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell = page.locator(NOTEBOOK_CELLS).nth(index)
     prompt = cell.locator(".jp-InputArea-prompt")
     for _ in range(20):
         prompt.click()  # command mode, this cell selected
@@ -296,19 +301,28 @@ def dark_share(png: bytes) -> float:
     return sum(hist[:24]) / max(1, img.width * img.height)
 
 
-def frame_shown(video: Any, timeout: float = 30_000) -> tuple[bool, bytes]:
+def frame_shown(video: Any, timeout: float = 60_000, settle: float = 10_000) -> tuple[bool, bytes]:
     """Whether ``video`` shows a picture as the page draws it (no play, no seeking): most of its
-    screenshot is not black. Waits up to ``timeout`` ms for the picture to appear (a video
-    loads its first frame in its own time); returns the verdict and the last screenshot."""
+    screenshot is not black. First waits up to ``timeout`` ms until the page has loaded what it
+    will (the video's metadata, or an error), then up to ``settle`` ms for a picture to be
+    drawn. Returns the verdict and the last screenshot."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     video.scroll_into_view_if_needed()
-    deadline = time.monotonic() + timeout / 1000
+    with suppress(PlaywrightTimeout):
+        video.page.wait_for_function(
+            "v => v.readyState >= 1 || v.error || v.networkState === 3",
+            arg=video.element_handle(),
+            timeout=timeout,
+        )
+    deadline = time.monotonic() + settle / 1000
     while True:
         shot = video.screenshot(animations="disabled")
         if dark_share(shot) < 0.5:
             return True, shot
         if time.monotonic() > deadline:
             return False, shot
-        # the page settles in its own time; poll its pixels, do not sleep for a fixed time
+        # the picture is drawn in its own time: poll the pixels, never sleep a fixed time
         video.page.wait_for_timeout(250)
 
 
