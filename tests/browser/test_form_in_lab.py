@@ -156,9 +156,6 @@ def test_the_status_line_showed_each_state(form: FormPage) -> None:
     ], states
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13: an unresolved poster URL leaves the video a black box"
-)
 def test_the_video_shows_its_first_frame_without_play(form: FormPage) -> None:
     video = form.results().first
     shown, shot = L.frame_shown(video)

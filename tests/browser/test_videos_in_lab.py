@@ -67,9 +67,6 @@ def grid_cell(notebook_page: tuple[Any, Path]) -> Any:
     return cell
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13: an unresolved poster URL leaves every grid cell black"
-)
 def test_every_video_of_a_compare_grid_shows_a_frame(
     grid_cell: Any, notebook_page: tuple[Any, Path]
 ) -> None:
@@ -89,7 +86,6 @@ def test_every_video_of_a_compare_grid_plays(grid_cell: Any) -> None:
         assert state["currentTime"] > 0.2 and state["duration"] > 1, state
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: an unresolved poster URL leaves wb.show black")
 def test_show_shows_a_frame(notebook_page: tuple[Any, Path]) -> None:
     page, shots = notebook_page
     cell = L.run_cell(page, 2)
@@ -100,9 +96,6 @@ def test_show_shows_a_frame(notebook_page: tuple[Any, Path]) -> None:
     assert not black, black
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13: a log outside the served folder gives an unplayable video"
-)
 def test_a_log_outside_the_served_folder_plays_or_says_what_to_do(
     notebook_page: tuple[Any, Path],
 ) -> None:

@@ -395,7 +395,7 @@ def test_generate_returns_at_once_and_shows_the_video(form: Form) -> None:
     assert f"seed {run.seed}" in job.status.value and "SUCCEEDED" in job.status.value
     assert "cost 0.1000 USD" in job.status.value
     out = shown(job)
-    assert "<video" in out and run.run_id in out and "base64" not in out and "video file" in out
+    assert "<video" in out and run.run_id in out and "data:video" not in out and "video file" in out
     assert "1 done" in form.status.value and not job.reuse_seed.disabled
     job.reuse_seed.click()
     assert form.seed_mode.value == "fixed" and form.seed.value == run.seed

@@ -18,7 +18,7 @@ from wanbook._errors import (
     TransportError,
     ValidationError,
 )
-from wanbook._notebook.display import media_src, run_card
+from wanbook._notebook.display import run_card
 from wanbook._notebook.html import (
     Cell,
     cost_words,
@@ -51,15 +51,50 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_run_card_references_the_file_never_its_bytes(run: Any) -> None:
     out = run_card(run.record)
-    assert "base64" not in out and "data:video" not in out
+    assert "data:video" not in out
     (src,) = re.findall(r'<video src="([^"]+)"', out)
     assert not src.startswith("/") and src.endswith(f"{run.run_id}.mp4")
     poster = Path(run.video_path).with_name(f"{run.run_id}.jpg")
     assert poster.is_file() and poster.stat().st_size < 50_000
-    assert f'poster="{media_src(poster)}"' in out
     assert f'href="{src}"' in out  # a link to the file
     for text in (run.run_id, "seed 7", "0.1000 USD", "832×480", "480P", "emulator"):
         assert text in out
+
+
+def test_the_poster_is_inline_and_small(run: Any) -> None:
+    """No poster URL a front end may leave unresolved (JupyterLab does not rewrite ``poster``):
+    the poster is a data: URI of a few kilobytes, and it is the only inline bytes."""
+    out = run_card(run.record)
+    (poster,) = re.findall(r'poster="([^"]+)"', out)
+    assert poster.startswith("data:image/jpeg;base64,")
+    assert len(poster) < 16_000, len(poster)
+    assert out.count("base64,") == 1
+
+
+def test_a_video_outside_the_served_folder_says_what_to_do(
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wanbook._notebook import display
+
+    served = tmp_path / "served"
+    served.mkdir()
+    monkeypatch.setattr(display, "served_root", lambda: served)
+    out = run_card(run.record)
+    (line,) = re.findall(r"this video is outside the folder Jupyter serves[^<]*", out)
+    assert str(served) in line and "embed=True" in line and "WANBOOK_HOME" in line
+    assert "video file</a>" not in out  # no link that cannot resolve
+    assert 'poster="data:image/jpeg;base64,' in out  # the picture shows all the same
+    monkeypatch.setattr(display, "served_root", lambda: Path(run.video_path).parent.parent)
+    assert "outside the folder" not in run_card(run.record)
+
+
+def test_the_served_folder_is_unknown_outside_a_jupyter_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wanbook._notebook.display import served_root
+
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert served_root() is None
 
 
 def test_relative_to_the_notebook_folder(run: Any) -> None:

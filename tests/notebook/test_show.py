@@ -40,7 +40,7 @@ def test_show_a_run_and_its_id(session: Any) -> None:
     assert isinstance(by_run, View) and len(by_run) == 1
     assert by_run._repr_html_() == by_id._repr_html_()
     (src,) = _videos(by_run._repr_html_())
-    assert src.endswith(f"{run.run_id}.mp4") and "base64" not in by_run._repr_html_()
+    assert src.endswith(f"{run.run_id}.mp4") and "data:video" not in by_run._repr_html_()
 
 
 def test_show_a_path(session: Any) -> None:

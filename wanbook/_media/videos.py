@@ -329,6 +329,7 @@ def poster_frame(
     *,
     at_seconds: float = 0.5,
     max_width: int = 480,
+    quality: int = 85,
 ) -> Path:
     """Write a small JPEG of the frame at ``at_seconds`` (or the last one, if the video is shorter).
 
@@ -366,7 +367,7 @@ def poster_frame(
     tmp = out_path.with_name(f"{out_path.name}.part-{secrets.token_hex(6)}")
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        img.convert("RGB").save(tmp, format="JPEG", quality=85)
+        img.convert("RGB").save(tmp, format="JPEG", quality=quality)
         os.replace(tmp, out_path)
     except OSError as exc:
         raise DownloadError(f"cannot write the poster {str(out_path)!r}: {exc}") from exc

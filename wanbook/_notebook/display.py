@@ -5,8 +5,14 @@ relative to the kernel's working directory (Jupyter starts a kernel in the noteb
 resolves relative ``src`` attributes of outputs against it), so a saved notebook holds a few
 hundred bytes per video instead of megabytes. Bytes are embedded only when asked (``embed=True``).
 
-A poster frame is written beside the run's video as ``<run_id>.jpg`` (once; reused after) and
-referenced the same way.
+A small poster frame is written beside the run's video as ``<run_id>.jpg`` (once; reused after)
+and put in the card inline, as a ``data:`` URI of a few kilobytes: front ends resolve a relative
+``src`` and ``href`` but not always a ``poster`` (JupyterLab leaves it as is, so the browser gets
+the Lab page instead of the picture and shows a black box), and an inline picture shows wherever
+the card is drawn, even where the video itself cannot be reached.
+
+A video outside the folder the Jupyter server serves (a run log in ``/data`` or a shared one)
+cannot be loaded by the page at all: the card says so in one line, and what to do.
 
 A :class:`~wanbook._runlog.run.Run` has no ``_repr_html_``: the run log knows nothing of notebooks.
 :func:`register_formatter` tells IPython to draw a Run as its card instead; ``wanbook`` calls it the
@@ -16,6 +22,7 @@ first time one of its lazy names (everything that can return a Run) is used.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -29,11 +36,16 @@ from wanbook._notebook.html import Cell, esc, run_html, status_words, video_html
 __all__ = [
     "ensure_poster",
     "media_src",
+    "outside_note",
     "register_formatter",
     "run_card",
     "run_cell",
     "run_video",
+    "served_root",
 ]
+
+# The inline poster: small enough that a saved notebook with a 12-video grid stays small.
+POSTER_WIDTH, POSTER_QUALITY = 320, 60
 
 _MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webm": "video/webm"}
 
@@ -67,7 +79,9 @@ def ensure_poster(video: str | os.PathLike[str], name: str | None = None) -> Pat
 
     v = Path(video)
     try:
-        return poster_frame(v, v.with_name(f"{name or v.stem}.jpg"))
+        return poster_frame(
+            v, v.with_name(f"{name or v.stem}.jpg"), max_width=POSTER_WIDTH, quality=POSTER_QUALITY
+        )
     except (DownloadError, OSError):
         return None
 
@@ -83,10 +97,48 @@ def _media(
     if not path.is_file():
         return None, None, None, f"video file missing: {path}"
     poster = ensure_poster(path, str(record.get("run_id") or path.stem))
-    link = media_src(path, base=base)
+    poster_src = media_src(poster, embed=True) if poster is not None else None
     src = media_src(path, base=base, embed=embed)
-    poster_src = media_src(poster, base=base, embed=embed) if poster is not None else None
-    return src, poster_src, link, None
+    if embed or base is not None:
+        return src, poster_src, media_src(path, base=base), None
+    note = outside_note(path)
+    link = None if note else media_src(path, base=base)  # a link that cannot resolve: none
+    return src, poster_src, link, note
+
+
+@functools.lru_cache(maxsize=8)
+def _served_root(cwd: str) -> Path | None:
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:
+        return None
+    here = Path(cwd)
+    roots = []
+    for server in list_running_servers():
+        root = server.get("root_dir")
+        if root and here.is_relative_to(Path(root).resolve()):
+            roots.append(Path(root).resolve())
+    return max(roots, key=lambda r: len(r.parts)) if roots else None
+
+
+def served_root() -> Path | None:
+    """The folder the Jupyter server that started this kernel serves (None when unknown: not a
+    Jupyter server's kernel, as under nbclient, VS Code or a script)."""
+    if "JPY_SESSION_NAME" not in os.environ:  # set by jupyter_server for its kernels
+        return None
+    return _served_root(str(Path.cwd().resolve()))
+
+
+def outside_note(path: str | os.PathLike[str], root: Path | None = None) -> str | None:
+    """One line saying what to do when ``path`` is outside the served folder (the page cannot
+    load it), else None."""
+    root = root if root is not None else served_root()
+    if root is None or Path(path).resolve().is_relative_to(root):
+        return None
+    return (
+        f"this video is outside the folder Jupyter serves ({root}), so the page cannot play it: "
+        "wb.show(run, embed=True) embeds it, or set WANBOOK_HOME to a folder inside it"
+    )
 
 
 def run_card(
@@ -108,7 +160,8 @@ def run_video(
     rater judging blind sees the picture and nothing else."""
     src, poster, _, note = _media(record, base, False)
     if src:
-        return video_html(src, poster, width=width)
+        said = f'<div style="color:#6b7280;max-width:{width}px">{esc(note)}</div>' if note else ""
+        return video_html(src, poster, width=width) + said
     words = note or status_words(
         record.get("status"), record.get("error_code"), record.get("error_message")
     )

@@ -210,9 +210,9 @@ def key_params(record: Mapping[str, Any]) -> list[tuple[str, str]]:
 def video_html(src: str, poster: str | None = None, *, width: int = 480) -> str:
     """A ``<video>`` element for ``src`` (a URL or relative path).
 
-    ``preload="metadata"`` fetches only the start of the file, enough for the browser to show the
-    first frame: JupyterLab resolves a relative ``src`` but not a relative ``poster``, so without
-    it every video there would be a black box until played. The poster still serves exported HTML.
+    ``poster`` should be a ``data:`` URI (``_notebook.display`` makes a small one): JupyterLab
+    resolves a relative ``src`` but not a relative ``poster``, which would leave a black box.
+    ``preload="metadata"`` fetches only the start of the file.
     """
     poster_attr = f' poster="{esc(poster)}"' if poster else ""
     return (
