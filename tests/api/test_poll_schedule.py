@@ -64,6 +64,23 @@ def test_due(look: Look, want: float) -> None:
     assert due(look, HIST) == pytest.approx(want)
 
 
+WATCHED = Tuning(look_when_running=True)
+
+
+@pytest.mark.parametrize(
+    ("look", "want"),
+    [
+        (Look(elapsed=0.0), 1.0 + T.lag),  # when the queue has probably ended
+        (Look(elapsed=0.0, status="PENDING", seen_at=0.0), 1.0 + T.lag),  # create's answer
+        (Look(elapsed=1.1, status="PENDING", seen_at=1.1), 1.1 + 3.33),  # one such look only
+        (Look(elapsed=1.1, status="RUNNING", started=0.9), 0.9 + 3.33 + T.lag),  # then as before
+    ],
+)
+def test_a_watched_task_gets_one_look_while_it_renders(look: Look, want: float) -> None:
+    """A form's status line shows RUNNING: without this look the schedule aims at the end."""
+    assert due(look, HIST, WATCHED) == pytest.approx(want)
+
+
 @pytest.mark.parametrize(
     ("look", "exp", "u", "want"),
     [

@@ -407,6 +407,9 @@ def test_several_generations_at_once(form: Form) -> None:
     form.model.value = "wan2.1-t2v-turbo"
     form.generate.click()
     assert len(form.jobs) == 2 and len(form.results.children) == 2
+    # appended, never put in front: the front end keeps the views of the children before it
+    assert form.results.children == (form.jobs[0].widget, form.jobs[1].widget)
+    assert form.results.layout.flex_flow == "column-reverse"  # newest shown on top
     runs = [job.result(timeout=60) for job in form.jobs]
     assert [r.model for r in runs if r is not None] == ["wan2.2-t2v-plus", "wan2.1-t2v-turbo"]
     assert all(r is not None and r.ok for r in runs)

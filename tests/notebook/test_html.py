@@ -264,7 +264,7 @@ def test_progress_html_and_plain_line(capsys: pytest.CaptureFixture[str]) -> Non
 def test_status_line() -> None:
     record = {"seed": 11, "cost": 0.1, "currency": "USD", "run_id": "r"}
     line = status_line("SUCCEEDED", 42.0, record)
-    assert line == "✔ SUCCEEDED · done · 42 s · seed 11 · cost 0.1000 USD · run r"
+    assert line == "✔ SUCCEEDED · done · 42 s · seed 11 · cost 0.1000 USD"  # the card has the id
     assert "could not reach" in status_line("ERROR", 1.0, {}, error_words(TransportError("x")))
 
 

@@ -158,6 +158,9 @@ class Tuning:
     growth: float = 1.5  # ramp (untrusted) and back-off (overdue) factor
     jitter: float = 0.1  # fraction
     lag: float = 0.05  # aim this long after a start-based end (clock and network slack)
+    # Someone is watching (a form's status line): one more look, when the queue has probably
+    # ended, so RUNNING is seen (and when it started, which aims the last look better).
+    look_when_running: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,10 @@ def due(look: Look, exp: Expectation, tuning: Tuning = Tuning()) -> float:
     if look.started is not None:  # aimed at one moment: a little after it, for clock slack
         return look.started + exp.run.late + tuning.lag
     at = exp.total.late  # a percentile of similar tasks: slack is already in it
+    if tuning.look_when_running and look.status in (None, "PENDING"):
+        queue_end = exp.queue.late + tuning.lag
+        if look.seen_at is None or look.seen_at < queue_end:  # at most one such look
+            return min(at, queue_end)
     if look.status == "PENDING" and look.seen_at is not None:
         at = max(at, look.seen_at + exp.run.early)  # still queued then: a whole run is left
     return at

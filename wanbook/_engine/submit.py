@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from wanbook._api.pacing import create_gate
-from wanbook._api.poll_schedule import PollPlan, expect
+from wanbook._api.poll_schedule import PollPlan, Tuning, expect
 from wanbook._api.tasks import Task
 from wanbook._engine.prepare import Prepared
 from wanbook._engine.tracker import Tracker
@@ -115,7 +115,9 @@ async def submit_one(
         )
         raise
     r = prep.resolved
-    poll = poll_plan(resources, r.spec.name, r.tier, r.duration, since=since)
+    # a run someone watches (on_update: a form's status line) gets a look while it renders
+    watched = tracker.on_update is not None
+    poll = poll_plan(resources, r.spec.name, r.tier, r.duration, since=since, watched=watched)
     if not task.is_terminal:  # known state: the first query can wait (an ended one: ask at once)
         poll.observe(task)
     if on_task is not None:
@@ -171,10 +173,12 @@ def poll_plan(
     duration: int | None,
     *,
     since: float = 0.0,
+    watched: bool = False,
 ) -> PollPlan:
     """The poll schedule for a task of ``model``/``tier``/``duration`` on this session's backend:
     from the run log's similar runs, else the catalogue (at the embedded emulator's pace when that
-    is the backend; untrusted when a base URL of unknown pace is set)."""
+    is the backend; untrusted when a base URL of unknown pace is set). ``watched``: one more look
+    while it renders, so a status line shows RUNNING."""
     endpoint = resources.endpoint()
     samples = recent_timings(
         resources.log,
@@ -186,7 +190,11 @@ def poll_plan(
     )
     scale = resources.time_scale
     trusted = scale is not None or resources.settings.base_url is None
-    return PollPlan(expect(tier, duration, samples, time_scale=scale, trusted=trusted), since=since)
+    return PollPlan(
+        expect(tier, duration, samples, time_scale=scale, trusted=trusted),
+        since=since,
+        tuning=Tuning(look_when_running=watched),
+    )
 
 
 def plan_for_record(resources: Resources, record: dict[str, Any]) -> PollPlan:

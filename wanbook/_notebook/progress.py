@@ -66,8 +66,7 @@ def status_line(
         seed = r.get("seed")
         bits.append("seed random (not recorded)" if seed is None else f"seed {seed}")
         bits.append(f"cost {cost_words(r.get('cost'), r.get('currency'))}")
-    if r.get("run_id"):
-        bits.append(f"run {r['run_id']}")
+    # no run id: the card below the line shows it, and a 26-character id made the line wrap
     return " · ".join(b for b in bits if b)
 
 

@@ -96,7 +96,10 @@ class Form(Fields):
         )
         self.cancel = w.Button(layout=one, description="Cancel", icon="stop", disabled=True)
         self.status = self._html()
-        self.results = w.VBox(layout=one)
+        # Newest on top, by layout: the children are only ever appended to, because the front end
+        # redraws every child from the first one that moved (a new first child would restart the
+        # video the person is watching).
+        self.results = w.VBox(layout=w.Layout(flex_flow="column-reverse"))
         self._messages["request"] = self._html()
         self.widget = w.VBox(
             layout=one,
@@ -247,7 +250,7 @@ class Form(Fields):
             html=self._html,
         )
         self.jobs.append(job)
-        self.results.children = (job.widget, *self.results.children)
+        self.results.children = (*self.results.children, job.widget)  # shown first: see results
         job.start()
         self.job_changed()
         return job
