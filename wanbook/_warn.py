@@ -24,7 +24,26 @@ import threading
 import warnings
 from types import FrameType
 
-__all__ = ["warn_user"]
+__all__ = ["in_kernel", "notice", "warn_user"]
+
+
+def in_kernel() -> bool:
+    """Whether we run in a Jupyter kernel (which shows outputs), not a terminal or a script."""
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def notice(text: str) -> None:
+    """Tell the person something that is not a problem (which backend answers, say), in one line.
+
+    In a notebook on stdout: Jupyter draws stderr as a pink error box. Elsewhere on stderr, which
+    keeps stdout for results (``wanbook generate --json``).
+    """
+    print(text, file=sys.stdout if in_kernel() else sys.stderr, flush=True)
 
 
 def _dirs() -> tuple[str, ...]:

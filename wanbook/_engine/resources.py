@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator
@@ -36,11 +35,29 @@ from wanbook._runlog.store import RunLog
 from wanbook._secret import Secret
 from wanbook._spec.prices import PriceTable
 from wanbook._version import __version__
+from wanbook._warn import notice
 
 if TYPE_CHECKING:
     from wanbook._engine.prepare import Prepared
 
-__all__ = ["Resources"]
+__all__ = ["Resources", "server_is_emulator"]
+
+EMULATOR_SERVER = "wanbook-emulator"  # the Server header of every answer of wanbook's emulator
+
+
+def server_is_emulator(base_url: str, transport: Any = None, timeout: float = 5.0) -> bool:
+    """Whether the server at ``base_url`` says it is wanbook's emulator. One GET without any key;
+    a server that does not answer is not taken for one (its requests will say what is wrong)."""
+    import httpx
+
+    if transport is not None:  # a test's own transport: its answers are what the test says
+        return False
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            answer = client.get(base_url.rstrip("/") + "/")
+    except (httpx.HTTPError, OSError, ValueError):
+        return False
+    return answer.headers.get("server", "").split("/")[0].strip() == EMULATOR_SERVER
 
 
 class Resources:
@@ -62,6 +79,7 @@ class Resources:
         self._transport = transport
         self._emulator_options = dict(emulator_options or {})
         self._emulator: Any = None
+        self._base_url_emulator: bool | None = None  # asked once, see backend
         self._log: RunLog | None = None
         # Per event loop, keyed by the loop itself (an id can be reused by a later loop); a
         # closed loop's entries are dropped on the next use (see _per_loop).
@@ -86,8 +104,31 @@ class Resources:
 
     @property
     def backend(self) -> str:
-        """``"emulator"`` or the region id: what runs are logged under."""
-        return "emulator" if self.settings.uses_emulator else self.settings.region
+        """``"emulator"`` or the region id: what runs are logged and priced under.
+
+        The embedded emulator, or a base URL without a key whose server says it is wanbook's
+        emulator (``Server: wanbook-emulator`` on every answer; asked once, before anything is
+        sent): its runs are rehearsals, never spend. With a key, a base URL is taken as the
+        region's stand-in (a proxy; the tests' loopback service) and priced as the region.
+        """
+        s = self.settings
+        if s.uses_emulator:
+            return "emulator"
+        if s.base_url is not None and s.api_key is None and self._base_url_is_emulator():
+            return "emulator"
+        return self.settings.region
+
+    def _base_url_is_emulator(self) -> bool:
+        with self._lock:
+            if self._base_url_emulator is None:
+                url = str(self.settings.base_url)
+                self._base_url_emulator = server_is_emulator(url, self._transport)
+                if self._base_url_emulator and not self.quiet:
+                    notice(
+                        f"wanbook: {url} is wanbook's emulator: runs are logged as emulator runs "
+                        f"(synthetic videos, priced as region {self.region!r}, nothing billed)"
+                    )
+            return self._base_url_emulator
 
     @property
     def log(self) -> RunLog:
@@ -117,12 +158,11 @@ class Resources:
                 emu.start()
                 self._emulator = emu
                 self._close_at_exit()
-                if not self.quiet:
-                    print(
+                if not self.quiet:  # a plain notice, not an error (stdout in a notebook)
+                    notice(
                         f"wanbook: no DASHSCOPE_API_KEY set: using the embedded emulator at "
                         f"{emu.base_url} (synthetic videos, priced as region {self.region!r}, "
-                        "logged as emulator runs)",
-                        file=sys.stderr,
+                        "logged as emulator runs)"
                     )
             return str(self._emulator.base_url)
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wanbook._notebook.html import cost_words, duration_words, progress_html, status_words
+from wanbook._warn import in_kernel
 
 __all__ = ["Progress", "in_notebook", "status_line"]
 
@@ -72,12 +73,7 @@ def status_line(
 
 def in_notebook() -> bool:
     """Whether we run in a Jupyter kernel (which can show HTML), not a terminal or a script."""
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return in_kernel()
 
 
 class Progress:
