@@ -130,7 +130,6 @@ def test_a_problem_shows_beside_its_field(form: FormPage) -> None:
     expect(form.generate).to_be_enabled(timeout=30_000)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: the form never says 'emulator' before Generate")
 def test_the_form_says_emulator_before_sending(form: FormPage) -> None:
     text = form.cell.locator(".jp-OutputArea-output").first.inner_text()
     assert "emulator" in text.lower(), text

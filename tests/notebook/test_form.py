@@ -296,12 +296,21 @@ def test_estimate_and_unknown_price(form: Form) -> None:
     assert "0.0000" not in form.estimate.value
 
 
+def test_the_form_says_emulator_before_anything_is_sent(form: Form, api_key: str) -> None:
+    _t2v(form)
+    assert "on the emulator: a synthetic video, nothing is billed" in form.estimate.value
+    with wb.Session(api_key=api_key, quiet=True) as real:  # nothing is sent by a form alone
+        f = wb.form(real)
+        _t2v(f)
+        assert "emulator" not in f.estimate.value
+
+
 def test_budget_left_and_over_budget(tmp_path: Any) -> None:
     with wb.Session(home=tmp_path, budget=0.05, quiet=True, emulator=True) as s:
         f = wb.form(s)
         _t2v(f)
         assert "budget left: 0.0500 USD" in f.estimate.value
-        assert f.messages("request") == ["over budget: 0.1000 needed, 0.0500 left"]
+        assert f.messages("request") == ["over budget: 0.1000 USD needed, 0.0500 USD left"]
         assert f.generate.disabled and f.submit() is None
 
 

@@ -463,7 +463,8 @@ def budget_problem(
     if budget_currency and est.currency != budget_currency:
         return f"the estimate is in {est.currency} but the budget is in {budget_currency}"
     if est.amount > budget_left + 1e-9:
-        return f"over budget: {est.amount:.4f} needed, {max(budget_left, 0.0):.4f} left"
+        cur = est.currency
+        return f"over budget: {est.amount:.4f} {cur} needed, {max(budget_left, 0.0):.4f} {cur} left"
     return None
 
 

@@ -82,6 +82,7 @@ class Form(Fields):
 
             session = default_session()
         self.session = session
+        self._emulator = session.backend == "emulator"  # asks a base URL's server once
         self.experiment = experiment
         self.tags = list(tags)
         self.jobs: list[Job] = []
@@ -221,6 +222,8 @@ class Form(Fields):
             budget_left=left,
             budget_currency=currency,
         )
+        if self._emulator:  # said before anything is sent, as plain words, not an error
+            line += " · on the emulator: a synthetic video, nothing is billed"
         self.estimate.value = f"<b>{esc(line)}</b>"
         self.seed.disabled = self.seed_mode.value != "fixed"
         self.generate.disabled = has_errors(self.problems)
