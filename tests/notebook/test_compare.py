@@ -133,3 +133,39 @@ def test_every_cell_invalid_sends_nothing(session: wb.Session) -> None:
     out = wb.compare("p", models=["wan2.6-t2v"], seeds=[1, 2], size="832*480", session=session)
     assert list(out["status"]) == ["ERROR", "ERROR"] and len(session.runs()) == before
     assert out._repr_html_().count("nothing was sent") == 2
+
+
+# ---------------------------------------------------------------- one size and tier for all
+def test_without_a_size_every_model_gets_the_cheapest_size_they_share(
+    session: wb.Session,
+) -> None:
+    """Like with like, and cheap: not each model's own (dearest) default."""
+    out = wb.compare("a fox", models=["wan2.2-t2v-plus", "wan2.5-t2v-preview"], seeds=[1],
+                     session=session, prompt_extend=False)  # fmt: skip
+    assert set(zip(out["width"], out["height"], out["tier"], strict=True)) == {(832, 480, "480P")}
+    assert "832*480 · 480P" in out._repr_html_()  # the grid says what it compares at
+
+
+def test_the_grid_shows_a_given_size_and_its_tier(grid: Any) -> None:
+    assert "832*480 · 480P" in grid._repr_html_()
+
+
+def test_models_that_share_no_size_are_refused_with_the_choices(session: wb.Session) -> None:
+    with pytest.raises(ValueError, match=r"share no size.*wan2\.1-t2v-plus: 720P\)"):
+        wb.compare("a fox", models=["wan2.2-t2v-plus", "wan2.1-t2v-plus"], session=session)
+
+
+@pytest.mark.parametrize(
+    ("models", "want"),
+    [
+        (["wan2.2-t2v-plus", "wan2.1-t2v-turbo"], {"size": "832*480"}),
+        (["wan2.6-t2v"], {"size": "1280*720"}),
+        (["wan2.1-t2v-turbo", "wan2.6-t2v"], {"size": "1280*720"}),
+        (["wan2.2-i2v-plus", "wan2.2-i2v-flash"], {"resolution": "480P"}),
+        (["wan2.2-t2v-plus", "wan2.2-i2v-plus"], {}),  # mixed kinds: each its own default
+    ],
+)
+def test_shared_setting(models: list[str], want: dict[str, str]) -> None:
+    from wanbook._spec.model_choice import shared_setting
+
+    assert shared_setting(models) == want

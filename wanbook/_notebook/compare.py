@@ -28,6 +28,8 @@ from wanbook._notebook.html import error_words, grid_html, status_words
 from wanbook._notebook.progress import Progress
 from wanbook._portal import run_sync
 from wanbook._runlog.schema import parse_time
+from wanbook._spec.catalogue import tier_of_size
+from wanbook._spec.model_choice import shared_setting
 from wanbook._spec.request import Request
 
 if TYPE_CHECKING:
@@ -216,6 +218,15 @@ def _axis_values(name: str, values: Any) -> list[Any]:
     return values
 
 
+def _setting_words(params: Mapping[str, Any]) -> str | None:
+    """The size and tier every cell was asked for (``"832*480 · 480P"``), for the grid's title."""
+    size, resolution = params.get("size"), params.get("resolution")
+    if size is not None:
+        tier = tier_of_size(str(size))
+        return f"{size} · {tier}" if tier else str(size)
+    return str(resolution) if resolution is not None else None
+
+
 def _cells(
     prompts: Sequence[str],
     models: Sequence[str],
@@ -359,11 +370,21 @@ class _Plan:
         seed_list = list(seeds) if seeds is not None else [draw_seed()]
         self.cells = _cells(prompts, models, seed_list, vary, variables)
         self.vary, self.variables = vary, variables
+        params = dict(params)
+        chosen = ("size", "resolution", "ratio")
+        if all(params.get(k) is None for k in chosen) and not set(vary) & set(chosen):
+            # like with like, and cheap: one size (or tier) for every model, the cheapest they share
+            try:
+                params.update(shared_setting(models))
+            except ValueError as exc:
+                raise ValueError(f"compare: {exc}") from None
+        self.setting = _setting_words(params)
         titled = len(prompts) == 1 and prompts[0] is not None
+        title = prompts[0] if titled else None
         self.layout: dict[str, Any] = {
             "rows": rows,
             "cols": cols,
-            "title": prompts[0] if titled else None,
+            "title": " · ".join(t for t in (title, self.setting) if t) or None,
             "axes": [*AXES, *variables, *vary],
             "facets_skip": ["prompt"] if variables else [],
         }

@@ -8,12 +8,13 @@ choice made from the catalogue and the price table for the session's region:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wanbook._spec.catalogue import ModelSpec, catalogue
 from wanbook._spec.prices import PriceTable
 
-__all__ = ["ModelPick", "cheapest_models"]
+__all__ = ["ModelPick", "cheapest_models", "shared_setting"]
 
 TIER_ORDER = ("480P", "720P", "1080P")
 
@@ -101,3 +102,27 @@ def cheapest_models(
         size=size,
         resolution=tier if kind == "i2v" else None,
     )
+
+
+def shared_setting(models: Sequence[str]) -> dict[str, str]:
+    """One setting every model of a comparison is asked for, as request fields: the smallest
+    ``size`` of the cheapest tier all text-to-video ``models`` offer, or that tier as the
+    ``resolution`` of image-to-video ones. ``{}`` when the models are of mixed kinds or take
+    neither (each then uses its own default). Raises ValueError naming each model's tiers when
+    they share none.
+    """
+    cat = catalogue()
+    specs = [cat.models[m] for m in dict.fromkeys(models) if m in cat.models]
+    kinds = {s.kind for s in specs}
+    if not specs or len(kinds) != 1 or kinds - {"t2v", "i2v"} or not all(s.tiers for s in specs):
+        return {}
+    tier = _shared_tier(specs)
+    sizes = [z for z in cat.sizes.get(tier or "", ()) if all(z in s.sizes for s in specs)]
+    if tier is None or (kinds == {"t2v"} and not sizes):
+        offered = "; ".join(f"{s.name}: {', '.join(s.tiers)}" for s in specs)
+        field = "size" if kinds == {"t2v"} else "resolution"
+        raise ValueError(
+            f"these models share no {field}; compare them at one each of them offers, or "
+            f"separately ({offered})"
+        )
+    return {"size": sizes[0]} if kinds == {"t2v"} else {"resolution": tier}
