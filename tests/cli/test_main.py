@@ -71,6 +71,29 @@ def test_generate_json_on_embedded_emulator(tmp_path: Path) -> None:
     assert resumed.returncode == 0 and "0 unfinished" in resumed.stderr
 
 
+def test_generate_defaults_to_the_cheapest_tier_says_its_estimate_and_logs_a_seed(
+    tmp_path: Path,
+) -> None:
+    """Like the form: the model's cheapest tier, not its dearest default; the estimate is said
+    before anything is sent; a seed is drawn, said and logged, so the run can be repeated."""
+    import re
+
+    out = _wanbook(
+        "generate", "--model", "wan2.2-t2v-plus", "--prompt", "a fox", "--json", home=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    first = out.stderr.splitlines()[0]
+    said = re.fullmatch(
+        r"wanbook: wan2\.2-t2v-plus 832\*480 · 480P · 5 s · seed (\d+); "
+        r"estimate 0\.1000 USD on the emulator: nothing is billed",
+        first,
+    )
+    assert said, first
+    assert record["seed"] == int(said.group(1))
+    assert (record["width"], record["height"], record["tier"]) == (832, 480, "480P")
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -196,7 +196,8 @@ def record_json(record: dict[str, Any]) -> str:
 
 def _generate(args: argparse.Namespace) -> int:
     from wanbook._engine.session import Session
-    from wanbook._spec.request import Request
+    from wanbook._spec.model_choice import shared_setting
+    from wanbook._spec.request import Request, with_seed
 
     req = Request(
         model=args.model,
@@ -223,7 +224,12 @@ def _generate(args: argparse.Namespace) -> int:
         ratio=args.ratio,
         audio_setting=args.audio_setting,
     )
+    if req.size is None and req.resolution is None and req.ratio is None:  # cheapest, like the form
+        with contextlib.suppress(ValueError):
+            req = req.replace(**shared_setting([req.model]))
+    req = with_seed(req)  # drawn here, so it is said and logged: the run can be repeated
     with Session(budget=args.budget) as session:
+        print(_before_sending(session, req), file=sys.stderr, flush=True)
         run = session.generate(
             request=req,
             experiment=args.experiment,
@@ -270,6 +276,23 @@ def _references(values: list[str] | None) -> list[Any] | None:
         path, voice = split_reference(value)
         out.append(Reference(path, voice=voice) if voice else path)
     return out
+
+
+def _before_sending(session: Any, req: Any) -> str:
+    """One line before anything is sent: what will be asked for, with which seed, and its price."""
+    from wanbook._spec.request import resolve
+
+    prep = session.prepare(req, warn=False)  # invalid input raises here: nothing is sent
+    r = resolve(prep.request)
+    what = " · ".join(x for x in (r.size, r.tier, f"{r.duration} s", f"seed {r.seed}") if x)
+    est = prep.estimate
+    cost = (
+        f"{est.amount:.4f} {est.currency}"
+        if est.known
+        else f"unknown (no price known for {r.spec.name} {r.tier} in region {session.region!r})"
+    )
+    where = " on the emulator: nothing is billed" if session.backend == "emulator" else ""
+    return f"wanbook: {r.spec.name} {what}; estimate {cost}{where}"
 
 
 def _why_no_video(run: Any) -> str:

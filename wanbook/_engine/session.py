@@ -46,7 +46,7 @@ from wanbook._runlog.run import Run
 from wanbook._secret import Secret
 from wanbook._spec.catalogue import catalogue
 from wanbook._spec.prices import Estimate, PriceTable
-from wanbook._spec.request import Request
+from wanbook._spec.request import Request, with_seed
 
 __all__ = ["Session"]
 
@@ -143,7 +143,7 @@ class Session(Resources):
         server will cut …) silent, for callers that show them themselves (the form).
         """
         req = request if request is not None else self.request(prompt, **params)
-        prep = self.prepare(req, warn=warn)
+        prep = self.prepare(with_seed(req), warn=warn)  # a drawn seed is logged: repeatable
         if reuse and prep.repeatable:
             found = self.log.find_reusable(prep.fingerprint)  # only one whose video is on disk
             if found is not None:
@@ -215,7 +215,7 @@ class Session(Resources):
                 )
                 continue
             try:
-                preps.append(self.prepare(req))
+                preps.append(self.prepare(with_seed(req)))  # every run's seed is logged
             except ValidationError as exc:
                 problems += [replace(p, field=f"[{i}].{p.field}") for p in exc.problems]
             except MediaError as exc:

@@ -23,14 +23,13 @@ from dataclasses import fields as dataclass_fields
 from typing import TYPE_CHECKING, Any
 
 from wanbook._errors import MediaError, ValidationError
-from wanbook._notebook.form.logic import draw_seed
 from wanbook._notebook.html import error_words, grid_html, status_words
 from wanbook._notebook.progress import Progress
 from wanbook._portal import run_sync
 from wanbook._runlog.schema import parse_time
 from wanbook._spec.catalogue import tier_of_size
 from wanbook._spec.model_choice import shared_setting
-from wanbook._spec.request import Request
+from wanbook._spec.request import Request, draw_seed, with_seed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -408,7 +407,7 @@ class _Plan:
         self.preps: list[Prepared] = []  # of the valid cells: checked once, sent as they are
         for i, req in enumerate(self.requests):
             try:
-                self.preps.append(session.prepare(req, warn=False))
+                self.preps.append(session.prepare(with_seed(req), warn=False))
                 self.valid.append(i)
             except (ValidationError, MediaError) as exc:
                 self.results[i] = (None, exc)  # nothing sent; its cell says why

@@ -8,6 +8,7 @@ emulator cannot disagree about what a model accepts.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -23,9 +24,11 @@ __all__ = [
     "Resolved",
     "build_body",
     "check",
+    "draw_seed",
     "request_from_body",
     "resolve",
     "validate",
+    "with_seed",
 ]
 
 _INPUT_FIELDS = ("prompt", "negative_prompt", "audio_url", "template")
@@ -267,3 +270,15 @@ def request_from_body(body: Mapping[str, Any]) -> Request:
         **{k: v for k, v in frames.items() if v is not None},
         **known,
     )
+
+
+def draw_seed(rng: random.Random | None = None) -> int:
+    """A seed for a request that names none. wanbook draws it (the service never says which it
+    picked), so the seed of every run is known, logged and can be used again."""
+    lo, hi = catalogue().limits["seed_min"], catalogue().limits["seed_max"]
+    return (rng or random.SystemRandom()).randint(lo, hi)
+
+
+def with_seed(request: Request) -> Request:
+    """``request`` with a drawn seed if it names none (every entry point sends one)."""
+    return request if request.seed is not None else request.replace(seed=draw_seed())

@@ -17,7 +17,6 @@ mean "not set".
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from wanbook._spec.catalogue import ModelSpec, catalogue, tier_of_size
 from wanbook._spec.images import ImageRules, image_rules
 from wanbook._spec.media import MEDIA_FIELDS as MEDIA_FIELDS_TYPE
 from wanbook._spec.prices import Estimate, PriceTable, billed_seconds
-from wanbook._spec.request import Request, resolve, validate
+from wanbook._spec.request import Request, draw_seed, resolve, validate
 
 __all__ = [
     "KINDS",
@@ -322,13 +321,6 @@ def _slot(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return list(value) or None
     return value
-
-
-def draw_seed(rng: random.Random | None = None) -> int:
-    """A seed for "random" mode. wanbook draws it (the service never says which it picked), so
-    the seed of every run is known, logged and can be used again."""
-    hi = catalogue().limits["seed_max"]
-    return (rng or random.SystemRandom()).randint(catalogue().limits["seed_min"], hi)
 
 
 def problems_by_field(
