@@ -61,7 +61,6 @@ def _videos_play_and_show_a_frame(p: Any, shots: Path, name: str) -> None:
         assert state["currentTime"] > 0.2 and state["duration"] > 1, state
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: the demo index shows no video")
 def test_the_index_page_videos_play(demo: Path, page: tuple[Any, L.Offline, list[str]]) -> None:
     p, _, _ = page
     p.goto((demo / "index.html").as_uri())
@@ -78,7 +77,6 @@ def test_the_notebook_page_videos_play(demo: Path, page: tuple[Any, L.Offline, l
     _videos_play_and_show_a_frame(p, demo, "quickstart")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: the exported pages load scripts from a CDN")
 def test_the_pages_load_nothing_from_the_internet(
     demo: Path, page: tuple[Any, L.Offline, list[str]]
 ) -> None:
@@ -89,9 +87,6 @@ def test_the_pages_load_nothing_from_the_internet(
     assert not refused.refused, refused.refused
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13: the exported form is an empty output (no text fallback)"
-)
 def test_the_form_shows_something_in_the_exported_page(
     demo: Path, page: tuple[Any, L.Offline, list[str]]
 ) -> None:

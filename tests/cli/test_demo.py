@@ -81,6 +81,40 @@ def test_index_escapes_and_links_relatively(tmp_path: Path) -> None:
     assert "&lt;b&gt;title&lt;/b&gt;" in page and "failed: Boom &lt;x&gt;" in page
 
 
+def test_the_index_shows_the_first_videos_of_each_notebook(tmp_path: Path) -> None:
+    videos = [tmp_path / HOME_NAME / "videos" / f"{i} a.mp4" for i in range(6)]
+    result = NotebookResult(
+        "01_x", "x", 1.5, tmp_path / "01_x.html", tmp_path / "01_x.ipynb", videos=videos
+    )
+    poster = "data:image/jpeg;base64,AAAA"
+    page = index_html([result], tmp_path, tmp_path / HOME_NAME, 3.0, posters={videos[0]: poster})
+    srcs = re.findall(r'<video src="([^"]+)"', page)
+    assert srcs == [f"{HOME_NAME}/videos/{i}%20a.mp4" for i in range(4)]
+    assert page.count(f'poster="{poster}"') == 1
+
+
+def test_exported_pages_load_no_script_from_the_internet() -> None:
+    """The demo's pages work offline: no require.js, MathJax or widget manager from a CDN; a
+    widget shows its own HTML picture (the form has one) instead of an empty box."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from wanbook._cli.demo import offline_html
+
+    nb = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell("wb.form()")])
+    bundle = {
+        "text/plain": "<wanbook form>",
+        "text/html": "<div>the form as it was</div>",
+        "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2},
+    }
+    nb.cells[1].outputs = [new_output("display_data", data=bundle)]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    page = offline_html(nbformat.from_dict(nb))
+    assert not re.findall(r"<script[^>]+src=", page), re.findall(r"<script[^>]+src=[^>]+>", page)
+    assert "cdnjs" not in page and "unpkg" not in page and "jsdelivr" not in page
+    assert "<div>the form as it was</div>" in page
+
+
 # ------------------------------------------------------------------------------- the real job
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from wanbook._errors import WanbookError
 from wanbook._portal import run_sync
@@ -130,11 +130,23 @@ def video_sources(page: str | Path) -> list[Path]:
     return out
 
 
+INDEX_VIDEOS = 4  # per notebook, on the index page
+
+
 def index_html(
-    results: Sequence[NotebookResult], out: Path, home: Path, total: float, spend: str = ""
+    results: Sequence[NotebookResult],
+    out: Path,
+    home: Path,
+    total: float,
+    spend: str = "",
+    posters: Mapping[Path, str] | None = None,
 ) -> str:
-    """The index page: each notebook with its run time, status and videos; the run log and what
-    its runs would have cost (``spend``)."""
+    """The index page: each notebook with its run time, status and videos (the first few, each
+    with its inline ``posters`` picture); the run log and what its runs would have cost
+    (``spend``)."""
+    from wanbook._notebook.html import video_html
+
+    posters = posters or {}
     rows = []
     for r in results:
         status = "ok" if r.ok else f"failed: {html.escape(r.error or '')}"
@@ -145,6 +157,14 @@ def index_html(
             f'<td style="text-align:right">{r.seconds:.1f} s</td>'
             f"<td>{len(r.videos)}</td><td>{status}</td></tr>"
         )
+        shown = [v for v in dict.fromkeys(r.videos) if v.is_relative_to(out)][:INDEX_VIDEOS]
+        if shown:
+            strip = "".join(
+                '<div style="display:inline-block;margin:0 8px 8px 0;vertical-align:top;'
+                f'width:200px">{video_html(quote(_rel(v, out)), posters.get(v), width=200)}</div>'
+                for v in shown
+            )
+            rows.append(f'<tr><td colspan="5">{strip}</td></tr>')
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>wanbook demo</title>
@@ -167,6 +187,36 @@ referenced by the pages, so they play from this folder.</p>
 <code>WANBOOK_HOME={html.escape(str(home))} wanbook runs</code> or <code>wb.runs()</code>.</p>
 </body></html>
 """
+
+
+# JupyterLab's page without its internet scripts (require.js, MathJax, mermaid and the widget
+# manager, all from CDNs): the demo's pages work offline and load nothing from elsewhere.
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+# Widget views need the widget manager: a widget's own HTML picture (wb.form has one) or its
+# text is shown instead.
+_PRIORITY = ["text/html", "text/markdown", "image/svg+xml", "image/png", "image/jpeg", "text/plain"]
+
+
+def offline_html(nb: Any) -> str:
+    """``nb`` as a JupyterLab-styled HTML page that loads no script from the internet."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    config = Config({"NbConvertBase": {"display_data_priority": _PRIORITY}})
+    exporter = HTMLExporter(
+        config=config,
+        template_name="lab",
+        template_file="wanbook_offline.html.j2",
+        extra_loaders=[DictLoader({"wanbook_offline.html.j2": _OFFLINE_TEMPLATE})],
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return str(body)
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -197,7 +247,6 @@ def _execute(source: Path, out: Path, env: dict[str, str]) -> NotebookResult:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(source, as_version=4)
     client = NotebookClient(
@@ -222,8 +271,7 @@ def _execute(source: Path, out: Path, env: dict[str, str]) -> NotebookResult:
     nb.metadata.setdefault("wanbook_demo", {})["seconds"] = round(seconds, 2)
     ipynb, page = out / source.name, out / f"{source.stem}.html"
     nbformat.write(nb, ipynb)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    page.write_text(body, "utf-8")
+    page.write_text(offline_html(nb), "utf-8")
     videos = [v for v in video_sources(page) if v.suffix.lower() in (".mp4", ".webm")]
     return NotebookResult(
         source.stem, title_of(nb, source.stem), seconds, page, ipynb, error, videos
@@ -273,6 +321,18 @@ def _spend(home: Path) -> str:
     with RunLog.open(home) as log:
         runs = runs_frame(log)
     return cost_report(runs, prices=PriceTable.load()).total_text("emulator")
+
+
+def _posters(videos: Iterable[Path]) -> dict[Path, str]:
+    """A small inline poster (``data:`` URI) for each video that can be read."""
+    from wanbook._notebook.display import ensure_poster, media_src
+
+    out = {}
+    for video in videos:
+        poster = ensure_poster(video)
+        if poster is not None:
+            out[video] = media_src(poster, embed=True)
+    return out
 
 
 def _check_tools() -> None:
@@ -334,7 +394,8 @@ def run_demo(
     total = time.perf_counter() - start
     results.sort(key=lambda r: r.name)
     index = out_dir / "index.html"
-    index.write_text(index_html(results, out_dir, home, total, _spend(home)), "utf-8")
+    posters = _posters(v for r in results for v in r.videos[:INDEX_VIDEOS])
+    index.write_text(index_html(results, out_dir, home, total, _spend(home), posters), "utf-8")
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(f"wanbook demo: {len(failed)} notebook(s) failed: {', '.join(failed)}", file=stream)

@@ -276,9 +276,39 @@ class Form(Fields):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        if isinstance(bundle, dict) and "text/plain" in bundle:
+        if isinstance(bundle, dict):
             bundle["text/plain"] = repr(self)  # not the repr of every child widget
+            # what a page without a widget manager shows (an exported notebook, GitHub, a saved
+            # notebook opened without the kernel): the form as it was when it was displayed
+            bundle["text/html"] = self.static_html()
         return bundle
+
+    def static_html(self) -> str:
+        """A picture of the form's state in plain HTML: its fields, the estimate, the status and
+        the results so far. No script, so it shows anywhere."""
+        v = self.values()
+        c = self.controls
+        rows = [("model", v["model"]), ("prompt", v["prompt"])]
+        if v["negative_prompt"]:
+            rows.append(("negative prompt", v["negative_prompt"]))
+        rows.append(("size", v["size"]) if c.sizes else ("resolution", v["resolution"]))
+        rows.append(("duration", f"{v['duration']} s"))
+        rows.append(("seed", v["seed"] if v["seed_mode"] == "fixed" else "random"))
+        cells = "".join(
+            f'<tr><th style="text-align:right;padding:2px 8px;font-weight:normal;color:#6b7280">'
+            f'{esc(k)}</th><td style="padding:2px 8px;text-align:left">{esc(val)}</td></tr>'
+            for k, val in rows
+            if val not in (None, "")
+        )
+        results = "".join(job.output_html for job in reversed(self.jobs))
+        return (
+            '<div class="wanbook-form-static" style="font-family:system-ui,sans-serif;'
+            'font-size:13px;max-width:720px">'
+            '<div style="color:#6b7280">wanbook form (a live form when the notebook runs; '
+            "this is how it was when shown)</div>"
+            f"<table>{cells}</table><div>{self.estimate.value}</div>"
+            f"<div>{self.status.value}</div>{results}</div>"
+        )
 
     def __repr__(self) -> str:
         return f"<wanbook form: {self.model.value}, {len(self.jobs)} generation(s)>"
