@@ -129,3 +129,23 @@ def test_other_failures_exit_1(tmp_path: Path) -> None:
 
 
 # `wanbook demo` (every example notebook, minutes of work) is tested once, in tests/cli/test_demo.py.
+
+
+def test_several_problems_are_one_line_each(tmp_path: Path) -> None:
+    args = ["--model", "wan2.2-t2v-plus", "--prompt", "p", "--size", "1*1", "--duration", "10"]
+    out = _wanbook("generate", *args, home=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines[0] == "wanbook: error: invalid request for wan2.2-t2v-plus (2 problems):", lines
+    assert lines[1].startswith("  - size: size '1*1'") and lines[2].startswith("  - duration:")
+    assert len(lines) == 3 and all(len(line) < 200 for line in lines)
+
+
+def test_runs_never_creates_a_missing_home(tmp_path: Path) -> None:
+    home = tmp_path / "nowhere"
+    out = _wanbook("runs", home=home)
+    assert out.returncode == 0, out.stderr
+    assert not home.exists()
+    assert "no run log in" in out.stderr and str(home) in out.stderr
+    as_json = _wanbook("runs", "--format", "json", home=home)
+    assert as_json.returncode == 0 and json.loads(as_json.stdout) == [] and not home.exists()

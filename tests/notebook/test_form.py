@@ -327,6 +327,7 @@ def test_upload_shows_a_thumbnail_and_checks_limits_at_once(form: Form) -> None:
     _upload(form, _png(100, 100), "tiny.png")
     (msg,) = form.messages("image")
     assert "100" in msg and "240" in msg and form.generate.disabled
+    assert msg.startswith("image 'tiny.png':") and "<bytes>" not in msg  # the file's own name
     form.image_url.value = "https://example.com/cat.jpg"  # a URL replaces the upload
     assert form.messages("image") == [] and form.request is not None
     assert form.request.image == "https://example.com/cat.jpg"

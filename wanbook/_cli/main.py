@@ -15,6 +15,7 @@ import json
 import math
 import re
 import sys
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -33,6 +34,7 @@ from wanbook._errors import (
     WanbookError,
 )
 from wanbook._runlog.export import export
+from wanbook._runlog.store import RunLog
 
 __all__ = ["main"]
 
@@ -309,7 +311,16 @@ def _runs(args: argparse.Namespace) -> int:
     names = ("model", "status", "experiment", "backend", "tag", "since")
     filters = {k: getattr(args, k) for k in names if getattr(args, k)}
     with Session(quiet=True) as session:
+        missing = not (session.home / "runs.sqlite").exists()
         try:
+            if missing:  # looking never creates a run log: an empty one, elsewhere, for a while
+                with tempfile.TemporaryDirectory() as empty, RunLog.open(empty) as log:
+                    export(log, args.format, sys.stdout, limit=args.limit, **filters)
+                print(
+                    f"wanbook: no run log in {session.home} (nothing ran there yet)",
+                    file=sys.stderr,
+                )
+                return 0
             export(session.log, args.format, sys.stdout, limit=args.limit, **filters)
         except RunLogError as exc:  # a bad filter value (e.g. an unknown status): bad input
             return _fail(" ".join(str(exc).split()), 2)
@@ -368,6 +379,16 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(out=args.out)
 
 
+def _error_text(exc: BaseException) -> str:
+    """One line; a ValidationError with several problems: its heading, then one line each
+    (indented), rather than one line of hundreds of characters."""
+    problems = getattr(exc, "problems", None) or []
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    if len(problems) > 1 and len(lines) > 1:
+        return "\n".join([lines[0], *(f"  {line}" for line in lines[1:])])
+    return " ".join(lines)
+
+
 def _fail(message: str, code: int) -> int:
     print(f"wanbook: error: {message}", file=sys.stderr)
     return code
@@ -410,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _one_line_warnings(sys.stderr):
             return handlers[args.command](args)
     except BAD_INPUT as exc:
-        return _fail(" ".join(str(exc).split()), 2)
+        return _fail(_error_text(exc), 2)
     except WanbookError as exc:
         return _fail(" ".join(str(exc).split()), 1)
     except KeyboardInterrupt:

@@ -212,7 +212,9 @@ def _pil_to_png(img: Any, png_alpha: bool) -> bytes:
     return buf.getvalue()
 
 
-def prepare_image(image: Any, rules: ImageRules, *, field: str = "image") -> PreparedImage:
+def prepare_image(
+    image: Any, rules: ImageRules, *, field: str = "image", name: str | None = None
+) -> PreparedImage:
     """Turn an i2v image into a checked ``PreparedImage`` whose ``url`` goes into ``input.img_url``.
 
     ``image`` is an ``http(s)`` URL (sent as is, never fetched), a ``data:`` URI, a ``file://``
@@ -220,9 +222,10 @@ def prepare_image(image: Any, rules: ImageRules, *, field: str = "image") -> Pre
     ``http(s)`` URL is checked against ``rules`` and returned as a ``data:`` URI. Raises
     :class:`MediaError` naming ``field`` (the request field that gave the image: ``image``,
     ``first_frame``, ``reference_images[2]``), the file, the value found and the limit broken.
+    ``name``: what to call ``bytes`` in errors (an uploaded file's name), else ``<bytes>``.
     """
     try:
-        return _prepare_image(image, rules)
+        return _prepare_image(image, rules, name)
     except MediaError as exc:
         if field == "image":
             raise
@@ -231,7 +234,7 @@ def prepare_image(image: Any, rules: ImageRules, *, field: str = "image") -> Pre
         raise MediaError(f"{field} {text}", field=field) from None
 
 
-def _prepare_image(image: Any, rules: ImageRules) -> PreparedImage:
+def _prepare_image(image: Any, rules: ImageRules, name: str | None = None) -> PreparedImage:
     if isinstance(image, str):
         text = image.strip()
         match = _SCHEME.match(text)
@@ -259,7 +262,7 @@ def _prepare_image(image: Any, rules: ImageRules) -> PreparedImage:
     if isinstance(image, os.PathLike):
         return _from_path(Path(image), os.fspath(image), rules)
     if isinstance(image, bytes | bytearray | memoryview):
-        return _check_bytes(bytes(image), "<bytes>", rules)
+        return _check_bytes(bytes(image), name or "<bytes>", rules)
 
     from PIL import Image
 

@@ -7,6 +7,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -162,6 +163,16 @@ def _check_audio_setting(req: Request, spec: ModelSpec, out: list[Problem]) -> N
 def _check_duration(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
     d = req.duration
     if d is None:
+        return
+    if not _is_int(d):  # "5" or 5.0: a type mistake, not a length the model lacks
+        out.append(
+            _problem(
+                "duration",
+                d,
+                f"duration {d!r} must be an integer number of seconds "
+                f"({spec.name}: {spec.duration.describe()})",
+            )
+        )
         return
     rule = spec.media
     if rule is not None and rule.duration_with_video and spec.duration.allows(d):
@@ -453,12 +464,18 @@ def validate(req: Request, region: str = "intl") -> list[Problem]:
     cat = catalogue()
     spec = cat.get(req.model) if isinstance(req.model, str) else None
     if spec is None:
+        close = (
+            difflib.get_close_matches(req.model, cat.names(), n=1, cutoff=0.75)
+            if isinstance(req.model, str)
+            else []
+        )
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         return [
             _problem(
                 "model",
                 req.model,
-                f"model {req.model!r} is not a Wan video model wanbook knows; choose one of "
-                f"{_choices(cat.names())}",
+                f"model {req.model!r} is not a Wan video model wanbook knows{hint} "
+                f"(choose one of {_choices(cat.names())})",
             )
         ]
     out: list[Problem] = []

@@ -41,6 +41,7 @@ class ImageInput:
         self.thumbnail = w.Image(format="png", layout={"max_width": "160px", "display": "none"})
         self.info = html()
         self.value: bytes | str | None = None
+        self.name: str | None = None  # an uploaded file's name, for its errors
         self.problem: str | None = None
         self._rules: ImageRules | None = None
         self._busy = False
@@ -59,6 +60,7 @@ class ImageInput:
         entry = files[0]
         data = bytes(entry["content"])
         self.value = data
+        self.name = entry.get("name") or None
         self.thumbnail.value = thumbnail(data)
         self.thumbnail.layout.display = "" if self.thumbnail.value else "none"
         self.info.value = esc(f"{entry.get('name', 'image')} · {len(data) / 1024:.0f} KB")
@@ -75,6 +77,7 @@ class ImageInput:
         if self._busy:
             return
         self.value = self.url.value.strip() or None
+        self.name = None
         self.thumbnail.layout.display = "none"
         self.info.value = ""
         self.check(self._rules)
@@ -89,7 +92,7 @@ class ImageInput:
         from wanbook._media.images import prepare_image
 
         try:
-            prepare_image(self.value, rules)
+            prepare_image(self.value, rules, name=self.name)
         except MediaError as exc:
             self.problem = str(exc)
 
