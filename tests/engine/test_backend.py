@@ -60,3 +60,13 @@ def test_the_notice_is_plain_output_in_a_notebook(
     _warn.notice("notebook")
     out = capsys.readouterr()
     assert out.err == "terminal\n" and out.out == "notebook\n"
+
+
+def test_a_failed_create_costs_nothing_in_a_currency(api_key: str) -> None:
+    """Not a bare "0.0000": nothing billed is 0.0000 USD."""
+    with wb.Session(api_key=api_key, base_url="http://127.0.0.1:9/api/v1", quiet=True) as s:
+        with pytest.raises(wb.WanbookError):
+            s.generate("a fox", seed=1, **T2V)
+        run = s.run(s.runs().index[-1])
+    assert run.status == "ERROR" and run.cost == 0.0 and run.currency == "USD"
+    assert run.cost_text() == "0.0000 USD"

@@ -49,24 +49,28 @@ def add(log: RunLog, **fields: Any) -> str:
 
 
 EXPECTED_DTYPES = {
+    "model": "category",
+    "status": "category",
+    "cost": "float64",
+    "currency": "category",
+    "seed": "Int64",
+    "tier": "category",
+    "duration": "float64",
     "created_at": TIME,
     "experiment": TEXT,
+    "prompt": TEXT,
+    "error_message": TEXT,
     "tags": "object",
     "backend": "category",
     "region": "category",
-    "model": "category",
     "kind": "category",
-    "prompt": TEXT,
     "negative_prompt": TEXT,
-    "seed": "Int64",
     "param_duration": "Int64",
     "param_fps": "float64",
     "param_prompt_extend": "boolean",
     "param_sent": "object",
     "param_size": TEXT,
-    "status": "category",
     "error_code": TEXT,
-    "error_message": TEXT,
     "task_id": TEXT,
     "submit_time": TIME,
     "scheduled_time": TIME,
@@ -77,12 +81,8 @@ EXPECTED_DTYPES = {
     "video_path": TEXT,
     "width": "Int64",
     "height": "Int64",
-    "duration": "float64",
     "has_audio": "boolean",
     "billed_seconds": "float64",
-    "tier": "category",
-    "cost": "float64",
-    "currency": "category",
     "estimate": "float64",
     "estimate_currency": "category",
     "image_sha256": TEXT,
@@ -610,3 +610,14 @@ def test_a_change_made_during_a_read_is_not_half_seen(log: RunLog) -> None:
     assert len(df) == 4 and ids[1] not in df.index
     pd.testing.assert_frame_equal(df, cold(log))
     writer.close()
+
+
+def test_status_and_cost_are_not_hidden_in_a_wide_frame(log: RunLog) -> None:
+    """pandas shows only the first and last columns of a wide frame (20 by default): what a
+    person looks for (model, status, cost, currency, seed) comes first."""
+    add(log)
+    df = runs_frame(log)
+    with pd.option_context("display.max_columns", 20, "display.width", 10_000):
+        shown = repr(df).splitlines()[0]
+    for name in ("model", "status", "cost", "currency", "seed"):
+        assert name in shown.split(), shown

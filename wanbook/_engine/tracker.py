@@ -122,6 +122,12 @@ class Tracker:
         return run_id
 
     def update(self, run_id: str, **fields: Any) -> Run:
+        if fields.get("cost") == 0.0 and not fields.get("currency"):
+            # nothing billed is still an amount of money: "0.0000 USD", never a bare 0.0000
+            record = self.log.get(run_id) or {}
+            currency = record.get("currency") or record.get("estimate_currency")
+            if currency:
+                fields["currency"] = currency
         self.log.update(run_id, **fields)
         return self._notify(run_id)
 

@@ -247,12 +247,15 @@ def _typed(per_unique: list[Any], rows: Any) -> Any:
 
 # ------------------------------------------------------------------ the kept view
 
+# What a person looks for first comes first: pandas shows only the first and last ten columns of
+# a wide frame, and status and cost must not be hidden behind "...".
 DEFAULT_COLUMNS = (
-    *("created_at", "experiment", "tags", "backend", "region", "model", "kind", "prompt"),
-    *("negative_prompt", "seed", "params", "status", "error_code", "error_message", "task_id"),
+    *("model", "status", "cost", "currency", "seed", "tier", "duration", "created_at"),
+    *("experiment", "prompt", "error_message", "tags", "backend", "region", "kind"),
+    *("negative_prompt", "params", "error_code", "task_id"),
     *("submit_time", "scheduled_time", "end_time", "queue_seconds", "run_seconds"),
-    *("actual_prompt", "video_path", "width", "height", "duration", "has_audio"),
-    *("billed_seconds", "tier", "cost", "currency", "estimate", "estimate_currency"),
+    *("actual_prompt", "video_path", "width", "height", "has_audio"),
+    *("billed_seconds", "estimate", "estimate_currency"),
     *("image_sha256", "fingerprint"),
 )
 # The copy on disk is written for logs of at least this many runs, once this many runs would
