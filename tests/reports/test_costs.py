@@ -291,6 +291,13 @@ def test_empty_run_log_gives_empty_tables() -> None:
 
 
 # ------------------------------------------------------------------------------- display
+def test_html_prints_seconds_as_seconds_and_money_with_four_decimals() -> None:
+    df = runs(row(billed_seconds=120.0, cost=2.4), row(billed_seconds=NAN, cost=NAN))
+    page = cost_report(df, prices=PriceTable.load())._repr_html_()
+    assert "<td>120</td>" in page and "120.0000" not in page  # not "120.0000"
+    assert "<td>2.4000</td>" in page
+
+
 def test_html_keeps_ledgers_apart_and_escapes() -> None:
     df = runs(
         row(experiment="<script>x</script>"), row(backend="emulator", cost=NAN, currency=None)

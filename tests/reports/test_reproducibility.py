@@ -132,7 +132,10 @@ def test_summary_plot_and_html(study: pd.DataFrame) -> None:
     share = fig.axes[1]  # the "100%" label stands clear: no legend over it, room above
     assert "100%" in [t.get_text() for t in share.texts]
     assert share.get_legend() is None and share.get_ylim()[1] > 110
-    assert "3 requests, 2 repeated, 1 of them byte-identical" in report._repr_html_()
+    page = report._repr_html_()
+    assert "3 requests, 2 repeated, 1 of them byte-identical" in page
+    # the byte-identical share is a share beside the count, not a bare 1 or 0
+    assert "<td>100%</td>" in page and "<td>0%</td>" in page
 
 
 def test_default_view_without_hashes_or_fingerprint(study: pd.DataFrame) -> None:

@@ -337,9 +337,7 @@ class CostReport:
         for dim in self.by:
             table = self.tables[dim]
             if not table.empty:
-                parts.append(
-                    f"<h5>By {html.escape(dim)}</h5>{table.to_html(float_format=_fmt, na_rep='unknown')}"
-                )
+                parts.append(f"<h5>By {html.escape(dim)}</h5>{_table_html(table)}")
         note = (
             "<p><small>Costs are sums of the known costs; <code>unknown</code> counts runs whose cost "
             "is not known (so a sum beside it is a lower bound). Currencies are never added "
@@ -350,6 +348,17 @@ class CostReport:
 
 def _fmt(value: float) -> str:
     return f"{value:.4f}"
+
+
+def _seconds(value: float) -> str:
+    """Seconds as the service bills them (whole seconds: ``120``, not ``120.0000``)."""
+    return "unknown" if value is None or math.isnan(value) else f"{value:g}"
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    """Money with four decimals, seconds as seconds, counts as counts."""
+    formatters = {"billed_seconds": _seconds} if "billed_seconds" in table.columns else {}
+    return str(table.to_html(float_format=_fmt, formatters=formatters, na_rep="unknown"))
 
 
 def _money(amount: float, currency: str, unknown: int = 0) -> str:

@@ -371,9 +371,12 @@ class ReproReport:
 
     def _repr_html_(self) -> str:
         text = html.escape(repr(self)[1:-1])
-        table = self.summary.to_html(float_format=lambda v: f"{v:.3g}", na_rep="—")
+        share = {"byte_identical": lambda v: "—" if v != v else f"{v:.0%}"}  # a share, not 1/0
+        table = self.summary.to_html(
+            float_format=lambda v: f"{v:.3g}", formatters=share, na_rep="—"
+        )
         note = (
-            "<p><small><code>byte_identical</code>: share of repeated requests whose videos are "
+            "<p><small><code>byte_identical</code>: the share (%) of repeated requests whose videos are "
             "the same file; <code>*_mae</code>: mean absolute pixel difference (0-255) of sampled "
             "frames; <code>*_psnr</code>: dB (inf = equal). A repeat is reproducible when its "
             "difference is far below that between seeds.</small></p>"
