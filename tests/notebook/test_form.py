@@ -526,3 +526,18 @@ def test_errors_show_in_place_in_plain_words(tmp_path: Any) -> None:
 def test_form_displays_as_a_widget(form: Form) -> None:
     bundle = form._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_the_form_carries_a_static_picture_for_pages_without_widgets(form: Form) -> None:
+    """An exported or saved notebook without a widget manager shows the form's HTML picture
+    (its fields and estimate), not an empty box."""
+    _t2v(form)
+    bundle = form._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    page = bundle["text/html"]
+    assert "<script" not in page and "wanbook form" in page
+    for text in ("wan2.2-t2v-plus", "832*480", "estimate: 0.1000 USD", "emulator"):
+        assert text in page, text
+    job = form.submit()
+    assert job is not None and job.result(timeout=60) is not None
+    assert "<video" in form.static_html()  # and the results so far

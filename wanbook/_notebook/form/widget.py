@@ -300,7 +300,11 @@ class Form(Fields):
             for k, val in rows
             if val not in (None, "")
         )
-        results = "".join(job.output_html for job in reversed(self.jobs))
+        results = "".join(
+            o.get("data", {}).get("text/html", "")
+            for job in reversed(self.jobs)
+            for o in job.output.outputs
+        )
         return (
             '<div class="wanbook-form-static" style="font-family:system-ui,sans-serif;'
             'font-size:13px;max-width:720px">'
