@@ -311,7 +311,8 @@ def frame_shown(video: Any, timeout: float = 60_000, settle: float = 10_000) -> 
     video.scroll_into_view_if_needed()
     with suppress(PlaywrightTimeout):
         video.page.wait_for_function(
-            "v => v.readyState >= 1 || v.error || v.networkState === 3",
+            # metadata loaded and the network idle (no loading spinner), or nothing to load
+            "v => (v.readyState >= 1 && v.networkState !== 2) || v.error || v.networkState === 3",
             arg=video.element_handle(),
             timeout=timeout,
         )
