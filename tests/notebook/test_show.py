@@ -63,6 +63,15 @@ def test_show_a_dataframe_of_runs(session: Any) -> None:
     assert len(_videos(one)) == 1 and "seed 2" in one
 
 
+def test_show_one_row_of_a_frame(session: Any) -> None:
+    """``wb.show(grid.iloc[0])``: a row (a Series) is one run, not an AttributeError."""
+    df = session.runs()
+    row = df[df["seed"] == 2].iloc[0]
+    view = wb.show(row, session=session)
+    assert len(view) == 1 and "seed 2" in view._repr_html_()
+    assert len(_videos(view._repr_html_())) == 1
+
+
 def test_dataframe_rows_not_in_this_log_still_show(session: Any, tmp_path: Path) -> None:
     df = session.runs()
     with wb.Session(home=tmp_path, quiet=True, emulator=True) as other:  # an empty log

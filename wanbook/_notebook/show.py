@@ -109,6 +109,8 @@ def _items(x: Any, session: Session | None) -> list[Mapping[str, Any] | Path]:
             f"show: {x!r} is neither a run id (26 hex characters) nor a video file; "
             "give a Run, a run id, a path or a DataFrame of runs"
         )
+    if type(x).__name__ == "Series" and hasattr(x, "to_frame"):  # one row: grid.iloc[0]
+        return _items(x.to_frame().T, session)
     if type(x).__module__.startswith("pandas") or hasattr(x, "iterrows"):
         return list(_records_from_frame(x, _session(session)))
     if isinstance(x, Mapping):
