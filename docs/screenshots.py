@@ -74,6 +74,7 @@ def check_frames(cell: Any) -> None:
     """Warn about every video of ``cell`` that shows no picture as the page draws it."""
     for i, video in enumerate(cell.locator("video").all()):
         shown, shot = L.frame_shown(video)
+        L.still(video)  # no loading spinner in the picture
         if not shown:
             print(
                 f"warning: video {i} shows no picture ({L.dark_share(shot):.0%} dark)",

@@ -327,6 +327,20 @@ def frame_shown(video: Any, timeout: float = 60_000, settle: float = 10_000) -> 
         video.page.wait_for_timeout(250)
 
 
+def still(element: Any, timeout: float = 15_000) -> bool:
+    """Wait until ``element`` looks the same in two screenshots in a row (a media control's
+    loading spinner turns for a moment after a video has loaded); False if it never does."""
+    deadline = time.monotonic() + timeout / 1000
+    before = element.screenshot()
+    while time.monotonic() < deadline:
+        element.page.wait_for_timeout(300)  # polling the pixels, not waiting for a fixed time
+        now = element.screenshot()
+        if now == before:
+            return True
+        before = now
+    return False
+
+
 # Play a video (muted, so autoplay rules allow it) until its time moves; report its state.
 PLAY = """async (v) => {
   v.muted = true;
