@@ -45,8 +45,11 @@ def lab(chromium: str, lab_dirs: dict[str, Path]) -> Iterator[L.Lab]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    """Playwright and Chromium for one test module. Not for the session: Playwright's sync API
+    keeps an event loop running on the main thread while it is open, and the tests that run
+    after the browser tests (``asyncio.run``, ``run_sync``) must not find one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

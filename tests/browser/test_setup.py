@@ -46,3 +46,12 @@ def test_dark_share_of_a_screenshot(png_color: tuple[int, int, int], dark: float
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), png_color).save(buf, "PNG")
     assert L.dark_share(buf.getvalue()) == dark
+
+
+def test_no_event_loop_is_left_running_on_the_main_thread() -> None:
+    """Playwright's sync API runs a loop on the main thread while it is open: the browser is
+    closed with its test module, so the tests after these can still call ``asyncio.run``."""
+    import asyncio
+
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        asyncio.get_running_loop()
