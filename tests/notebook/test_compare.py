@@ -163,6 +163,8 @@ def test_models_that_share_no_size_are_refused_with_the_choices(session: wb.Sess
         (["wan2.1-t2v-turbo", "wan2.6-t2v"], {"size": "1280*720"}),
         (["wan2.2-i2v-plus", "wan2.2-i2v-flash"], {"resolution": "480P"}),
         (["wan2.2-t2v-plus", "wan2.2-i2v-plus"], {}),  # mixed kinds: each its own default
+        (["wan2.7-t2v"], {"resolution": "720P"}),  # a text-to-video model asked for a tier
+        (["wan2.7-t2v", "wan2.6-t2v"], {}),  # one takes a size, one a tier
     ],
 )
 def test_shared_setting(models: list[str], want: dict[str, str]) -> None:

@@ -107,8 +107,9 @@ def cheapest_models(
 def shared_setting(models: Sequence[str]) -> dict[str, str]:
     """One setting every model of a comparison is asked for, as request fields: the smallest
     ``size`` of the cheapest tier all text-to-video ``models`` offer, or that tier as the
-    ``resolution`` of image-to-video ones. ``{}`` when the models are of mixed kinds or take
-    neither (each then uses its own default). Raises ValueError naming each model's tiers when
+    ``resolution`` of models asked for a tier (image-to-video, wan2.7). ``{}`` when the models
+    are of mixed kinds, some take a size and some a tier, or they take neither (each then uses
+    its own default). Raises ValueError naming each model's tiers when
     they share none.
     """
     cat = catalogue()
@@ -117,12 +118,15 @@ def shared_setting(models: Sequence[str]) -> dict[str, str]:
     if not specs or len(kinds) != 1 or kinds - {"t2v", "i2v"} or not all(s.tiers for s in specs):
         return {}
     tier = _shared_tier(specs)
+    by_size = [bool(s.sizes) for s in specs]  # t2v models asked for W*H; others for a tier
+    if any(by_size) and not all(by_size):
+        return {}  # some take a size, some a resolution: each its own default
     sizes = [z for z in cat.sizes.get(tier or "", ()) if all(z in s.sizes for s in specs)]
-    if tier is None or (kinds == {"t2v"} and not sizes):
+    if tier is None or (all(by_size) and not sizes):
         offered = "; ".join(f"{s.name}: {', '.join(s.tiers)}" for s in specs)
-        field = "size" if kinds == {"t2v"} else "resolution"
+        field = "size" if all(by_size) else "resolution"
         raise ValueError(
             f"these models share no {field}; compare them at one each of them offers, or "
             f"separately ({offered})"
         )
-    return {"size": sizes[0]} if kinds == {"t2v"} else {"resolution": tier}
+    return {"size": sizes[0]} if all(by_size) else {"resolution": tier}
