@@ -14,7 +14,10 @@ renders the videos and nothing is billed), opens a notebook, drives it the way a
 (Shift+Enter, typing, choosing from dropdowns, clicking Generate) and writes:
 
 - ``docs/img/form.png``: ``wb.form()`` after a generation, with the status line and the video;
-- ``docs/img/compare.png``: the grid of ``wb.compare(...)``, two models × two seeds.
+- ``docs/img/compare.png``: the grid of ``wb.compare(...)``, two models × two seeds;
+- ``docs/img/judging.png``: a small study (a prompt template × two models) judged blind, a score
+  clicked under each video;
+- ``docs/img/study-report.png``: its ``wb.study_report``.
 
 Videos are shown as the page draws them, with no seeking and no play: what a reader of the
 notebook sees first. A video that shows no picture is named in a warning (and the screenshot shows
@@ -52,7 +55,13 @@ CELLS = [
     "wb.form()",
     'wb.compare("a red fox running through snow at dawn",\n'
     '           models=["wan2.2-t2v-plus", "wan2.5-t2v-preview"], seeds=[1, 2])',
+    'study = wb.compare("a {animal} crossing a frozen lake", vars={"animal": ["fox", "heron"]},\n'
+    '                   models=["wan2.2-t2v-plus", "wan2.5-t2v-preview"], seeds=[1],\n'
+    '                   rows="model", cols="animal", experiment="frozen-lake", progress=False)\n'
+    'study.judge(blind=True, rater="ann")',
+    'wb.study_report("frozen-lake")',
 ]
+STUDY_SCORES = ["4", "2", "5", "3"]  # clicked under the videos, in the order shown
 
 
 def save_png(shot: bytes, path: Path) -> None:
@@ -156,6 +165,22 @@ def shoot(lab: L.Lab, browser_path: str, debug: Path) -> None:
             L.wait_done(cell, timeout=300_000)
             check_frames(cell)
             capture(page, cell, IMG / "compare.png")
+
+            # (c) a study judged blind: a score clicked under each video, as a person would
+            cell = L.run_cell(page, 3)
+            L.wait_done(cell, timeout=300_000)
+            check_frames(cell)
+            groups = cell.locator(".widget-toggle-buttons")
+            for i, score in enumerate(STUDY_SCORES):
+                groups.nth(i).locator("button", has_text=score).click()
+                cell.locator(f"text=saved: {score} for").wait_for(timeout=30_000)
+            capture(page, cell, IMG / "judging.png")
+
+            # (d) its report
+            cell = L.run_cell(page, 4)
+            L.wait_done(cell, timeout=300_000)
+            cell.locator("img[alt='study plots']").wait_for(timeout=60_000)
+            capture(page, cell, IMG / "study-report.png")
         except Exception:
             page.screenshot(path=debug, full_page=True)  # what the page looked like
             print(f"failed; the page is in {debug}", file=sys.stderr)

@@ -76,7 +76,10 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def test_axes_are_the_treatments_that_vary() -> None:
     runs, _, _ = frames()
+    runs["param_audio"] = [False, False, True, True]  # follows the model: not an axis of its own
     assert study_axes(runs) == ["model", "param_prompt_extend", "var:animal"]
+    one_model = runs[runs["model"] == "a"]
+    assert study_axes(one_model) == ["param_prompt_extend", "var:animal"]
 
 
 def test_the_table() -> None:
@@ -86,6 +89,7 @@ def test_the_table() -> None:
     assert a["runs"] == 2 and a["rated"] == 2
     assert a["mean_score"] == pytest.approx((4.0 + 4.0) / 2)  # r1: (5+3)/2, r2: 4
     assert b["mean_score"] == pytest.approx(3.5)
+    assert (b["score_low"], b["score_high"]) == (1.0, 5.0)  # two runs: the interval is the scale
     assert a["good"] == 2 and b["good"] == 1
     assert a["comparisons"] == 2 and a["win_rate"] == pytest.approx(0.75)  # a win and a tie
     assert b["win_rate"] == pytest.approx(0.25)

@@ -34,7 +34,10 @@ _LABELS = ("model", "seed", "prompt")
 
 def _label_html(record: Mapping[str, Any]) -> str:
     params = " · ".join(f"{esc(k)} {esc(v)}" for k, v in key_params(record))
-    return f"<b>{esc(record.get('model'))}</b> · {params}<br><small>{esc(record.get('prompt'))}</small>"
+    return (
+        f'<div style="line-height:1.35;font-size:12px"><b>{esc(record.get("model"))}</b> · '
+        f"{params}<br><span style='color:#6b7280'>{esc(record.get('prompt'))}</span></div>"
+    )
 
 
 def _axis_value(record: Mapping[str, Any], axis: str) -> Any:

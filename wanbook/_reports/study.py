@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from wanbook._reports.costs import cost_frame
 from wanbook._reports.plots import new_figure
 from wanbook._reports.video_metrics import METRIC_COLUMNS
+from wanbook._runlog.judgements import SCORES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,6 +122,9 @@ def study_axes(runs: pd.DataFrame) -> list[str]:
         and not (c == "param_duration" and "duration" in candidates)
         and frame[c].astype(str).nunique(dropna=False) > 1
     ]
+    if "model" in axes:  # a parameter each model has one value of (sound, tier ...) is the
+        by_model = frame.astype({c: str for c in axes}).groupby("model", observed=True)
+        axes = [a for a in axes if a == "model" or by_model[a].nunique().max() > 1]  # model's
     return axes + [v for v in variables if frame[v].astype(str).nunique(dropna=False) > 1]
 
 
@@ -196,6 +200,7 @@ def study_table(
             part = per_run.loc[ids]
             scored = part["score"].dropna().tolist()
             mean, low, high = t_interval(scored)
+            low, high = max(low, SCORES[0]), min(high, SCORES[-1])  # NaN stays NaN
             good = int((part["score"] >= threshold).sum())
             wins, n = outcomes.get(value, (0.0, 0))
             rate, w_low, w_high = wilson(wins, n)
@@ -243,6 +248,14 @@ def _pair_outcomes(preferences: pd.DataFrame, values: pd.Series) -> dict[str, tu
             tally[0] += got
             tally[1] += 1
     return {k: (v[0], int(v[1])) for k, v in out.items()}
+
+
+def _with_interval(value: float, low: float, high: float, fmt: str) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    if math.isnan(low) or math.isnan(high):
+        return fmt.format(value)
+    return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
 # ----------------------------------------------------------------------------- the report
@@ -328,15 +341,34 @@ class StudyReport:
             f"{html.escape(raters)}; a good video scores at least {self.threshold:g}.</p>"
         )
 
+    def _shown(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The columns worth a reader's eye: a score with its interval in one cell, the win rate
+        only where pairs were judged, measures only where some run has them."""
+        out = rows[["runs", "rated"]].copy()
+        out["score (95%)"] = [
+            _with_interval(m, lo, hi, "{:.2f}")
+            for m, lo, hi in zip(rows.mean_score, rows.score_low, rows.score_high, strict=True)
+        ]
+        out["good"] = rows["good"]
+        if rows["comparisons"].sum():
+            out["win rate (95%)"] = [
+                _with_interval(w, lo, hi, "{:.0%}")
+                for w, lo, hi in zip(rows.win_rate, rows.win_low, rows.win_high, strict=True)
+            ]
+        for name in MEASURES:
+            if rows[name].notna().any():
+                out[name.replace("_", " ")] = rows[name]
+        currency = ", ".join(sorted(set(rows["currency"])))
+        out[f"cost/video ({currency})"] = rows["cost_per_video"]
+        out[f"cost/good video ({currency})"] = rows["cost_per_good_video"]
+        out["s/video"] = rows["seconds_per_video"]
+        out.index.name = None
+        return out
+
     def _tables(self) -> str:
         parts = []
-        shown = [
-            "runs", "rated", "mean_score", "score_low", "score_high", "good", "comparisons",
-            "win_rate", "win_low", "win_high", *MEASURES, "cost_per_video",
-            "cost_per_good_video", "seconds_per_video", "currency",
-        ]  # fmt: skip
         for axis in dict.fromkeys(self.table["axis"]):
-            rows = self.axis(axis)[shown]
+            rows = self._shown(self.axis(axis))
             parts.append(
                 f"<h5>By {html.escape(axis)}</h5>"
                 + rows.to_html(float_format=lambda v: f"{v:.3g}", na_rep="—")
