@@ -13,7 +13,8 @@ and single run of the session):
   per-run steps as a single generation (``_engine.submit.submit_one``), with the adaptive poll schedule;
 * a 429 (another client on the account) is absorbed: the group's window is held for the backoff
   (``Retry-After`` when given) and the create is sent again through the limiter — the task was
-  not created, so nothing is lost or duplicated;
+  not created, so nothing is lost or duplicated — until the run's deadline (then the run is
+  NOT_CREATED, with a RateLimitError saying nothing was created or billed);
 * a slot is freed the moment a task is seen ended (before its video is downloaded);
 * ``deadline`` bounds the whole batch: requests not sent by then are not sent, tasks still
   running stop being waited for (``resume`` finishes them);
@@ -40,10 +41,9 @@ from typing import TYPE_CHECKING, Any
 from wanbook._api.pacing import Limiter, Slot, group_of, limits_for
 from wanbook._api.tasks import Task
 from wanbook._engine.prepare import Prepared
-from wanbook._engine.submit import submit_one
+from wanbook._engine.submit import submit_one, throttle_pace
 from wanbook._errors import (
     BatchCancelled,
-    RateLimitError,
     TaskTimeoutError,
 )
 from wanbook._runlog.run import Run
@@ -54,11 +54,7 @@ if TYPE_CHECKING:
     from wanbook._engine.resources import Resources
     from wanbook._engine.tracker import Tracker
 
-__all__ = ["MAX_THROTTLED", "Batch", "Outcome"]
-
-#: How many 429s one create absorbs before its run is recorded as refused (with the client's
-#: capped backoff, about a minute: the vendor says throttling "usually clears within a minute").
-MAX_THROTTLED = 10
+__all__ = ["Batch", "Outcome"]
 
 
 @dataclass
@@ -322,11 +318,8 @@ class Batch:
                 self._sent.add(i)
                 self.started += 1
 
-        async def pace(error: RateLimitError, refused: int) -> None:
+        def refused() -> None:
             self.throttled += 1
-            if refused > MAX_THROTTLED:
-                raise error
-            limit.rate.hold(self._client.retry_policy.delay(refused - 1, error.retry_after))
 
         run_id: str | None = None
         try:
@@ -338,6 +331,12 @@ class Batch:
             remaining = self._remaining()
             if remaining is not None:
                 deadline = min(deadline, remaining)
+            pace = throttle_pace(
+                limit.rate.hold,
+                self._client.retry_policy,
+                deadline=deadline,
+                on_refused=refused,
+            )
             run = await submit_one(
                 self._resources,
                 prep,

@@ -19,6 +19,7 @@ import asyncio
 import atexit
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from wanbook._api.pacing import Limiter
 from wanbook._api.protocol import PLACEHOLDER_KEY
 from wanbook._engine.budget import Ledger
 from wanbook._engine.settings import Settings
+from wanbook._engine.submit import throttle_pace
 from wanbook._engine.tracker import OnUpdate, Tracker
 from wanbook._portal import run_sync
 from wanbook._runlog.store import RunLog
@@ -208,21 +210,27 @@ class Resources:
 
     @contextlib.asynccontextmanager
     async def submission(
-        self, prep: Prepared, tracker: Tracker, run_id: str
+        self, prep: Prepared, tracker: Tracker, run_id: str, *, deadline: float
     ) -> AsyncIterator[dict[str, Any]]:
         """The single path's share of the account's limits, around ``submit_one``.
 
         Counts the logged run ``run_id`` in this session's budget, waits for an in-flight slot of
         the model's group, and yields ``submit_one``'s hooks: ``before_send`` takes a submission
         token just before the create is sent, ``on_task`` frees the slot once the task is seen
-        ended. Cancelled while waiting for the slot, the run is NOT_CREATED (nothing was sent).
+        ended, ``pace`` absorbs 429s as a hold on the group until ``deadline`` seconds from now.
+        Cancelled while waiting for the slot, the run is NOT_CREATED (nothing was sent).
         """
+        started = time.monotonic()
         self.ledger.own(run_id)
         entered = False
         try:
             async with self.limiter().submission(prep.resolved.spec) as slot:
                 entered = True
-                yield {"before_send": slot.before_send, "on_task": slot.on_task}
+                left = deadline - (time.monotonic() - started)
+                pace = throttle_pace(
+                    slot.limit.rate.hold, self.client().retry_policy, deadline=left
+                )
+                yield {"before_send": slot.before_send, "on_task": slot.on_task, "pace": pace}
         except asyncio.CancelledError:
             if not entered:
                 tracker.not_sent(run_id)

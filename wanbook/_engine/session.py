@@ -151,7 +151,7 @@ class Session(Resources):
         self._check_budget(prep)
         tracker = self.tracker(on_update)
         run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
-        async with self.submission(prep, tracker, run_id) as hooks:  # account limits, budget
+        async with self.submission(prep, tracker, run_id, deadline=self.deadline) as hooks:
             run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
         if raise_on_failure and run.status != "SUCCEEDED":
             raise run.failure()
