@@ -13,7 +13,8 @@ TEST_API_KEY = "sk-wanbooktest" + "0123456789abcdef0123"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's real settings; every test gets its own WANBOOK_HOME."""
+    """No test sees the developer's real settings; every test gets its own WANBOOK_HOME and its
+    own account-wide state (WANBOOK_STATE_DIR: never the user's real one)."""
     for name in list(os.environ):
         if (
             name == "DASHSCOPE_API_KEY"
@@ -22,6 +23,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WANBOOK_HOME", str(tmp_path_factory.mktemp("wanbook-home")))
+    monkeypatch.setenv("WANBOOK_STATE_DIR", str(tmp_path_factory.mktemp("wanbook-state")))
 
 
 @pytest.fixture

@@ -122,6 +122,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     key and a base URL in the environment that it must ignore: the demo is a rehearsal."""
     out = tmp_path_factory.mktemp("demo-output")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
+    env["WANBOOK_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))  # never the user's
     env |= {"DASHSCOPE_API_KEY": TEST_API_KEY, "WANBOOK_BASE_URL": "http://127.0.0.1:9/api/v1"}
     done = subprocess.run(
         [sys.executable, "-m", "wanbook", "demo", "--out", str(out)],

@@ -36,9 +36,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from wanbook._api.pacing import Limiter, Slot, group_of, limits_for
+from wanbook._api.pacing import GroupLimit, Limiter, Slot, group_of, limits_for
 from wanbook._api.tasks import Task
 from wanbook._engine.prepare import Prepared
 from wanbook._engine.submit import submit_one, throttle_pace
@@ -293,12 +294,15 @@ class Batch:
         """Release the group's requests in input order as a slot in flight frees."""
         limit = self._limiter[group]
         for pos, i in enumerate(indexes):
-            sent = not self._stopped() and await self._until(limit.slot(), undo=limit.release)
+            got: list[Slot] = []  # the slot, once taken
+            sent = not self._stopped() and await self._until(
+                _take(limit, got), undo=partial(_free_all, got)
+            )
             if not sent:
                 for j in indexes[pos:]:
                     self._record(Outcome(j, self._preps[j].request, None, self._not_sent()))
                 return
-            task = asyncio.get_running_loop().create_task(self._one(i, Slot(limit)))
+            task = asyncio.get_running_loop().create_task(self._one(i, got[0]))
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
 
@@ -309,6 +313,9 @@ class Batch:
 
         def on_task(task: Task) -> None:
             slot.on_task(task)
+
+        def on_answer(task: Task) -> None:
+            slot.on_answer(task)
 
         async def before_send() -> None:
             """A submission token, taken inside the create gate just before sending."""
@@ -345,6 +352,7 @@ class Batch:
                 deadline=deadline,
                 pace=pace,
                 on_task=on_task,
+                on_answer=on_answer,
                 before_send=before_send,
             )
             outcome = Outcome(i, prep.request, run, None if run.ok else run.failure())
@@ -357,3 +365,13 @@ class Batch:
     def _latest(self, run_id: str | None) -> Run | None:
         record = self._resources.log.get(run_id) if run_id else None
         return Run(record) if record else None
+
+
+async def _take(limit: GroupLimit, into: list[Slot]) -> None:
+    """Wait for a slot in flight of ``limit`` and put it ``into`` the list."""
+    into.append(await limit.take())
+
+
+def _free_all(slots: list[Slot]) -> None:
+    for slot in slots:
+        slot.free()

@@ -25,8 +25,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wanbook._api.account_state import STATE_FILE, AccountStore, account_id
 from wanbook._api.client import Client
-from wanbook._api.pacing import Limiter
+from wanbook._api.pacing import Limiter, SharedAccount
 from wanbook._api.protocol import PLACEHOLDER_KEY
 from wanbook._engine.budget import Ledger
 from wanbook._engine.settings import Settings
@@ -92,6 +93,8 @@ class Resources:
             weakref.WeakKeyDictionary()
         )
         self.ledger = Ledger()
+        self._state: AccountStore | None = None
+        self._shared: SharedAccount | None = None
         self._exit_hook = False
         self._lock = threading.Lock()
 
@@ -205,8 +208,27 @@ class Resources:
         loop = _running_loop(self._clients, self._limiters)
         limiter = self._limiters.get(loop)
         if limiter is None:
-            limiter = self._limiters[loop] = Limiter(region=self.region)
+            limiter = self._limiters[loop] = Limiter(
+                region=self.region, shared=self.shared_account()
+            )
         return limiter
+
+    @property
+    def state(self) -> AccountStore:
+        """The user's account-wide state file (pacing, slots in flight, named budgets): in
+        ``settings.state_dir``, opened on first use."""
+        with self._lock:
+            if self._state is None:
+                self._state = AccountStore(self.settings.state_dir / STATE_FILE)
+            return self._state
+
+    def shared_account(self) -> SharedAccount:
+        """This session's account in the shared state: every process with the same key and
+        endpoint shares its limits (named by a keyed hash, never by the key)."""
+        if self._shared is None:
+            account = account_id(self._key().reveal(), self.endpoint())
+            self._shared = SharedAccount(self.state, account)
+        return self._shared
 
     @contextlib.asynccontextmanager
     async def submission(
@@ -230,7 +252,12 @@ class Resources:
                 pace = throttle_pace(
                     slot.limit.rate.hold, self.client().retry_policy, deadline=left
                 )
-                yield {"before_send": slot.before_send, "on_task": slot.on_task, "pace": pace}
+                yield {
+                    "before_send": slot.before_send,
+                    "on_task": slot.on_task,
+                    "on_answer": slot.on_answer,
+                    "pace": pace,
+                }
         except asyncio.CancelledError:
             if not entered:
                 tracker.not_sent(run_id)
@@ -258,6 +285,8 @@ class Resources:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._state is not None:
+            self._state.close()
         if self._emulator is not None:
             self._emulator.stop()
             self._emulator = None

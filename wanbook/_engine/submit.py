@@ -104,6 +104,7 @@ async def submit_one(
     pace: Pace | None = None,
     on_task: Callable[[Task], None] | None = None,
     before_send: Callable[[], Awaitable[None]] | None = None,  # the limiter's token
+    on_answer: Callable[[Task], None] | None = None,  # every poll's answer (a heartbeat)
 ) -> Run:
     """Create the task of the logged run ``run_id``, log its id, follow it to the end (poll,
     download, price) and return the final run. A FAILED task is returned, not raised.
@@ -177,7 +178,13 @@ async def submit_one(
     if on_task is not None:
         on_task(task)
     return await tracker.follow(
-        client, run_id, task.task_id, deadline=deadline, poll=poll, on_task=on_task
+        client,
+        run_id,
+        task.task_id,
+        deadline=deadline,
+        poll=poll,
+        on_task=on_task,
+        on_answer=on_answer,
     )
 
 

@@ -197,12 +197,14 @@ class Tracker:
         deadline: float,
         poll: PollPlan | None = None,
         on_task: Callable[[Task], None] | None = None,
+        on_answer: Callable[[Task], None] | None = None,
     ) -> Run:
         """Poll ``task_id`` to its end, logging each status change; then download and price it.
 
         ``poll`` is the schedule of waits (default: the client's); when it has already seen the
         task (the create's answer), the first query waits for it instead of going out at once.
-        ``on_task`` is called with each new state of the task, after it is logged. Queries that
+        ``on_task`` is called with each new state of the task, after it is logged; ``on_answer``
+        with every answer (the limiter's note that the task is still followed). Queries that
         fail for a while (network, 5xx, throttling) are waited out until ``deadline`` (seconds
         from now; see ``_api.watch``): the task is paid for, so it is not given up early.
         """
@@ -212,6 +214,8 @@ class Tracker:
 
         def answered(task: Task) -> None:  # every answer: note it now and then (cheaply)
             nonlocal noted
+            if on_answer is not None:
+                on_answer(task)
             now = self.clock()
             if last is not None and task.status is last.status and now - noted >= POLL_NOTE_EVERY:
                 self.log.update(run_id, last_polled_at=datetime.now(UTC))
