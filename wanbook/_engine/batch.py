@@ -53,6 +53,7 @@ from wanbook._spec.request import Request
 
 if TYPE_CHECKING:
     from wanbook._engine.resources import Resources
+    from wanbook._engine.shared_budget import Draw
     from wanbook._engine.tracker import Tracker
 
 __all__ = ["Batch", "Outcome"]
@@ -99,6 +100,7 @@ class Batch:
         limits: Mapping[str, tuple[int, int]] | None = None,
         run_tags: Sequence[Sequence[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        draw: Draw | None = None,
     ) -> None:
         try:
             loop = asyncio.get_running_loop()
@@ -148,6 +150,7 @@ class Batch:
         # Accepted: the whole estimate is reserved now (no await since the budget check), and
         # each share given back as its run is logged or dropped (see _budget).
         self._reservation = resources.ledger.reserve(self._preps)
+        self._draw = draw  # reservations on a named budget (each settled or released once)
         self._runner = loop.create_task(self._run(), name="wanbook-batch")
 
     def __repr__(self) -> str:
@@ -214,6 +217,8 @@ class Batch:
         for task in list(self._runs):
             task.cancel()
         self._reservation.release_all()
+        if self._draw is not None:
+            self._draw.release_unsent()
         created = sum(1 for i in self._sent if self._outcomes[i] is None)
         if created or not self._resources.quiet:
             print(self.interrupted_line(created), file=sys.stderr)
@@ -245,6 +250,9 @@ class Batch:
 
     def _record(self, outcome: Outcome) -> None:
         self._reservation.release(outcome.index)
+        if self._draw is not None:
+            record = outcome.run.record if outcome.run is not None else None
+            self._draw.settle(outcome.index, record)
         self._outcomes[outcome.index] = outcome
         self._order.append(outcome)
         self.finished += 1
@@ -267,6 +275,8 @@ class Batch:
             raise
         finally:
             self._reservation.release_all()
+            if self._draw is not None:
+                self._draw.release_unsent()
 
     async def _until(self, aw: Awaitable[Any], undo: Callable[[], None] | None = None) -> bool:
         """Await ``aw`` unless the batch is cancelled or its deadline passes first. True if it
@@ -324,6 +334,8 @@ class Batch:
             if i not in self._sent:
                 self._sent.add(i)
                 self.started += 1
+                if self._draw is not None and run_id is not None:
+                    self._draw.sending(i, run_id)
 
         def refused() -> None:
             self.throttled += 1

@@ -12,7 +12,7 @@ own loop thread (safe inside Jupyter's running loop; see ``wanbook._portal``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from wanbook._engine.budget import Budget
 from wanbook._engine.prepare import Prepared, prepare, request_of
 from wanbook._engine.resources import Resources
 from wanbook._engine.settings import Settings
+from wanbook._engine.shared_budget import Draw, NamedBudget, settle_run
 from wanbook._engine.submit import plan_for_record, submit_one
 from wanbook._engine.tracker import OnUpdate, Tracker, task_fields
 from wanbook._errors import (
@@ -73,7 +74,7 @@ class Session(Resources):
         home: str | Path | None = None,
         experiment: str | None = None,
         tags: Iterable[str] = (),
-        budget: float | None = None,
+        budget: float | str | None = None,
         budget_currency: str | None = None,
         prices: str | Path | PriceTable | None = None,
         deadline: float = 3600.0,
@@ -99,8 +100,9 @@ class Session(Resources):
         )
         self.experiment = experiment
         self.tags = list(tags)
-        self.budget = budget
+        self.budget = budget  # a number: this session's own money; a name: a shared budget
         self.budget_currency = budget_currency
+        self._named: NamedBudget | None = None
         self.deadline = deadline
 
     # ------------------------------------------------------------------ generation
@@ -148,11 +150,22 @@ class Session(Resources):
             found = self.log.find_reusable(prep.fingerprint)  # only one whose video is on disk
             if found is not None:
                 return Run(found, reused=True)
-        self._check_budget(prep)
-        tracker = self.tracker(on_update)
-        run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
-        async with self.submission(prep, tracker, run_id, deadline=self.deadline) as hooks:
-            run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
+        draw = self._check_budget(prep)
+        try:
+            tracker = self.tracker(on_update)
+            run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
+        except BaseException:
+            if draw is not None:
+                draw.release_unsent()
+            raise
+        try:
+            async with self.submission(prep, tracker, run_id, deadline=self.deadline) as hooks:
+                if draw is not None:
+                    hooks["before_send"] = _sending(hooks["before_send"], draw, run_id)
+                run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
+        finally:
+            if draw is not None:  # settled, released, or left reserved while it may run
+                draw.settle(0, self.log.get(run_id))
         if raise_on_failure and run.status != "SUCCEEDED":
             raise run.failure()
         return run
@@ -182,7 +195,7 @@ class Session(Resources):
         if (requests is None) == (prepared is None):
             raise TypeError("Session.batch() takes either requests or prepared, not both")
         preps = list(prepared) if prepared is not None else self._prepare_all(requests)
-        self._check_budget(*preps)
+        draw = self._check_budget(*preps)
         return Batch(
             self,
             self.tracker(on_update),
@@ -193,6 +206,7 @@ class Session(Resources):
             run_deadline=self.deadline,
             limits=limits,
             run_tags=run_tags,
+            draw=draw,
         )
 
     def _prepare_all(self, requests: object) -> list[Prepared]:
@@ -238,8 +252,18 @@ class Session(Resources):
         """Run a batch from plain code (see :meth:`batch`); outcomes in input order."""
         return run_sync(self.asubmit_many(requests, **kwargs))
 
+    def named_budget(self) -> NamedBudget | None:
+        """The shared budget this session draws on, when ``budget`` is a name."""
+        if not isinstance(self.budget, str):
+            return None
+        if self._named is None:
+            self._named = NamedBudget(
+                self.state, self.budget, rehearsal=self.settings.uses_emulator
+            )
+        return self._named
+
     def _budget(self) -> Budget | None:
-        if self.budget is None:
+        if self.budget is None or isinstance(self.budget, str):
             return None
         currency = self.budget_currency or catalogue().regions[self.region].currency
         return Budget(self.budget, currency)
@@ -248,15 +272,24 @@ class Session(Resources):
         """What this session's own runs spent and have in flight, plus its reservations."""
         return self.ledger.totals(self.log, currency)
 
-    def _check_budget(self, *preps: Prepared) -> None:
-        """Refuse (before anything is sent) runs whose estimates, together, would exceed the budget."""
+    def _check_budget(self, *preps: Prepared) -> Draw | None:
+        """Refuse (before anything is sent) runs whose estimates, together, would exceed the
+        budget. On a named budget, reserve them and return the reservations."""
+        named = self.named_budget()
+        if named is not None:
+            return named.reserve(preps) if preps else None
         budget = self._budget()
         if budget is not None and preps:
             spent, in_flight = self._spent_and_in_flight(budget.currency)
             budget.check(preps, spent=spent, in_flight=in_flight)
+        return None
 
     def budget_left(self) -> float | None:
-        """Budget minus what is spent and in flight (None without a budget)."""
+        """Budget minus what is spent and in flight (None without a budget); on a named budget,
+        what every session together has left of it."""
+        named = self.named_budget()
+        if named is not None:
+            return named.left()
         budget = self._budget()
         return None if budget is None else budget.left(*self._spent_and_in_flight(budget.currency))
 
@@ -420,6 +453,8 @@ class Session(Resources):
                     return _log_failure(tracker, record, exc)
 
         runs = list(await asyncio.gather(*(one(record) for record in records)))
+        for run in runs:  # a named budget's reservation of a run sent by any session
+            settle_run(self.state, run.record)
         if failures and raise_on_failure:
             raise ResumeError(runs, failures)
         return runs
@@ -446,3 +481,16 @@ def _log_failure(tracker: Tracker, record: dict[str, Any], exc: BaseException) -
         return tracker.update(record["run_id"], **fields)
     except WanbookError:  # the log itself failing: the error is still reported
         return Run({**record, **fields, "error_message": str(exc)})
+
+
+def _sending(
+    before_send: Callable[[], Awaitable[None]], draw: Draw, run_id: str
+) -> Callable[[], Awaitable[None]]:
+    """``before_send`` that, once the submission token is taken, ties the run's reservation on
+    the named budget to the run (the create goes out now)."""
+
+    async def hook() -> None:
+        await before_send()
+        draw.sending(0, run_id)
+
+    return hook
