@@ -460,7 +460,7 @@ class SharedGroupLimit(GroupLimit):
             if got is not None:
                 return got
             await self._sleep_for(delay * (0.5 + self._rng()))  # no lock-step between processes
-            delay = min(0.25, delay * 1.5)
+            delay = min(0.1, delay * 1.5)
         return None
 
     def touch(self, shared_id: int | None, task_id: str | None = None) -> None:
