@@ -210,3 +210,12 @@ def test_cli_generate_on_an_unknown_budget_sends_nothing(
     assert "no budget named 'nobody'" in err and err.count("\n") == 1
     assert main([*args, "--budget", "-1"]) == 2  # a number keeps its meaning, and is checked
     assert "must be a number >= 0" in capsys.readouterr().err
+
+
+def test_a_budget_that_cannot_be_read_shows_no_amount_and_refuses_at_send() -> None:
+    """The form asks budget_left() on every change: an unknown name must not break it."""
+    with wb.Session(quiet=True, budget="nobody") as s:
+        assert s.budget_left() is None
+        with pytest.raises(BudgetExceededError, match="no budget named 'nobody'"):
+            s.generate("a fox", **WAN22)
+        assert s._emulator is None  # refused before anything started

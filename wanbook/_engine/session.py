@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from wanbook._api.account_state import StateUnavailable
 from wanbook._engine.batch import Batch, Outcome
 from wanbook._engine.budget import Budget
 from wanbook._engine.prepare import Prepared, prepare, request_of
@@ -27,6 +28,7 @@ from wanbook._engine.shared_budget import Draw, NamedBudget, settle_run
 from wanbook._engine.submit import plan_for_record, submit_one
 from wanbook._engine.tracker import OnUpdate, Tracker, task_fields
 from wanbook._errors import (
+    ConfigError,
     DownloadError,
     MediaError,
     Problem,
@@ -196,18 +198,23 @@ class Session(Resources):
             raise TypeError("Session.batch() takes either requests or prepared, not both")
         preps = list(prepared) if prepared is not None else self._prepare_all(requests)
         draw = self._check_budget(*preps)
-        return Batch(
-            self,
-            self.tracker(on_update),
-            preps,
-            experiment=experiment if experiment is not None else self.experiment,
-            tags=[*self.tags, *tags],
-            deadline=deadline,
-            run_deadline=self.deadline,
-            limits=limits,
-            run_tags=run_tags,
-            draw=draw,
-        )
+        try:
+            return Batch(
+                self,
+                self.tracker(on_update),
+                preps,
+                experiment=experiment if experiment is not None else self.experiment,
+                tags=[*self.tags, *tags],
+                deadline=deadline,
+                run_deadline=self.deadline,
+                limits=limits,
+                run_tags=run_tags,
+                draw=draw,
+            )
+        except BaseException:
+            if draw is not None:  # not started: nothing was sent
+                draw.release_unsent()
+            raise
 
     def _prepare_all(self, requests: object) -> list[Prepared]:
         """Validate and price every request; one ValidationError naming every failing index (each
@@ -286,10 +293,14 @@ class Session(Resources):
 
     def budget_left(self) -> float | None:
         """Budget minus what is spent and in flight (None without a budget); on a named budget,
-        what every session together has left of it."""
+        what every session together has left of it (None when it cannot be read: no such
+        budget, or its state file unusable — sending then refuses and says why)."""
         named = self.named_budget()
         if named is not None:
-            return named.left()
+            try:
+                return named.left()
+            except (ConfigError, StateUnavailable):
+                return None
         budget = self._budget()
         return None if budget is None else budget.left(*self._spent_and_in_flight(budget.currency))
 
