@@ -158,3 +158,23 @@ def test_resume_runs_on_a_running_loop(api_key: str, emu: Any, tmp_path: Any) ->
         runs = asyncio.run(main())
         assert sorted(r.run_id for r in runs) == sorted(ids)
         assert {r.status for r in runs} == {"SUCCEEDED"}
+
+
+def test_resume_counts_the_tasks_it_follows_in_flight(
+    api_key: str, emu: Any, tmp_path: Any
+) -> None:
+    """A dead kernel's tasks still run at the service: while resume follows them, every process
+    on the account counts them in flight, and they stop counting once followed to the end."""
+    with _session(emu, api_key, tmp_path) as s:
+        _left_behind(s, api_key, 2)
+    counted: list[int] = []
+    with _session(emu, api_key, tmp_path) as s:
+        shared = s.shared_account()
+
+        def note(run: Any) -> None:
+            counted.append(shared.store.in_flight(shared.account, "wan2.1/wan2.2"))
+
+        runs = s.resume(on_update=note)
+        assert [r.status for r in runs] == ["SUCCEEDED"] * 2
+        assert max(counted) == 2
+        assert shared.store.in_flight(shared.account, "wan2.1/wan2.2") == 0

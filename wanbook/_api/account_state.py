@@ -306,6 +306,17 @@ class AccountStore:
             )
             return int(cur.lastrowid or 0)
 
+    def add_slot(self, account: str, group: str) -> int:
+        """Count a task that already runs (a resumed one) in flight, room or not: its slot id."""
+        with self.transaction() as db:
+            now = self.clock()
+            cur = db.execute(
+                "INSERT INTO slots (account, grp, pid, host, started, reserved_at, last_polled_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (account, group, *self._mine(), now, now),
+            )
+            return int(cur.lastrowid or 0)
+
     def touch_slot(self, slot_id: int, task_id: str | None = None) -> None:
         """Note that the slot's task was just polled (and its id, once known)."""
         with self.transaction() as db:

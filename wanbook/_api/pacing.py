@@ -192,6 +192,13 @@ class GroupLimit:
         await self.slot()
         return Slot(self)
 
+    def adopt(self) -> Slot:
+        """Count a task that already runs (one being resumed) in flight, without waiting: the
+        account holds it whether or not there was room."""
+        self.busy += 1
+        self.peak = max(self.peak, self.busy)
+        return Slot(self)
+
     def touch(self, shared_id: int | None, task_id: str | None = None) -> None:
         """Note that a slot's task was polled (only a shared slot keeps a note)."""
 
@@ -446,6 +453,16 @@ class SharedGroupLimit(GroupLimit):
             self.release()
             raise
         return Slot(self, shared_id)
+
+    def adopt(self) -> Slot:
+        slot = super().adopt()
+        if not self.shared.down:
+            sh = self.shared
+            try:
+                slot.shared_id = sh.store.add_slot(sh.account, self.group)
+            except StateUnavailable as exc:
+                sh.failed(exc)
+        return slot
 
     async def _shared_slot(self) -> int | None:
         """Wait for a row in the account's slots (None: the state is down, local only)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from wanbook._api.account_state import StateUnavailable
+from wanbook._api.pacing import Slot
 from wanbook._engine.batch import Batch, Outcome
 from wanbook._engine.budget import Budget
 from wanbook._engine.prepare import Prepared, prepare, request_of
@@ -456,12 +457,16 @@ class Session(Resources):
 
         async def one(record: dict[str, Any]) -> Run:
             async with slots:
+                held = self._adopt(record)  # its task runs: the account counts it in flight
                 try:
                     poll = plan_for_record(self, record)
                     return await tracker.resume(client, record, deadline=self.deadline, poll=poll)
                 except Exception as exc:  # kept on the run and reported once all are done
                     failures[record["run_id"]] = exc
                     return _log_failure(tracker, record, exc)
+                finally:
+                    if held is not None:
+                        held.free()
 
         runs = list(await asyncio.gather(*(one(record) for record in records)))
         for run in runs:  # a named budget's reservation of a run sent by any session
@@ -469,6 +474,14 @@ class Session(Resources):
         if failures and raise_on_failure:
             raise ResumeError(runs, failures)
         return runs
+
+    def _adopt(self, record: dict[str, Any]) -> Slot | None:
+        """A slot in flight for a resumed run whose task is known to be queued or running, so
+        every process on the account counts it while it is followed (none for other runs)."""
+        if not record.get("task_id") or record.get("status") not in ("PENDING", "RUNNING"):
+            return None
+        spec = catalogue().get(str(record.get("model") or ""))
+        return None if spec is None else self.limiter().for_spec(spec).adopt()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Session:
