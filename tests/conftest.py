@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
 # A key-shaped secret used by tests. `pytest_sessionfinish` below greps everything a test run
 # writes for it; it must never appear in a file, a log, a repr or an error message.
 TEST_API_KEY = "sk-wanbooktest" + "0123456789abcdef0123"
+
+
+_STATE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Sessions made before a test's own environment (module-scoped fixtures) keep their
+    account-wide state here too, never in the user's real state folder."""
+    _STATE.append(tempfile.mkdtemp(prefix="wanbook-test-state-"))
+    os.environ["WANBOOK_STATE_DIR"] = _STATE[-1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.pop("WANBOOK_STATE_DIR", None)
+    while _STATE:
+        shutil.rmtree(_STATE.pop(), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
