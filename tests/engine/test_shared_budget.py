@@ -219,3 +219,12 @@ def test_a_budget_that_cannot_be_read_shows_no_amount_and_refuses_at_send() -> N
         with pytest.raises(BudgetExceededError, match="no budget named 'nobody'"):
             s.generate("a fox", **WAN22)
         assert s._emulator is None  # refused before anything started
+
+
+def test_a_rehearsal_refusal_says_it_counts_rehearsals(tmp_path: Path) -> None:
+    store = store_of(tmp_path, FakeClock())
+    budget_set("team", 0.15, store=store)
+    trial = NamedBudget(store, "team", rehearsal=True)
+    trial.reserve([prep()])
+    with pytest.raises(BudgetExceededError, match="reserved by running sessions in rehearsals"):
+        trial.reserve([prep()])

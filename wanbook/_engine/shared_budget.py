@@ -227,10 +227,11 @@ class NamedBudget:
                 if totals.spent + totals.reserved + sum(asked) > totals.amount + _EPS:
                     what = "this run is" if len(preps) == 1 else f"these {len(preps)} runs are"
                     left = max(0.0, totals.amount - totals.spent - totals.reserved)
+                    kind = " in rehearsals on the emulator" if self.rehearsal else ""
                     raise BudgetExceededError(
                         f"refused: {what} estimated at {sum(asked):.4f} {totals.currency}; "
                         f"budget {self.name!r} has {totals.spent:.4f} spent and "
-                        f"{totals.reserved:.4f} reserved by running sessions, of "
+                        f"{totals.reserved:.4f} reserved by running sessions{kind}, of "
                         f"{totals.amount:g} {totals.currency} (left: {left:.4f}); "
                         "nothing was sent"
                     )
