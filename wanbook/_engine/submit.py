@@ -143,7 +143,7 @@ async def submit_one(
             sent_at = datetime.fromtimestamp(exc.sent_at, UTC)
         async with create_gate(client).searching():
             found = await tracker.find_ambiguous(
-                client, run_id, prep.body["model"], sent_at, answered_at
+                client, run_id, prep.body["model"], sent_at, answered_at, deadline=deadline
             )
         if found is None:
             raise
