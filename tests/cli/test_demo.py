@@ -44,6 +44,9 @@ def test_demo_env_hides_every_key_and_setting(tmp_path: Path) -> None:
     assert env["WANBOOK_HOME"] == str(tmp_path) and env["PATH"] == "/usr/bin"
     assert not [k for k in env if k.startswith("DASHSCOPE_")]
     assert [k for k in env if k.startswith("WANBOOK_")] == ["WANBOOK_HOME"]
+    # where the user's account-wide state lives is not a setting of the run: it is kept
+    kept = demo_env(tmp_path, {**environ, "WANBOOK_STATE_DIR": "/state"})
+    assert kept["WANBOOK_STATE_DIR"] == "/state"
 
 
 def test_reports_run_after_the_notebooks_they_report_on() -> None:
