@@ -27,10 +27,12 @@ def pytest_configure(config: pytest.Config) -> None:
     home = tempfile.mkdtemp(prefix="wanbook-nbval-")
     _home.append(home)
     os.environ["WANBOOK_HOME"] = home
+    os.environ["WANBOOK_STATE_DIR"] = os.path.join(home, "state")  # not the user's real one
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     os.environ.pop("WANBOOK_HOME", None)
+    os.environ.pop("WANBOOK_STATE_DIR", None)
     os.environ.update(_saved)
     while _home:
         shutil.rmtree(_home.pop(), ignore_errors=True)

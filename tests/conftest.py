@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -11,9 +13,26 @@ import pytest
 TEST_API_KEY = "sk-wanbooktest" + "0123456789abcdef0123"
 
 
+_STATE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Sessions made before a test's own environment (module-scoped fixtures) keep their
+    account-wide state here too, never in the user's real state folder."""
+    _STATE.append(tempfile.mkdtemp(prefix="wanbook-test-state-"))
+    os.environ["WANBOOK_STATE_DIR"] = _STATE[-1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.pop("WANBOOK_STATE_DIR", None)
+    while _STATE:
+        shutil.rmtree(_STATE.pop(), ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's real settings; every test gets its own WANBOOK_HOME."""
+    """No test sees the developer's real settings; every test gets its own WANBOOK_HOME and its
+    own account-wide state (WANBOOK_STATE_DIR: never the user's real one)."""
     for name in list(os.environ):
         if (
             name == "DASHSCOPE_API_KEY"
@@ -22,6 +41,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WANBOOK_HOME", str(tmp_path_factory.mktemp("wanbook-home")))
+    monkeypatch.setenv("WANBOOK_STATE_DIR", str(tmp_path_factory.mktemp("wanbook-state")))
 
 
 @pytest.fixture

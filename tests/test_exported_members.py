@@ -47,3 +47,9 @@ def test_a_traceback_names_the_public_class() -> None:
     assert out.returncode == 1
     assert "\nwanbook.ValidationError: " in out.stderr
     assert "wanbook._errors" not in out.stderr
+
+
+def test_named_budgets_are_public() -> None:
+    """Shared named budgets: ``wb.budget_set(name, amount, currency)`` and ``wb.budgets()``."""
+    assert {"budget_set", "budgets"} <= set(wanbook.__all__)
+    assert callable(wanbook.budget_set) and callable(wanbook.budgets)

@@ -52,6 +52,7 @@ if _TYPE_CHECKING:
         submit_many,
     )
     from wanbook._engine.session import Session
+    from wanbook._engine.shared_budget import budget_set, budgets
     from wanbook._notebook.compare import acompare, compare
     from wanbook._notebook.form.widget import form
     from wanbook._notebook.judging import judge
@@ -67,6 +68,8 @@ _LAZY = {
     "Session": "wanbook._engine.session",
     "Run": "wanbook._runlog.run",
     "agenerate": "wanbook._engine.default_session",
+    "budget_set": "wanbook._engine.shared_budget",
+    "budgets": "wanbook._engine.shared_budget",
     "estimate": "wanbook._engine.default_session",
     "generate": "wanbook._engine.default_session",
     "models": "wanbook._engine.default_session",
@@ -121,6 +124,8 @@ __all__ = [
     "__version__",
     "acompare",
     "agenerate",
+    "budget_set",
+    "budgets",
     "cheapest_models",
     "compare",
     "cost_report",

@@ -118,10 +118,12 @@ class Lab:
 
 def lab_env(home: Path, state: Path) -> dict[str, str]:
     """The server's (and so its kernels') environment: no key, no wanbook setting but
-    ``WANBOOK_HOME``, and Jupyter's own state in ``state``, not the user's home."""
+    ``WANBOOK_HOME``, and Jupyter's (and wanbook's account-wide) state in ``state``, not the
+    user's home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "WANBOOK_"))}
     env.update(
         WANBOOK_HOME=str(home),
+        WANBOOK_STATE_DIR=str(state / "wanbook"),
         JUPYTER_CONFIG_DIR=str(state / "config"),
         JUPYTER_RUNTIME_DIR=str(state / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),

@@ -26,6 +26,7 @@ RUN = "from wanbook._cli.demo import run_demo; raise SystemExit(run_demo({out!r}
 def demo(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
+    env["WANBOOK_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))  # never the user's
     done = subprocess.run(
         [sys.executable, "-c", RUN.format(out=str(out))],
         capture_output=True,

@@ -32,6 +32,7 @@ def test_the_lab_has_no_key_and_its_own_state(
     assert "DASHSCOPE_API_KEY" not in env and "WANBOOK_BASE_URL" not in env
     assert env["WANBOOK_HOME"] == str(tmp_path / "home")
     assert env["JUPYTER_CONFIG_DIR"].startswith(str(tmp_path / "state"))
+    assert env["WANBOOK_STATE_DIR"].startswith(str(tmp_path / "state"))
     assert os.environ["DASHSCOPE_API_KEY"] == "sk-not-for-the-lab"  # the test's own env untouched
 
 

@@ -44,6 +44,9 @@ def test_demo_env_hides_every_key_and_setting(tmp_path: Path) -> None:
     assert env["WANBOOK_HOME"] == str(tmp_path) and env["PATH"] == "/usr/bin"
     assert not [k for k in env if k.startswith("DASHSCOPE_")]
     assert [k for k in env if k.startswith("WANBOOK_")] == ["WANBOOK_HOME"]
+    # where the user's account-wide state lives is not a setting of the run: it is kept
+    kept = demo_env(tmp_path, {**environ, "WANBOOK_STATE_DIR": "/state"})
+    assert kept["WANBOOK_STATE_DIR"] == "/state"
 
 
 def test_reports_run_after_the_notebooks_they_report_on() -> None:
@@ -122,6 +125,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     key and a base URL in the environment that it must ignore: the demo is a rehearsal."""
     out = tmp_path_factory.mktemp("demo-output")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
+    env["WANBOOK_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))  # never the user's
     env |= {"DASHSCOPE_API_KEY": TEST_API_KEY, "WANBOOK_BASE_URL": "http://127.0.0.1:9/api/v1"}
     done = subprocess.run(
         [sys.executable, "-m", "wanbook", "demo", "--out", str(out)],

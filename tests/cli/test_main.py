@@ -17,6 +17,7 @@ def _wanbook(
     *args: str, home: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
+    full_env["WANBOOK_STATE_DIR"] = os.environ["WANBOOK_STATE_DIR"]  # conftest's, not the user's
     full_env["WANBOOK_HOME"] = str(home)
     full_env.update(env or {})
     return subprocess.run(

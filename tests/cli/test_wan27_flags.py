@@ -16,6 +16,7 @@ from wanbook._cli.main import split_reference
 def _wanbook(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
     env["WANBOOK_HOME"] = str(home)
+    env["WANBOOK_STATE_DIR"] = os.environ["WANBOOK_STATE_DIR"]  # the test's, never the user's
     return subprocess.run(
         [sys.executable, "-m", "wanbook", *args],
         capture_output=True,

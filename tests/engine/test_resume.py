@@ -158,3 +158,57 @@ def test_resume_runs_on_a_running_loop(api_key: str, emu: Any, tmp_path: Any) ->
         runs = asyncio.run(main())
         assert sorted(r.run_id for r in runs) == sorted(ids)
         assert {r.status for r in runs} == {"SUCCEEDED"}
+
+
+def test_resume_counts_the_tasks_it_follows_in_flight(
+    api_key: str, emu: Any, tmp_path: Any
+) -> None:
+    """A dead kernel's tasks still run at the service: while resume follows them, every process
+    on the account counts them in flight, and they stop counting once followed to the end."""
+    with _session(emu, api_key, tmp_path) as s:
+        _left_behind(s, api_key, 2)
+    counted: list[int] = []
+    with _session(emu, api_key, tmp_path) as s:
+        shared = s.shared_account()
+
+        def note(run: Any) -> None:
+            counted.append(shared.store.in_flight(shared.account, "wan2.1/wan2.2"))
+
+        runs = s.resume(on_update=note)
+        assert [r.status for r in runs] == ["SUCCEEDED"] * 2
+        assert max(counted) == 2
+        assert shared.store.in_flight(shared.account, "wan2.1/wan2.2") == 0
+
+
+def test_a_lost_create_is_looked_for_through_a_throttled_list(
+    api_key: str, emu: Any, tmp_path: Any
+) -> None:
+    """The list endpoint answering 429 longer than the client's retries does not fail resume:
+    the search is asked again (Retry-After) until the deadline, and the task is found."""
+    with _session(emu, api_key, tmp_path) as s:
+        prep = s.prepare(wb.Request(prompt="a lost create", **T2V))
+        tracker = s.tracker()
+        run_id = tracker.start(prep, None, [])
+        tracker.update(run_id, status="SUBMITTING", submitted_at=datetime.now(UTC))
+
+        async def create() -> str:
+            async with Client(emu.base_url, Secret(api_key)) as c:
+                return (await c.create(prep.body)).task_id
+
+        task_id = run_sync(create())
+        tracker.update(run_id, status="AMBIGUOUS")  # the answer was lost: no task id logged
+    proxy = Proxy(emu.base_url)
+    refused: list[int] = []
+
+    async def throttled_lists(request: httpx.Request) -> httpx.Response:
+        if request.url.path.rstrip("/").endswith("/tasks") and len(refused) < 7:
+            refused.append(1)  # more than one find_task's 1 + 4 tries
+            body = {"code": "Throttling.RateQuota", "message": "slow down", "request_id": "r"}
+            return httpx.Response(429, json=body, headers={"Retry-After": "0"})
+        return await proxy(request)
+
+    transport = httpx.MockTransport(throttled_lists)
+    with _session(emu, api_key, tmp_path, transport=transport) as s:
+        (run,) = s.resume(list_grace=0)
+        assert run.task_id == task_id and run.status == "SUCCEEDED"
+        assert len(refused) == 7

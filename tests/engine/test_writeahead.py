@@ -85,6 +85,7 @@ def test_kill_at_each_step_then_resume(
 ) -> None:
     before = _tasks(emu)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
+    env["WANBOOK_STATE_DIR"] = os.environ["WANBOOK_STATE_DIR"]  # conftest's, never the user's
     env |= {
         "DASHSCOPE_API_KEY": TEST_API_KEY,
         "WANBOOK_BASE_URL": emu.base_url,

@@ -173,6 +173,7 @@ def region_us(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
         where = base / name
         where.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "WANBOOK_"))}
+        env["WANBOOK_STATE_DIR"] = str(base / "state")  # never the user's
         env |= {"WANBOOK_REGION": "us", "WANBOOK_HOME": str(where / "runs")}
         out = where / f"{name}.ipynb"
         params = ["-y", yaml.safe_dump(SMALL[name])] if SMALL[name] else []

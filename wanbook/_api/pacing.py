@@ -10,7 +10,11 @@ a family or a group; either sets the whole group.
 
 The limits belong to the account, so one :class:`Limiter` serves everything a session sends on one
 event loop — every batch, ``agenerate``, ``compare`` and the form (``Resources.limiter()``):
-two batches at once share the group's 5 slots instead of taking 5 each.
+two batches at once share the group's 5 slots instead of taking 5 each. With a
+:class:`SharedAccount` (the default for a session), every *process* of the user on that account
+shares them too: submission times, holds and slots in flight live in the account's state file
+(``_api.account_state``); each process still queues its own senders first come first served
+before asking the file.
 
 Everything here is clock- and sleep-injectable so tests can check the pacing without waiting.
 """
@@ -18,6 +22,7 @@ Everything here is clock- and sleep-injectable so tests can check the pacing wit
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import weakref
 from collections import deque
@@ -25,18 +30,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import Any
 
+from wanbook._api.account_state import TOUCH_EVERY, AccountStore, StateUnavailable
 from wanbook._spec.catalogue import ModelSpec, catalogue
+from wanbook._warn import warn_user
 
 __all__ = [
+    "SHARED_MARGIN",
+    "AccountStateWarning",
     "CreateGate",
     "GroupLimit",
     "Limiter",
     "RateWindow",
+    "SharedAccount",
+    "SharedGroupLimit",
+    "SharedRateWindow",
     "Slot",
     "create_gate",
     "group_of",
     "limits_for",
 ]
+
+#: Between processes, a reserved submission time and the request reaching the server are further
+#: apart than within one loop (a process wakes late, another commits first): 100 ms, not 20.
+SHARED_MARGIN = 0.1
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
@@ -171,6 +187,24 @@ class GroupLimit:
         self.rate.rate = per_second
         self._wake()
 
+    async def take(self) -> Slot:
+        """Wait for room for one more task in flight; the :class:`Slot` frees it."""
+        await self.slot()
+        return Slot(self)
+
+    def adopt(self) -> Slot:
+        """Count a task that already runs (one being resumed) in flight, without waiting: the
+        account holds it whether or not there was room."""
+        self.busy += 1
+        self.peak = max(self.peak, self.busy)
+        return Slot(self)
+
+    def touch(self, shared_id: int | None, task_id: str | None = None) -> None:
+        """Note that a slot's task was polled (only a shared slot keeps a note)."""
+
+    def release_shared(self, shared_id: int | None) -> None:
+        """Free a slot's row in the account's state (only a shared slot has one)."""
+
     async def slot(self) -> None:
         """Wait for room for one more task in flight (release it with :meth:`release`)."""
         if self.busy >= self.in_flight or self._waiters:
@@ -204,21 +238,37 @@ class GroupLimit:
 
 class Slot:
     """One task's hold on its group's in-flight limit, from before its create until it is seen
-    ended (not until its video is downloaded): :meth:`free` is safe to call more than once."""
+    ended (not until its video is downloaded): :meth:`free` is safe to call more than once.
+    ``shared_id`` is its row in the account's state, when the limit is shared."""
 
-    def __init__(self, limit: GroupLimit) -> None:
+    def __init__(self, limit: GroupLimit, shared_id: int | None = None) -> None:
         self.limit = limit
+        self.shared_id = shared_id
         self.held = True
+        self._touched = float("-inf")
 
     def free(self) -> None:
         if self.held:
             self.held = False
             self.limit.release()
+            self.limit.release_shared(self.shared_id)
 
     def on_task(self, task: Any) -> None:
-        """``submit_one``'s ``on_task``: free the slot once the task is seen ended."""
+        """``submit_one``'s ``on_task``: free the slot once the task is seen ended (note its id
+        while it runs)."""
         if task.is_terminal:
             self.free()
+        elif self.held:
+            self._touched = time.monotonic()
+            self.limit.touch(self.shared_id, task.task_id)
+
+    def on_answer(self, task: Any) -> None:
+        """``submit_one``'s ``on_answer``: every poll's answer; note it now and then, so other
+        processes see the task is still followed (``last_polled_at``)."""
+        now = time.monotonic()
+        if self.held and now - self._touched >= TOUCH_EVERY:
+            self._touched = now
+            self.limit.touch(self.shared_id, task.task_id)
 
     async def before_send(self) -> None:
         """``submit_one``'s ``before_send``: a submission token, taken just before sending."""
@@ -236,9 +286,11 @@ class Limiter:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         region: str | None = None,
+        shared: SharedAccount | None = None,
     ) -> None:
         self._clock, self._sleep = clock, sleep
         self.region = region  # a model may be stricter in a region than its group
+        self.shared = shared
         self.groups: dict[str, GroupLimit] = {}
         self.apply(limits or {})
 
@@ -247,6 +299,10 @@ class Limiter:
         for group, (rate, flight) in limits.items():
             if group in self.groups:
                 self.groups[group].resize(rate, flight)
+            elif self.shared is not None:
+                self.groups[group] = SharedGroupLimit(
+                    rate, flight, self.shared, group, clock=self._clock, sleep=self._sleep
+                )
             else:
                 self.groups[group] = GroupLimit(rate, flight, clock=self._clock, sleep=self._sleep)
 
@@ -271,8 +327,7 @@ class Limiter:
         slot is freed when the task is seen ended (``Slot.on_task``) or, at the latest, on exit.
         Take the submission token with ``Slot.before_send`` just before sending the create."""
         limit = self.for_spec(spec)
-        await limit.slot()
-        slot = Slot(limit)
+        slot = await limit.take()
         try:
             yield slot
         finally:
@@ -282,7 +337,162 @@ class Limiter:
         inner = ", ".join(
             f"{g}: {lim.per_second}/s, {lim.in_flight} in flight" for g, lim in self.groups.items()
         )
-        return f"Limiter({inner})"
+        where = "" if self.shared is None else f", shared by {self.shared!r}"
+        return f"Limiter({inner}{where})"
+
+
+class AccountStateWarning(UserWarning):
+    """The account's shared state cannot be used: limits are kept per process for now."""
+
+
+class SharedAccount:
+    """What the processes of one account share: the state store and the account's id.
+
+    The first time the store fails, this warns once and turns ``down``: from then on every limit
+    of this process works on its own (a 429 from the account is still absorbed and held)."""
+
+    def __init__(self, store: AccountStore, account: str, *, wall: Clock | None = None) -> None:
+        self.store = store
+        self.account = account
+        self.wall = wall or store.clock
+        self.down = False
+
+    def __repr__(self) -> str:
+        return f"SharedAccount({self.store!r})"
+
+    def failed(self, exc: StateUnavailable) -> None:
+        if not self.down:
+            self.down = True
+            warn_user(
+                f"wanbook: the account's shared state is unavailable ({exc}); until this session "
+                "ends, its pacing counts only its own requests (other processes on the account "
+                "may cause 429s, which are absorbed). Set WANBOOK_STATE_DIR to a writable local "
+                "folder to share it again.",
+                AccountStateWarning,
+            )
+
+
+class SharedRateWindow(RateWindow):
+    """A :class:`RateWindow` whose reservations and hold are the account's (every process)."""
+
+    def __init__(
+        self,
+        rate: int,
+        shared: SharedAccount,
+        group: str,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        super().__init__(rate, margin=SHARED_MARGIN, clock=clock, sleep=sleep)
+        self.shared, self.group = shared, group
+
+    def hold(self, seconds: float) -> None:
+        super().hold(seconds)
+        if not self.shared.down:
+            try:
+                sh = self.shared
+                sh.store.hold(sh.account, self.group, sh.wall() + max(0.0, seconds))
+            except StateUnavailable as exc:
+                self.shared.failed(exc)
+
+    async def acquire(self) -> float:
+        """Reserve the account's next submission time and sleep until it; if a hold began
+        meanwhile (a 429 elsewhere), reserve again after it."""
+        sh = self.shared
+        async with self._lock:
+            while not sh.down:
+                try:
+                    at = sh.store.reserve_send(
+                        sh.account, self.group, self.rate, self.period + self.margin
+                    )
+                    wait = at - sh.wall()
+                    if wait > 0:
+                        await self._sleep(wait)
+                    if sh.store.hold_until(sh.account, self.group) <= at:
+                        now = self._clock()
+                        self._times.append(now)  # kept for a fall back to local pacing
+                        return now
+                except StateUnavailable as exc:
+                    sh.failed(exc)
+            while True:  # the state is down: this process's own window
+                now = self._clock()
+                wait = self.wait_time(now)
+                if wait <= 0:
+                    self._times.append(now)
+                    return now
+                await self._sleep(wait)
+
+
+class SharedGroupLimit(GroupLimit):
+    """A :class:`GroupLimit` whose slots in flight are also the account's: a task takes a slot
+    of this process (first come first served), then a row in the account's state, waiting until
+    fewer than ``in_flight`` live rows of the group exist."""
+
+    def __init__(
+        self,
+        per_second: int,
+        in_flight: int,
+        shared: SharedAccount,
+        group: str,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(per_second, in_flight, clock=clock, sleep=sleep)
+        self.rate = SharedRateWindow(per_second, shared, group, clock=clock, sleep=sleep)
+        self.shared, self.group = shared, group
+        self._sleep_for, self._rng = sleep, rng
+
+    async def take(self) -> Slot:
+        await self.slot()
+        try:
+            shared_id = await self._shared_slot()
+        except BaseException:
+            self.release()
+            raise
+        return Slot(self, shared_id)
+
+    def adopt(self) -> Slot:
+        slot = super().adopt()
+        if not self.shared.down:
+            sh = self.shared
+            try:
+                slot.shared_id = sh.store.add_slot(sh.account, self.group)
+            except StateUnavailable as exc:
+                sh.failed(exc)
+        return slot
+
+    async def _shared_slot(self) -> int | None:
+        """Wait for a row in the account's slots (None: the state is down, local only)."""
+        sh = self.shared
+        delay = 0.02
+        while not sh.down:
+            try:
+                got = sh.store.try_slot(sh.account, self.group, self.in_flight)
+            except StateUnavailable as exc:
+                sh.failed(exc)
+                return None
+            if got is not None:
+                return got
+            await self._sleep_for(delay * (0.5 + self._rng()))  # no lock-step between processes
+            delay = min(0.1, delay * 1.5)
+        return None
+
+    def touch(self, shared_id: int | None, task_id: str | None = None) -> None:
+        if shared_id is not None and not self.shared.down:
+            try:
+                self.shared.store.touch_slot(shared_id, task_id)
+            except StateUnavailable as exc:
+                self.shared.failed(exc)
+
+    def release_shared(self, shared_id: int | None) -> None:
+        if shared_id is not None and not self.shared.down:
+            try:
+                self.shared.store.free_slot(shared_id)
+            except StateUnavailable as exc:  # the row expires with this process
+                self.shared.failed(exc)
 
 
 class CreateGate:

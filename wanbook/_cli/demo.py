@@ -68,10 +68,11 @@ class NotebookResult:
 # ------------------------------------------------------------------------------ pure parts
 def demo_env(home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The kernel's environment: no key, no base URL, no other wanbook setting; ``home`` as
-    ``WANBOOK_HOME``. Forcing the embedded emulator even when a key is set keeps the demo free."""
+    ``WANBOOK_HOME``. Forcing the embedded emulator even when a key is set keeps the demo free.
+    ``WANBOOK_STATE_DIR`` (where the user's account-wide state lives) is kept."""
     env = dict(os.environ if environ is None else environ)
     for name in list(env):
-        if name.startswith(("DASHSCOPE_", "WANBOOK_")):
+        if name.startswith(("DASHSCOPE_", "WANBOOK_")) and name != "WANBOOK_STATE_DIR":
             del env[name]
     env["WANBOOK_HOME"] = str(home)
     env.setdefault("PYTHONIOENCODING", "utf-8")

@@ -1,4 +1,4 @@
-"""The ``wanbook`` command line: generate, runs, resume, demo and emulator.
+"""The ``wanbook`` command line: generate, runs, resume, budget, demo and emulator.
 
 Exit codes: 0 success, 2 bad input (nothing was sent), 1 anything else (a task that ended without a
 video included). Errors and warnings are one line each on stderr (``wanbook: error: …``,
@@ -131,9 +131,26 @@ def _parser() -> argparse.ArgumentParser:
         help="return an identical earlier run instead of paying again",
     )
     g.add_argument(
-        "--budget", type=float, help="refuse if the estimate would exceed this total spend"
+        "--budget",
+        type=_budget_arg,
+        help="a number: refuse if the estimate would exceed this spend; a name: draw on that "
+        "shared budget (`wanbook budget set NAME AMOUNT`), with every other process on it",
     )
     g.add_argument("--json", action="store_true", help="print the run record as one JSON object")
+
+    b = sub.add_parser(
+        "budget",
+        help="named budgets shared by every process of this user",
+        description="Named budgets: every session drawing on one (`--budget NAME`, "
+        "wb.session(budget=NAME)) together commits at most its amount.",
+    )
+    bsub = b.add_subparsers(dest="budget_command", required=True, metavar="ACTION")
+    bset = bsub.add_parser("set", help="create or change a named budget")
+    bset.add_argument("name")
+    bset.add_argument("amount", type=float)
+    bset.add_argument("--currency", default="USD", help="default USD (CNY for region cn)")
+    bshow = bsub.add_parser("show", help="every named budget: spent, reserved, left")
+    bshow.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
     r = sub.add_parser(
         "runs", help="print the run log", description="Print the run log, oldest first."
@@ -194,6 +211,41 @@ def _jsonable(value: Any) -> Any:
 
 def record_json(record: dict[str, Any]) -> str:
     return json.dumps({k: _jsonable(v) for k, v in record.items()}, ensure_ascii=False, default=str)
+
+
+def _budget_arg(text: str) -> float | str:
+    """``--budget``: a number (this run's own limit) or the name of a shared budget."""
+    try:
+        value = float(text)
+    except ValueError:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("a budget is a number or a name") from None
+        return text.strip()
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0 or a budget's name")
+    return value
+
+
+def _budget(args: argparse.Namespace) -> int:
+    from wanbook._engine.shared_budget import budget_set, budgets
+
+    if args.budget_command == "set":
+        row = budget_set(args.name, args.amount, args.currency)
+        print(
+            f"budget {row['name']}: {row['amount']:g} {row['currency']}; spent {row['spent']:.4f}, "
+            f"reserved {row['reserved']:.4f}, left {row['left']:.4f}"
+        )
+        return 0
+    frame = budgets()
+    if args.format == "json":
+        print(frame.to_json(orient="records"))
+    elif args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif frame.empty:
+        print("no named budgets yet: `wanbook budget set NAME AMOUNT [--currency USD]`")
+    else:
+        print(frame.to_string(index=False))
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -426,7 +478,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help (0), or a one-line usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
-    handlers = {"generate": _generate, "runs": _runs, "resume": _resume, "demo": _demo}
+    handlers = {
+        "generate": _generate,
+        "runs": _runs,
+        "resume": _resume,
+        "budget": _budget,
+        "demo": _demo,
+    }
     try:
         with _one_line_warnings(sys.stderr):
             return handlers[args.command](args)

@@ -13,7 +13,8 @@ and single run of the session):
   per-run steps as a single generation (``_engine.submit.submit_one``), with the adaptive poll schedule;
 * a 429 (another client on the account) is absorbed: the group's window is held for the backoff
   (``Retry-After`` when given) and the create is sent again through the limiter — the task was
-  not created, so nothing is lost or duplicated;
+  not created, so nothing is lost or duplicated — until the run's deadline (then the run is
+  NOT_CREATED, with a RateLimitError saying nothing was created or billed);
 * a slot is freed the moment a task is seen ended (before its video is downloaded);
 * ``deadline`` bounds the whole batch: requests not sent by then are not sent, tasks still
   running stop being waited for (``resume`` finishes them);
@@ -35,15 +36,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from wanbook._api.pacing import Limiter, Slot, group_of, limits_for
+from wanbook._api.pacing import GroupLimit, Limiter, Slot, group_of, limits_for
 from wanbook._api.tasks import Task
 from wanbook._engine.prepare import Prepared
-from wanbook._engine.submit import submit_one
+from wanbook._engine.submit import submit_one, throttle_pace
 from wanbook._errors import (
     BatchCancelled,
-    RateLimitError,
     TaskTimeoutError,
 )
 from wanbook._runlog.run import Run
@@ -52,13 +53,10 @@ from wanbook._spec.request import Request
 
 if TYPE_CHECKING:
     from wanbook._engine.resources import Resources
+    from wanbook._engine.shared_budget import Draw
     from wanbook._engine.tracker import Tracker
 
-__all__ = ["MAX_THROTTLED", "Batch", "Outcome"]
-
-#: How many 429s one create absorbs before its run is recorded as refused (with the client's
-#: capped backoff, about a minute: the vendor says throttling "usually clears within a minute").
-MAX_THROTTLED = 10
+__all__ = ["Batch", "Outcome"]
 
 
 @dataclass
@@ -102,6 +100,7 @@ class Batch:
         limits: Mapping[str, tuple[int, int]] | None = None,
         run_tags: Sequence[Sequence[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        draw: Draw | None = None,
     ) -> None:
         try:
             loop = asyncio.get_running_loop()
@@ -151,6 +150,7 @@ class Batch:
         # Accepted: the whole estimate is reserved now (no await since the budget check), and
         # each share given back as its run is logged or dropped (see _budget).
         self._reservation = resources.ledger.reserve(self._preps)
+        self._draw = draw  # reservations on a named budget (each settled or released once)
         self._runner = loop.create_task(self._run(), name="wanbook-batch")
 
     def __repr__(self) -> str:
@@ -217,6 +217,8 @@ class Batch:
         for task in list(self._runs):
             task.cancel()
         self._reservation.release_all()
+        if self._draw is not None:
+            self._draw.release_unsent()
         created = sum(1 for i in self._sent if self._outcomes[i] is None)
         if created or not self._resources.quiet:
             print(self.interrupted_line(created), file=sys.stderr)
@@ -248,6 +250,9 @@ class Batch:
 
     def _record(self, outcome: Outcome) -> None:
         self._reservation.release(outcome.index)
+        if self._draw is not None:
+            record = outcome.run.record if outcome.run is not None else None
+            self._draw.settle(outcome.index, record)
         self._outcomes[outcome.index] = outcome
         self._order.append(outcome)
         self.finished += 1
@@ -270,6 +275,8 @@ class Batch:
             raise
         finally:
             self._reservation.release_all()
+            if self._draw is not None:
+                self._draw.release_unsent()
 
     async def _until(self, aw: Awaitable[Any], undo: Callable[[], None] | None = None) -> bool:
         """Await ``aw`` unless the batch is cancelled or its deadline passes first. True if it
@@ -297,12 +304,15 @@ class Batch:
         """Release the group's requests in input order as a slot in flight frees."""
         limit = self._limiter[group]
         for pos, i in enumerate(indexes):
-            sent = not self._stopped() and await self._until(limit.slot(), undo=limit.release)
+            got: list[Slot] = []  # the slot, once taken
+            sent = not self._stopped() and await self._until(
+                _take(limit, got), undo=partial(_free_all, got)
+            )
             if not sent:
                 for j in indexes[pos:]:
                     self._record(Outcome(j, self._preps[j].request, None, self._not_sent()))
                 return
-            task = asyncio.get_running_loop().create_task(self._one(i, Slot(limit)))
+            task = asyncio.get_running_loop().create_task(self._one(i, got[0]))
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
 
@@ -314,6 +324,9 @@ class Batch:
         def on_task(task: Task) -> None:
             slot.on_task(task)
 
+        def on_answer(task: Task) -> None:
+            slot.on_answer(task)
+
         async def before_send() -> None:
             """A submission token, taken inside the create gate just before sending."""
             if self._stopped() or not await self._until(limit.rate.acquire()):
@@ -321,12 +334,11 @@ class Batch:
             if i not in self._sent:
                 self._sent.add(i)
                 self.started += 1
+                if self._draw is not None and run_id is not None:
+                    self._draw.sending(i, run_id)
 
-        async def pace(error: RateLimitError, refused: int) -> None:
+        def refused() -> None:
             self.throttled += 1
-            if refused > MAX_THROTTLED:
-                raise error
-            limit.rate.hold(self._client.retry_policy.delay(refused - 1, error.retry_after))
 
         run_id: str | None = None
         try:
@@ -338,6 +350,12 @@ class Batch:
             remaining = self._remaining()
             if remaining is not None:
                 deadline = min(deadline, remaining)
+            pace = throttle_pace(
+                limit.rate.hold,
+                self._client.retry_policy,
+                deadline=deadline,
+                on_refused=refused,
+            )
             run = await submit_one(
                 self._resources,
                 prep,
@@ -346,6 +364,7 @@ class Batch:
                 deadline=deadline,
                 pace=pace,
                 on_task=on_task,
+                on_answer=on_answer,
                 before_send=before_send,
             )
             outcome = Outcome(i, prep.request, run, None if run.ok else run.failure())
@@ -358,3 +377,13 @@ class Batch:
     def _latest(self, run_id: str | None) -> Run | None:
         record = self._resources.log.get(run_id) if run_id else None
         return Run(record) if record else None
+
+
+async def _take(limit: GroupLimit, into: list[Slot]) -> None:
+    """Wait for a slot in flight of ``limit`` and put it ``into`` the list."""
+    into.append(await limit.take())
+
+
+def _free_all(slots: list[Slot]) -> None:
+    for slot in slots:
+        slot.free()

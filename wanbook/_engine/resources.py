@@ -19,16 +19,19 @@ import asyncio
 import atexit
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wanbook._api.account_state import STATE_FILE, AccountStore, account_id
 from wanbook._api.client import Client
-from wanbook._api.pacing import Limiter
+from wanbook._api.pacing import Limiter, SharedAccount
 from wanbook._api.protocol import PLACEHOLDER_KEY
 from wanbook._engine.budget import Ledger
 from wanbook._engine.settings import Settings
+from wanbook._engine.submit import throttle_pace
 from wanbook._engine.tracker import OnUpdate, Tracker
 from wanbook._portal import run_sync
 from wanbook._runlog.store import RunLog
@@ -90,6 +93,8 @@ class Resources:
             weakref.WeakKeyDictionary()
         )
         self.ledger = Ledger()
+        self._state: AccountStore | None = None
+        self._shared: SharedAccount | None = None
         self._exit_hook = False
         self._lock = threading.Lock()
 
@@ -203,26 +208,56 @@ class Resources:
         loop = _running_loop(self._clients, self._limiters)
         limiter = self._limiters.get(loop)
         if limiter is None:
-            limiter = self._limiters[loop] = Limiter(region=self.region)
+            limiter = self._limiters[loop] = Limiter(
+                region=self.region, shared=self.shared_account()
+            )
         return limiter
+
+    @property
+    def state(self) -> AccountStore:
+        """The user's account-wide state file (pacing, slots in flight, named budgets): in
+        ``settings.state_dir``, opened on first use."""
+        with self._lock:
+            if self._state is None:
+                self._state = AccountStore(self.settings.state_dir / STATE_FILE)
+            return self._state
+
+    def shared_account(self) -> SharedAccount:
+        """This session's account in the shared state: every process with the same key and
+        endpoint shares its limits (named by a keyed hash, never by the key)."""
+        if self._shared is None:
+            account = account_id(self._key().reveal(), self.endpoint())
+            self._shared = SharedAccount(self.state, account)
+        return self._shared
 
     @contextlib.asynccontextmanager
     async def submission(
-        self, prep: Prepared, tracker: Tracker, run_id: str
+        self, prep: Prepared, tracker: Tracker, run_id: str, *, deadline: float
     ) -> AsyncIterator[dict[str, Any]]:
         """The single path's share of the account's limits, around ``submit_one``.
 
         Counts the logged run ``run_id`` in this session's budget, waits for an in-flight slot of
         the model's group, and yields ``submit_one``'s hooks: ``before_send`` takes a submission
         token just before the create is sent, ``on_task`` frees the slot once the task is seen
-        ended. Cancelled while waiting for the slot, the run is NOT_CREATED (nothing was sent).
+        ended, ``pace`` absorbs 429s as a hold on the group until ``deadline`` seconds from now.
+        Cancelled while waiting for the slot, the run is NOT_CREATED (nothing was sent).
         """
+        started = time.monotonic()
         self.ledger.own(run_id)
         entered = False
         try:
             async with self.limiter().submission(prep.resolved.spec) as slot:
                 entered = True
-                yield {"before_send": slot.before_send, "on_task": slot.on_task}
+                left = deadline - (time.monotonic() - started)
+                pace = throttle_pace(
+                    slot.limit.rate.hold, self.client().retry_policy, deadline=left
+                )
+                yield {
+                    "before_send": slot.before_send,
+                    "on_task": slot.on_task,
+                    "on_answer": slot.on_answer,
+                    "pace": pace,
+                }
         except asyncio.CancelledError:
             if not entered:
                 tracker.not_sent(run_id)
@@ -250,6 +285,8 @@ class Resources:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._state is not None:
+            self._state.close()
         if self._emulator is not None:
             self._emulator.stop()
             self._emulator = None

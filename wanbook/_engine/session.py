@@ -12,20 +12,24 @@ own loop thread (safe inside Jupyter's running loop; see ``wanbook._portal``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from wanbook._api.account_state import StateUnavailable
+from wanbook._api.pacing import Slot
 from wanbook._engine.batch import Batch, Outcome
 from wanbook._engine.budget import Budget
 from wanbook._engine.prepare import Prepared, prepare, request_of
 from wanbook._engine.resources import Resources
 from wanbook._engine.settings import Settings
+from wanbook._engine.shared_budget import Draw, NamedBudget, settle_run
 from wanbook._engine.submit import plan_for_record, submit_one
 from wanbook._engine.tracker import OnUpdate, Tracker, task_fields
 from wanbook._errors import (
+    ConfigError,
     DownloadError,
     MediaError,
     Problem,
@@ -73,7 +77,7 @@ class Session(Resources):
         home: str | Path | None = None,
         experiment: str | None = None,
         tags: Iterable[str] = (),
-        budget: float | None = None,
+        budget: float | str | None = None,
         budget_currency: str | None = None,
         prices: str | Path | PriceTable | None = None,
         deadline: float = 3600.0,
@@ -99,8 +103,9 @@ class Session(Resources):
         )
         self.experiment = experiment
         self.tags = list(tags)
-        self.budget = budget
+        self.budget = budget  # a number: this session's own money; a name: a shared budget
         self.budget_currency = budget_currency
+        self._named: NamedBudget | None = None
         self.deadline = deadline
 
     # ------------------------------------------------------------------ generation
@@ -148,11 +153,22 @@ class Session(Resources):
             found = self.log.find_reusable(prep.fingerprint)  # only one whose video is on disk
             if found is not None:
                 return Run(found, reused=True)
-        self._check_budget(prep)
-        tracker = self.tracker(on_update)
-        run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
-        async with self.submission(prep, tracker, run_id) as hooks:  # account limits, budget
-            run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
+        draw = self._check_budget(prep)
+        try:
+            tracker = self.tracker(on_update)
+            run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
+        except BaseException:
+            if draw is not None:
+                draw.release_unsent()
+            raise
+        try:
+            async with self.submission(prep, tracker, run_id, deadline=self.deadline) as hooks:
+                if draw is not None:
+                    hooks["before_send"] = _sending(hooks["before_send"], draw, run_id)
+                run = await submit_one(self, prep, tracker, run_id, deadline=self.deadline, **hooks)
+        finally:
+            if draw is not None:  # settled, released, or left reserved while it may run
+                draw.settle(0, self.log.get(run_id))
         if raise_on_failure and run.status != "SUCCEEDED":
             raise run.failure()
         return run
@@ -182,18 +198,24 @@ class Session(Resources):
         if (requests is None) == (prepared is None):
             raise TypeError("Session.batch() takes either requests or prepared, not both")
         preps = list(prepared) if prepared is not None else self._prepare_all(requests)
-        self._check_budget(*preps)
-        return Batch(
-            self,
-            self.tracker(on_update),
-            preps,
-            experiment=experiment if experiment is not None else self.experiment,
-            tags=[*self.tags, *tags],
-            deadline=deadline,
-            run_deadline=self.deadline,
-            limits=limits,
-            run_tags=run_tags,
-        )
+        draw = self._check_budget(*preps)
+        try:
+            return Batch(
+                self,
+                self.tracker(on_update),
+                preps,
+                experiment=experiment if experiment is not None else self.experiment,
+                tags=[*self.tags, *tags],
+                deadline=deadline,
+                run_deadline=self.deadline,
+                limits=limits,
+                run_tags=run_tags,
+                draw=draw,
+            )
+        except BaseException:
+            if draw is not None:  # not started: nothing was sent
+                draw.release_unsent()
+            raise
 
     def _prepare_all(self, requests: object) -> list[Prepared]:
         """Validate and price every request; one ValidationError naming every failing index (each
@@ -238,8 +260,18 @@ class Session(Resources):
         """Run a batch from plain code (see :meth:`batch`); outcomes in input order."""
         return run_sync(self.asubmit_many(requests, **kwargs))
 
+    def named_budget(self) -> NamedBudget | None:
+        """The shared budget this session draws on, when ``budget`` is a name."""
+        if not isinstance(self.budget, str):
+            return None
+        if self._named is None:
+            self._named = NamedBudget(
+                self.state, self.budget, rehearsal=self.settings.uses_emulator
+            )
+        return self._named
+
     def _budget(self) -> Budget | None:
-        if self.budget is None:
+        if self.budget is None or isinstance(self.budget, str):
             return None
         currency = self.budget_currency or catalogue().regions[self.region].currency
         return Budget(self.budget, currency)
@@ -248,15 +280,28 @@ class Session(Resources):
         """What this session's own runs spent and have in flight, plus its reservations."""
         return self.ledger.totals(self.log, currency)
 
-    def _check_budget(self, *preps: Prepared) -> None:
-        """Refuse (before anything is sent) runs whose estimates, together, would exceed the budget."""
+    def _check_budget(self, *preps: Prepared) -> Draw | None:
+        """Refuse (before anything is sent) runs whose estimates, together, would exceed the
+        budget. On a named budget, reserve them and return the reservations."""
+        named = self.named_budget()
+        if named is not None:
+            return named.reserve(preps) if preps else None
         budget = self._budget()
         if budget is not None and preps:
             spent, in_flight = self._spent_and_in_flight(budget.currency)
             budget.check(preps, spent=spent, in_flight=in_flight)
+        return None
 
     def budget_left(self) -> float | None:
-        """Budget minus what is spent and in flight (None without a budget)."""
+        """Budget minus what is spent and in flight (None without a budget); on a named budget,
+        what every session together has left of it (None when it cannot be read: no such
+        budget, or its state file unusable — sending then refuses and says why)."""
+        named = self.named_budget()
+        if named is not None:
+            try:
+                return named.left()
+            except (ConfigError, StateUnavailable):
+                return None
         budget = self._budget()
         return None if budget is None else budget.left(*self._spent_and_in_flight(budget.currency))
 
@@ -412,17 +457,31 @@ class Session(Resources):
 
         async def one(record: dict[str, Any]) -> Run:
             async with slots:
+                held = self._adopt(record)  # its task runs: the account counts it in flight
                 try:
                     poll = plan_for_record(self, record)
                     return await tracker.resume(client, record, deadline=self.deadline, poll=poll)
                 except Exception as exc:  # kept on the run and reported once all are done
                     failures[record["run_id"]] = exc
                     return _log_failure(tracker, record, exc)
+                finally:
+                    if held is not None:
+                        held.free()
 
         runs = list(await asyncio.gather(*(one(record) for record in records)))
+        for run in runs:  # a named budget's reservation of a run sent by any session
+            settle_run(self.state, run.record)
         if failures and raise_on_failure:
             raise ResumeError(runs, failures)
         return runs
+
+    def _adopt(self, record: dict[str, Any]) -> Slot | None:
+        """A slot in flight for a resumed run whose task is known to be queued or running, so
+        every process on the account counts it while it is followed (none for other runs)."""
+        if not record.get("task_id") or record.get("status") not in ("PENDING", "RUNNING"):
+            return None
+        spec = catalogue().get(str(record.get("model") or ""))
+        return None if spec is None else self.limiter().for_spec(spec).adopt()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Session:
@@ -446,3 +505,16 @@ def _log_failure(tracker: Tracker, record: dict[str, Any], exc: BaseException) -
         return tracker.update(record["run_id"], **fields)
     except WanbookError:  # the log itself failing: the error is still reported
         return Run({**record, **fields, "error_message": str(exc)})
+
+
+def _sending(
+    before_send: Callable[[], Awaitable[None]], draw: Draw, run_id: str
+) -> Callable[[], Awaitable[None]]:
+    """``before_send`` that, once the submission token is taken, ties the run's reservation on
+    the named budget to the run (the create goes out now)."""
+
+    async def hook() -> None:
+        await before_send()
+        draw.sending(0, run_id)
+
+    return hook

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from wanbook._api.account_state import default_state_dir
 from wanbook._errors import ConfigError
 from wanbook._secret import Secret
 from wanbook._spec.catalogue import catalogue
@@ -33,6 +34,9 @@ class Settings:
     workspace_id: str | None
     base_url: str | None
     home: Path
+    #: Where the account-wide state of this user lives (pacing shared by processes, named
+    #: budgets): ``WANBOOK_STATE_DIR``, else the per-user state folder. Not under ``home``.
+    state_dir: Path = field(default_factory=default_state_dir)
 
     @classmethod
     def from_env(
@@ -70,7 +74,7 @@ class Settings:
         home_path = Path(
             os.path.abspath(Path(home or env.get("WANBOOK_HOME") or DEFAULT_HOME).expanduser())
         )
-        settings = cls(secret, region, workspace_id, base_url, home_path)
+        settings = cls(secret, region, workspace_id, base_url, home_path, default_state_dir(env))
         if secret is not None and base_url is None:
             settings.endpoint()  # fail now, not at the first request, if eu lacks a workspace
         return settings

@@ -1,8 +1,10 @@
 """The per-run steps shared by a single generation and a batch: create → log the id → follow.
 
 ``Session.agenerate`` and ``Batch`` both call :func:`submit_one` after writing the run's write-ahead
-row; they differ only in what happens around the create (a batch paces it through its limiter and
-absorbs 429s itself, see ``pace``) and in what they do when the task ends (``on_task``).
+row; they differ only in what happens around the create and in what they do when the task ends
+(``on_task``). Both absorb 429s the same way (:func:`throttle_pace`): a create answered 429 made
+no task, so it is sent again through the limiter (``Retry-After``, else backoff with jitter, as a
+hold on the whole rate group) until the deadline; only then does the run fail, NOT_CREATED.
 
 Every create of a client passes the client's :class:`~wanbook._api.pacing.CreateGate`, so the search
 for an ambiguous create's task never overlaps a sibling's create (see the gate's docstring).
@@ -11,6 +13,8 @@ for an ambiguous create's task never overlaps a sibling's create (see the gate's
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +22,7 @@ from urllib.parse import urlsplit
 
 from wanbook._api.pacing import create_gate
 from wanbook._api.poll_schedule import PollPlan, Tuning, expect
+from wanbook._api.retry import RetryPolicy
 from wanbook._api.tasks import Task
 from wanbook._engine.prepare import Prepared
 from wanbook._engine.tracker import Tracker
@@ -38,11 +43,55 @@ if TYPE_CHECKING:
     from wanbook._api.client import Client
     from wanbook._engine.resources import Resources
 
-__all__ = ["Pace", "poll_plan", "submit_one"]
+__all__ = ["Pace", "poll_plan", "submit_one", "throttle_pace"]
 
 #: Called before re-sending a create refused with 429 (the error, and how many were refused so
 #: far): waits as the caller's limiter says, or raises to give up (nothing was created).
 Pace = Callable[[RateLimitError, int], Awaitable[None]]
+
+
+def throttle_pace(
+    hold: Callable[[float], None] | None,
+    policy: RetryPolicy,
+    *,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    rng: Callable[[], float] = random.random,
+    on_refused: Callable[[], None] | None = None,
+) -> Pace:
+    """The :data:`Pace` of one create: after its ``n``-th 429, wait the server's ``Retry-After``
+    (capped by ``policy``) or ``policy``'s jittered backoff, then send again — until ``deadline``
+    seconds from now; then raise :class:`RateLimitError` saying nothing was created or billed.
+
+    The wait is a ``hold`` on the rate group (every create of the account waits, not just this
+    one; the create's next submission token comes after it). Without ``hold`` it sleeps here.
+    """
+    started = clock()
+    end = started + max(0.0, deadline)
+
+    async def pace(error: RateLimitError, refused: int) -> None:
+        if on_refused is not None:
+            on_refused()
+        delay = policy.delay(refused - 1, error.retry_after, rng)
+        now = clock()
+        if now + delay >= end:
+            raise RateLimitError(
+                f"the service still refused this create as throttled (HTTP 429) after "
+                f"{refused} tries over {now - started:.0f} s, and the deadline "
+                f"({deadline:g} s) leaves no time for another; nothing was created or billed. "
+                f"Last answer: {error}",
+                status_code=error.status_code,
+                code=error.code,
+                request_id=error.request_id,
+                retry_after=error.retry_after,
+            ) from error
+        if hold is not None:
+            hold(delay)
+        else:
+            await sleep(delay)
+
+    return pace
 
 
 async def submit_one(
@@ -55,16 +104,21 @@ async def submit_one(
     pace: Pace | None = None,
     on_task: Callable[[Task], None] | None = None,
     before_send: Callable[[], Awaitable[None]] | None = None,  # the limiter's token
+    on_answer: Callable[[Task], None] | None = None,  # every poll's answer (a heartbeat)
 ) -> Run:
     """Create the task of the logged run ``run_id``, log its id, follow it to the end (poll,
     download, price) and return the final run. A FAILED task is returned, not raised.
 
     Raises (after logging what is known) when no task can be followed: APIError/TransportError
     (run ERROR), AmbiguousCreateError that no search resolved (run AMBIGUOUS, for ``resume``),
-    BatchCancelled/TaskTimeoutError from ``pace`` (run NOT_CREATED), TaskTimeoutError past
-    ``deadline`` while following (the task goes on; ``resume`` finishes it).
+    BatchCancelled/TaskTimeoutError from ``before_send``, RateLimitError from ``pace`` (still
+    throttled at the deadline) (run NOT_CREATED), TaskTimeoutError past ``deadline`` while
+    following (the task goes on; ``resume`` finishes it). Without ``pace``, 429s are absorbed by
+    a :func:`throttle_pace` that sleeps, until ``deadline``.
     """
     client = resources.client()
+    if pace is None:
+        pace = throttle_pace(None, client.retry_policy, deadline=deadline)
     sent_at = datetime.now(UTC)
     tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
     since = 0.0  # how long before now the task was made (it was just now, unless found later)
@@ -89,16 +143,17 @@ async def submit_one(
             sent_at = datetime.fromtimestamp(exc.sent_at, UTC)
         async with create_gate(client).searching():
             found = await tracker.find_ambiguous(
-                client, run_id, prep.body["model"], sent_at, answered_at
+                client, run_id, prep.body["model"], sent_at, answered_at, deadline=deadline
             )
         if found is None:
             raise
         task = found
         since = (datetime.now(UTC) - sent_at).total_seconds()
-    except (BatchCancelled, TaskTimeoutError) as exc:
-        tracker.update(
+    except (BatchCancelled, TaskTimeoutError, RateLimitError) as exc:
+        tracker.update(  # nothing was created: a 429 made no task
             run_id,
             status="NOT_CREATED",
+            error_code=getattr(exc, "code", None) or type(exc).__name__,
             error_message=str(exc),
             cost=0.0,
             finished_at=datetime.now(UTC),
@@ -123,7 +178,13 @@ async def submit_one(
     if on_task is not None:
         on_task(task)
     return await tracker.follow(
-        client, run_id, task.task_id, deadline=deadline, poll=poll, on_task=on_task
+        client,
+        run_id,
+        task.task_id,
+        deadline=deadline,
+        poll=poll,
+        on_task=on_task,
+        on_answer=on_answer,
     )
 
 
@@ -132,11 +193,11 @@ async def _create(
     body: dict[str, Any],
     tracker: Tracker,
     run_id: str,
-    pace: Pace | None,
+    pace: Pace,
     before_send: Callable[[], Awaitable[None]] | None = None,
     sending: list[bool] | None = None,
 ) -> Task:
-    """Send the create (again after each 429 when ``pace`` is given) and log the task id before
+    """Send the create (again after each 429, when ``pace`` allows) and log the task id before
     leaving the gate. ``before_send`` (a submission token) is awaited inside the gate just
     before each send, so a search that held the gate does not bunch the delayed sends together;
     ``sending`` gets an item once a create is on its way."""
@@ -149,7 +210,7 @@ async def _create(
                     await before_send()
                 if sending is not None:
                     sending.append(True)
-                task = await client.create(body, retry_throttled=pace is None)
+                task = await client.create(body, retry_throttled=False)
                 tracker.update(
                     run_id,
                     task_id=task.task_id,
@@ -158,8 +219,6 @@ async def _create(
                 )
                 return task
         except RateLimitError as exc:
-            if pace is None:
-                raise
             refused += 1
             if sending is not None:
                 sending.clear()  # a 429 created nothing

@@ -12,6 +12,7 @@ What an answer means for the row is a set of pure translations at the end of thi
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from wanbook._api.poll_schedule import PollPlan
 from wanbook._api.tasks import Task, TaskStatus
 from wanbook._api.watch import watch_task
 from wanbook._engine.prepare import Prepared
-from wanbook._errors import DownloadError, TaskTimeoutError
+from wanbook._errors import DownloadError, RateLimitError, TaskTimeoutError
 from wanbook._media.images import describe_for_log
 from wanbook._media.videos import download_video
 from wanbook._runlog.run import Run
@@ -197,12 +198,14 @@ class Tracker:
         deadline: float,
         poll: PollPlan | None = None,
         on_task: Callable[[Task], None] | None = None,
+        on_answer: Callable[[Task], None] | None = None,
     ) -> Run:
         """Poll ``task_id`` to its end, logging each status change; then download and price it.
 
         ``poll`` is the schedule of waits (default: the client's); when it has already seen the
         task (the create's answer), the first query waits for it instead of going out at once.
-        ``on_task`` is called with each new state of the task, after it is logged. Queries that
+        ``on_task`` is called with each new state of the task, after it is logged; ``on_answer``
+        with every answer (the limiter's note that the task is still followed). Queries that
         fail for a while (network, 5xx, throttling) are waited out until ``deadline`` (seconds
         from now; see ``_api.watch``): the task is paid for, so it is not given up early.
         """
@@ -212,6 +215,8 @@ class Tracker:
 
         def answered(task: Task) -> None:  # every answer: note it now and then (cheaply)
             nonlocal noted
+            if on_answer is not None:
+                on_answer(task)
             now = self.clock()
             if last is not None and task.status is last.status and now - noted >= POLL_NOTE_EVERY:
                 self.log.update(run_id, last_polled_at=datetime.now(UTC))
@@ -283,25 +288,38 @@ class Tracker:
         wire_model: str,
         sent_at: datetime,
         answered_at: datetime | None = None,
+        *,
+        deadline: float = 0.0,
     ) -> Task | None:
         """Look for the task an ambiguous create may have made, through the list endpoint.
 
         ``wire_model`` is the model name as sent (the list reports that one). ``answered_at``
         (when the create failed, if known) narrows where the task is looked for to between
         sending and failing, so two ambiguous creates of a batch do not swap tasks. One search
-        at a time per tracker: a task found is logged before the next search excludes it."""
+        at a time per tracker: a task found is logged before the next search excludes it.
+        A list still throttled (429) once the client's retries are spent is asked again after
+        ``Retry-After`` or a backoff, until ``deadline`` seconds from now."""
+        end = self.clock() + deadline
         async with self._search:
             _, rows = self.log.query(
                 "SELECT task_id FROM runs WHERE task_id IS NOT NULL AND created_at >= ?",
                 [utc_iso(sent_at - 2 * FIND_WINDOW)],
             )
-            found = await client.find_task(
-                wire_model,
-                sent_after=sent_at,
-                sent_before=answered_at or sent_at + FIND_WINDOW,
-                slack=FIND_WINDOW,
-                exclude={task_id for (task_id,) in rows},  # siblings of a batch: other runs'
-            )
+            for attempt in itertools.count():
+                try:
+                    found = await client.find_task(
+                        wire_model,
+                        sent_after=sent_at,
+                        sent_before=answered_at or sent_at + FIND_WINDOW,
+                        slack=FIND_WINDOW,
+                        exclude={task_id for (task_id,) in rows},  # a batch's other runs'
+                    )
+                    break
+                except RateLimitError as exc:
+                    delay = client.retry_policy.delay(attempt, exc.retry_after)
+                    if self.clock() + delay >= end:
+                        raise
+                    await self.sleep(delay)
             if found is None:
                 return None
             self.update(
@@ -342,7 +360,7 @@ class Tracker:
             return self.update(run_id, **expired(None, why), finished_at=now)
         if not task_id:
             model = wire_model(record, self.region)
-            task = await self.find_ambiguous(client, run_id, model, created_at)
+            task = await self.find_ambiguous(client, run_id, model, created_at, deadline=deadline)
             if task is None:
                 if now - created_at < self.list_grace:
                     return Run(record)  # too soon to tell: the list may not show it yet

@@ -1,0 +1,228 @@
+"""One account, many processes: 1, 2 and 4 processes × N runs on one emulator account and one 2/2
+rate group (wan2.2-t2v-plus: 2 submissions per second, 2 tasks in flight), three ways:
+
+1. ``wanbook submit_many``: each process sends its N runs as one batch;
+2. ``wanbook generate``: each process generates its N runs one after another (a shell loop);
+3. the vendor's SDK: each process calls ``dashscope.VideoSynthesis.call`` in a loop (a 429 is
+   retried after 1 s, as a user's loop would; the SDK does not retry it).
+
+Every process has its own ``WANBOOK_HOME`` (its own run log); the wanbook processes share only the
+user's state folder (one ``WANBOOK_STATE_DIR``, a temporary one here, fresh for each scenario),
+which is all account-wide pacing needs. Before the scenarios each run log gets 3 runs like these
+(not measured), as a user's has after a few runs: the poll schedule then aims at a task's end from
+history. (On an empty log, behind a base URL of unknown pace, the first polls ramp from 1 s, which
+at the emulator's seconds-long tasks would cost more than at the service's minutes.) The emulator (rate limits on, in this process) is the referee: it counts the 429s it
+answers and keeps each task's submit and end times, from which the peak in flight and the mean
+task time come.
+
+``rate / limit`` is runs per second (runs ÷ wall time from the first create to the last task's
+end) over what the group allows: ``min(per_second, in_flight / mean task time)``. Goal with 4
+processes: ≥ 0.9 for wanbook, and 0 answers of 429. The table is printed and, unless
+``--no-record``, appended with the command line to ``bench/RESULTS.md`` under "Account".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._results import headline, record  # noqa: E402
+from wanbook.emulator import Emulator  # noqa: E402
+
+MODEL = "wan2.2-t2v-plus"
+PER_SECOND, IN_FLIGHT = 2, 2  # the group wan2.1/wan2.2 (models.toml [rate_groups])
+PROMPT = "a red fox trotting through fresh snow at dusk"  # one prompt and seed: rendered once
+
+WANBOOK_CHILD = """
+import json, sys
+import wanbook as wb
+
+mode, n, model, prompt = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+reqs = [wb.Request(prompt=prompt, model=model, size="832*480", seed=1, prompt_extend=False)
+        for _ in range(n)]
+with wb.Session(quiet=True) as s:
+    if mode == "batch":
+        outcomes = s.submit_many(reqs)
+        ok = [o.ok for o in outcomes]
+    else:
+        ok = [s.generate(request=r, raise_on_failure=False).ok for r in reqs]
+print(json.dumps({"ok": sum(ok), "failed": len(ok) - sum(ok)}))
+"""
+
+SDK_CHILD = """
+import json, sys, time
+import dashscope
+from dashscope import VideoSynthesis
+from dashscope.common.error import InvalidTask
+
+dashscope.base_http_api_url = sys.argv[1]
+n, model, prompt = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ok = failed = retried = 0
+for _ in range(n):
+    while True:
+        try:
+            rsp = VideoSynthesis.call(model=model, prompt=prompt, seed=1, size="832*480",
+                                      prompt_extend=False, api_key="sk-bench")
+        except InvalidTask as exc:
+            if "429" in str(exc):
+                retried += 1
+                time.sleep(1.0)
+                continue
+            rsp = None
+        break
+    good = rsp is not None and rsp.output is not None and rsp.output.get("task_status") == "SUCCEEDED"
+    ok += good
+    failed += not good
+print(json.dumps({"ok": ok, "failed": failed, "retried": retried}))
+"""
+
+
+class Referee:
+    """Counts the emulator's answers to creates (by status) during a scenario."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.service = emu.service
+        self.answers: list[int] = []
+        self._lock = threading.Lock()
+        handle = self.service.handle
+
+        def spy(method: str, path: str, *rest: Any) -> Any:
+            reply = handle(method, path, *rest)
+            if path.rstrip("/").endswith("/video-synthesis"):
+                with self._lock:
+                    self.answers.append(reply.status)
+            return reply
+
+        self.service.handle = spy
+
+    def reset(self) -> None:
+        with self._lock:
+            self.answers = []
+        self.service.store._tasks.clear()  # each scenario starts with an idle account
+
+
+def peak_in_flight(tasks: list[Any], now: float) -> int:
+    edges = []
+    for t in tasks:
+        edges += [(t.submit, 1), (t.end_time(now) or now, -1)]
+    peak = busy = 0
+    for _, step in sorted(edges):
+        busy += step
+        peak = max(peak, busy)
+    return peak
+
+
+def scenario(
+    emu: Emulator, referee: Referee, way: str, procs: int, n: int, state: Path, work: Path
+) -> dict[str, Any]:
+    referee.reset()
+    children = []
+    for p in range(procs):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
+        env |= {
+            "WANBOOK_BASE_URL": emu.base_url,
+            "WANBOOK_HOME": str(work / f"home-{p}"),
+            "WANBOOK_STATE_DIR": str(state),
+        }
+        if way == "sdk":
+            argv = [sys.executable, "-c", SDK_CHILD, emu.base_url, str(n), MODEL, PROMPT]
+        else:
+            argv = [sys.executable, "-c", WANBOOK_CHILD, way, str(n), MODEL, PROMPT]
+        children.append(
+            subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        )
+    outs = []
+    for child in children:
+        out, err = child.communicate(timeout=1800)
+        if child.returncode != 0:
+            raise SystemExit(f"a {way} process failed: {err.decode(errors='replace')[-2000:]}")
+        outs.append(json.loads(out.decode().strip().splitlines()[-1]))
+    now = time.time()
+    tasks = list(referee.service.store._tasks.values())
+    ends = [t.end_time(now) or now for t in tasks]
+    span = max(ends) - min(t.submit for t in tasks) if tasks else float("nan")
+    task_time = statistics.fmean(e - t.submit for t, e in zip(tasks, ends, strict=True))
+    allowed = min(PER_SECOND, IN_FLIGHT / task_time)
+    rate = len(tasks) / span
+    return {
+        "way": way,
+        "procs": procs,
+        "runs": procs * n,
+        "ok": sum(o["ok"] for o in outs),
+        "failed": sum(o["failed"] for o in outs),
+        "throttled": sum(1 for a in referee.answers if a == 429),
+        "peak": peak_in_flight(tasks, now),
+        "task_time": task_time,
+        "span": span,
+        "rate": rate,
+        "ratio": rate / allowed,
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| way | processes × runs | ok | failed | 429s answered (goal 0 for wanbook) | peak in "
+        "flight (limit 2) | mean task s | wall s | runs/s | rate / limit (goal ≥ 0.9 at 4) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['way']} | {r['procs']} × {r['runs'] // r['procs']} | {r['ok']} | {r['failed']} "
+            f"| {r['throttled']} | {r['peak']} | {r['task_time']:.2f} | {r['span']:.1f} "
+            f"| {r['rate']:.2f} | {r['ratio']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+WAYS = {"batch": "wanbook submit_many", "single": "wanbook generate loop", "sdk": "SDK call loop"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=10, help="runs per process (default 10)")
+    ap.add_argument("--procs", default="1,2,4", help="process counts (default 1,2,4)")
+    ap.add_argument("--ways", default="batch,single,sdk", help="default batch,single,sdk")
+    ap.add_argument("--time-scale", type=float, default=1 / 20, help="emulator pace (1/20)")
+    ap.add_argument("--no-record", action="store_true", help="print only")
+    args = ap.parse_args()
+    rows = []
+    with (
+        tempfile.TemporaryDirectory(prefix="wanbook-bench-account-") as tmp,
+        Emulator(time_scale=args.time_scale, rate_limits=True) as emu,
+    ):
+        referee = Referee(emu)
+        counts = [int(p) for p in args.procs.split(",")]
+        warm = scenario(emu, referee, "batch", max(counts), 3, Path(tmp) / "warm", Path(tmp))
+        print(f"warm-up: {warm['ok']} runs in {max(counts)} run logs", flush=True)
+        for procs in counts:
+            for way in args.ways.split(","):
+                state = Path(tmp) / f"state-{way}-{procs}"  # a fresh account state per scenario
+                row = scenario(emu, referee, way, procs, args.n, state, Path(tmp))
+                row["way"] = WAYS[way]
+                rows.append(row)
+                print(table([row]).splitlines()[-1], flush=True)
+    text = table(rows)
+    print(text)
+    if not args.no_record:
+        cpu = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+        details = (
+            f"{MODEL} (group 2/s, 2 in flight), emulator time scale {args.time_scale:g}, "
+            f"rate limits on; {cpu}"
+        )
+        record("## Account", headline(details) + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()

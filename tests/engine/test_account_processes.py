@@ -1,0 +1,100 @@
+"""Four real processes on one emulator account, rate limits on (wan2.1/wan2.2: 2 per second, 2 in
+flight), each with its own WANBOOK_HOME, sharing only the user's state folder: the emulator, the
+referee, answers no 429, every run succeeds, and never more than 2 tasks run at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wanbook.emulator import Emulator
+
+FAST = 1 / 600
+RUNS = 3  # per process
+
+CHILD = """
+import json, sys
+import wanbook as wb
+
+mode, runs = sys.argv[1], int(sys.argv[2])
+requests = [
+    wb.Request(prompt=f"a fox in the snow {i}", model="wan2.2-t2v-plus", size="832*480",
+               seed=i, prompt_extend=False)
+    for i in range(runs)
+]
+with wb.Session(quiet=True) as s:
+    if mode == "batch":
+        outcomes = s.submit_many(requests)
+        statuses = [o.run.status if o.run else repr(o.error) for o in outcomes]
+    else:
+        statuses = [s.generate(request=r, raise_on_failure=False).status for r in requests]
+print(json.dumps(statuses))
+"""
+
+
+class Referee:
+    """What the emulator answered to creates, and its tasks' own start and end times."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.service = emu.service
+        self.answers: list[int] = []
+        self._lock = threading.Lock()
+        handle = self.service.handle
+
+        def spy(method: str, path: str, *rest: Any) -> Any:
+            reply = handle(method, path, *rest)
+            if path.rstrip("/").endswith("/video-synthesis"):
+                with self._lock:
+                    self.answers.append(reply.status)
+            return reply
+
+        self.service.handle = spy
+
+    def peak_in_flight(self) -> int:
+        now = time.time()
+        edges = []
+        for t in self.service.store._tasks.values():
+            edges += [(t.submit, 1), (t.end_time(now) or now, -1)]
+        peak = busy = 0
+        for _, step in sorted(edges):
+            busy += step
+            peak = max(peak, busy)
+        return peak
+
+
+@pytest.mark.slow
+def test_four_processes_on_one_account_never_see_a_429(tmp_path: Path) -> None:
+    with Emulator(time_scale=FAST, rate_limits=True) as emu:
+        referee = Referee(emu)
+        procs = []
+        for n, mode in enumerate(["batch", "single", "batch", "single"]):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("DASHSCOPE_")}
+            env |= {
+                "WANBOOK_BASE_URL": emu.base_url,
+                "WANBOOK_HOME": str(tmp_path / f"home-{n}"),  # each its own run log
+                # WANBOOK_STATE_DIR: the conftest's, shared by all four (the user's one place)
+            }
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", CHILD, mode, str(RUNS)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        results = [p.communicate(timeout=300) for p in procs]
+        for proc, (_out, err) in zip(procs, results, strict=True):
+            assert proc.returncode == 0, err
+        statuses = [s for out, _ in results for s in json.loads(out.strip().splitlines()[-1])]
+        assert statuses == ["SUCCEEDED"] * (4 * RUNS)
+        assert referee.answers == [200] * (4 * RUNS)  # not one 429
+        assert referee.peak_in_flight() <= 2
