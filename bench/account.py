@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import headline, record  # noqa: E402
+from tests.emulator_helpers import Referee  # noqa: E402
 from wanbook.emulator import Emulator  # noqa: E402
 
 MODEL = "wan2.2-t2v-plus"
@@ -89,41 +89,6 @@ print(json.dumps({"ok": ok, "failed": failed, "retried": retried}))
 """
 
 
-class Referee:
-    """Counts the emulator's answers to creates (by status) during a scenario."""
-
-    def __init__(self, emu: Emulator) -> None:
-        self.service = emu.service
-        self.answers: list[int] = []
-        self._lock = threading.Lock()
-        handle = self.service.handle
-
-        def spy(method: str, path: str, *rest: Any) -> Any:
-            reply = handle(method, path, *rest)
-            if path.rstrip("/").endswith("/video-synthesis"):
-                with self._lock:
-                    self.answers.append(reply.status)
-            return reply
-
-        self.service.handle = spy
-
-    def reset(self) -> None:
-        with self._lock:
-            self.answers = []
-        self.service.store._tasks.clear()  # each scenario starts with an idle account
-
-
-def peak_in_flight(tasks: list[Any], now: float) -> int:
-    edges = []
-    for t in tasks:
-        edges += [(t.submit, 1), (t.end_time(now) or now, -1)]
-    peak = busy = 0
-    for _, step in sorted(edges):
-        busy += step
-        peak = max(peak, busy)
-    return peak
-
-
 def scenario(
     emu: Emulator, referee: Referee, way: str, procs: int, n: int, state: Path, work: Path
 ) -> dict[str, Any]:
@@ -150,7 +115,7 @@ def scenario(
             raise SystemExit(f"a {way} process failed: {err.decode(errors='replace')[-2000:]}")
         outs.append(json.loads(out.decode().strip().splitlines()[-1]))
     now = time.time()
-    tasks = list(referee.service.store._tasks.values())
+    tasks = referee.tasks()
     ends = [t.end_time(now) or now for t in tasks]
     span = max(ends) - min(t.submit for t in tasks) if tasks else float("nan")
     task_time = statistics.fmean(e - t.submit for t, e in zip(tasks, ends, strict=True))
@@ -163,7 +128,7 @@ def scenario(
         "ok": sum(o["ok"] for o in outs),
         "failed": sum(o["failed"] for o in outs),
         "throttled": sum(1 for a in referee.answers if a == 429),
-        "peak": peak_in_flight(tasks, now),
+        "peak": referee.peak_in_flight(),
         "task_time": task_time,
         "span": span,
         "rate": rate,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -127,3 +128,44 @@ def frames(data: bytes, *indices: int) -> list[Any]:
             if len(out) == len(wanted):
                 break
     return [out[i] for i in indices]
+
+
+class Referee:
+    """What an emulator answered to creates (their HTTP statuses), and how many of its tasks were
+    in flight at once: the account-wide tests and ``bench/account.py`` read it."""
+
+    def __init__(self, emu: Any) -> None:
+        self.service = emu.service
+        self.answers: list[int] = []
+        self._lock = threading.Lock()
+        handle = self.service.handle
+
+        def spy(method: str, path: str, *rest: Any) -> Any:
+            reply = handle(method, path, *rest)
+            if path.rstrip("/").endswith("/video-synthesis"):
+                with self._lock:
+                    self.answers.append(reply.status)
+            return reply
+
+        self.service.handle = spy
+
+    def reset(self) -> None:
+        """Forget the answers and the tasks: the next scenario starts with an idle account."""
+        with self._lock:
+            self.answers = []
+        self.service.store._tasks.clear()
+
+    def tasks(self) -> list[Any]:
+        return list(self.service.store._tasks.values())
+
+    def peak_in_flight(self) -> int:
+        """The most tasks that were queued or running at one moment (by the emulator's clock)."""
+        now = time.time()
+        edges = []
+        for t in self.tasks():
+            edges += [(t.submit, 1), (t.end_time(now) or now, -1)]
+        peak = busy = 0
+        for _, step in sorted(edges):
+            busy += step
+            peak = max(peak, busy)
+        return peak

@@ -8,13 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.emulator_helpers import Referee
 from wanbook.emulator import Emulator
 
 FAST = 1 / 600
@@ -38,36 +36,6 @@ with wb.Session(quiet=True) as s:
         statuses = [s.generate(request=r, raise_on_failure=False).status for r in requests]
 print(json.dumps(statuses))
 """
-
-
-class Referee:
-    """What the emulator answered to creates, and its tasks' own start and end times."""
-
-    def __init__(self, emu: Emulator) -> None:
-        self.service = emu.service
-        self.answers: list[int] = []
-        self._lock = threading.Lock()
-        handle = self.service.handle
-
-        def spy(method: str, path: str, *rest: Any) -> Any:
-            reply = handle(method, path, *rest)
-            if path.rstrip("/").endswith("/video-synthesis"):
-                with self._lock:
-                    self.answers.append(reply.status)
-            return reply
-
-        self.service.handle = spy
-
-    def peak_in_flight(self) -> int:
-        now = time.time()
-        edges = []
-        for t in self.service.store._tasks.values():
-            edges += [(t.submit, 1), (t.end_time(now) or now, -1)]
-        peak = busy = 0
-        for _, step in sorted(edges):
-            busy += step
-            peak = max(peak, busy)
-        return peak
 
 
 @pytest.mark.slow

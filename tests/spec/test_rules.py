@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import wanbook as wb
+from tests.spec.test_wan27_rules import CASES as WAN27_CASES
 from wanbook._errors import ValidationError
 from wanbook._spec.request import Request, build_body, check, request_from_body, validate
 
@@ -360,7 +361,6 @@ CASES: list[tuple[str, dict, str, str]] = [
 
 
 def test_at_least_sixty_cases_across_every_model() -> None:
-    from tests.spec.test_wan27_rules import CASES as WAN27_CASES
 
     assert len(CASES) >= 60
     models = {c[1].get("model") for c in [*CASES, *WAN27_CASES]}  # wan2.7/kf2v: that table
@@ -368,7 +368,9 @@ def test_at_least_sixty_cases_across_every_model() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "region", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+    ("kwargs", "region", "field"),
+    [c[1:] for c in [*CASES, *WAN27_CASES]],
+    ids=[c[0] for c in [*CASES, *WAN27_CASES]],
 )
 def test_invalid_request_names_field_and_sends_nothing(
     kwargs: dict, region: str, field: str, api_key: str
@@ -389,7 +391,7 @@ def test_invalid_request_names_field_and_sends_nothing(
     fields = err.fields if isinstance(err, ValidationError) else [err.field]
     assert field in fields, str(err)
     value = kwargs.get(field)
-    if isinstance(value, (str, int, float)) and field != "prompt":
+    if isinstance(value, (str, int, float)) and field not in ("prompt", "model"):
         assert str(value) in str(err), f"the error does not quote the value {value!r}: {err}"
     assert seen == []
     # nothing was paid for, and the run log holds no submitted run

@@ -298,24 +298,21 @@ class AccountStore:
         with self.transaction() as db:
             if self._live_slots(db, account, group) >= cap:
                 return None
-            now = self.clock()
-            cur = db.execute(
-                "INSERT INTO slots (account, grp, pid, host, started, reserved_at, last_polled_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (account, group, *self._mine(), now, now),
-            )
-            return int(cur.lastrowid or 0)
+            return self._insert_slot(db, account, group)
 
     def add_slot(self, account: str, group: str) -> int:
         """Count a task that already runs (a resumed one) in flight, room or not: its slot id."""
         with self.transaction() as db:
-            now = self.clock()
-            cur = db.execute(
-                "INSERT INTO slots (account, grp, pid, host, started, reserved_at, last_polled_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (account, group, *self._mine(), now, now),
-            )
-            return int(cur.lastrowid or 0)
+            return self._insert_slot(db, account, group)
+
+    def _insert_slot(self, db: sqlite3.Connection, account: str, group: str) -> int:
+        now = self.clock()
+        cur = db.execute(
+            "INSERT INTO slots (account, grp, pid, host, started, reserved_at, last_polled_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (account, group, *self._mine(), now, now),
+        )
+        return int(cur.lastrowid or 0)
 
     def touch_slot(self, slot_id: int, task_id: str | None = None) -> None:
         """Note that the slot's task was just polled (and its id, once known)."""

@@ -147,13 +147,17 @@ class RateWindow:
     async def acquire(self) -> float:
         """Wait for a token; returns the clock time it was taken."""
         async with self._lock:
-            while True:
-                now = self._clock()
-                wait = self.wait_time(now)
-                if wait <= 0:
-                    self._times.append(now)
-                    return now
-                await self._sleep(wait)
+            return await self._take()
+
+    async def _take(self) -> float:
+        """Wait for room in this window and take a token (the caller holds the lock)."""
+        while True:
+            now = self._clock()
+            wait = self.wait_time(now)
+            if wait <= 0:
+                self._times.append(now)
+                return now
+            await self._sleep(wait)
 
 
 class GroupLimit:
@@ -415,13 +419,7 @@ class SharedRateWindow(RateWindow):
                         return now
                 except StateUnavailable as exc:
                     sh.failed(exc)
-            while True:  # the state is down: this process's own window
-                now = self._clock()
-                wait = self.wait_time(now)
-                if wait <= 0:
-                    self._times.append(now)
-                    return now
-                await self._sleep(wait)
+            return await self._take()  # the state is down: this process's own window
 
 
 class SharedGroupLimit(GroupLimit):
