@@ -28,7 +28,15 @@ from tests.hostile.conftest import COST, MODEL, NAN, SIZE, World, check_end, lef
 from tests.hostile.server import Reply
 
 #: Defects of issue 14 not fixed yet: their cases must fail (strict xfail).
-OPEN = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+OPEN = {1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13}
+#: The parts of #14 (several small defects) still open, by case name.
+OPEN_14 = {
+    "#14 orphan .part files removed by resume",
+    "#14 resume fails a SUCCEEDED run left without video",
+    "#14 40 MB prompt refused before sending",
+    "#14 public base: no download from loopback",
+    "#14 exports leave signed URLs out",
+}
 PROMPT = "a red fox in the snow"
 
 ok = ("SUCCEEDED",), (COST,), (True,)
@@ -957,7 +965,7 @@ def _bind_default(world: World) -> Any:
 
 def _param(case: Case) -> Any:
     marks = []
-    if case.defect in OPEN:
+    if case.defect in OPEN or case.name in OPEN_14:
         marks.append(pytest.mark.xfail(strict=True, reason=f"issue 14 #{case.defect}"))
     return pytest.param(case, id=case.name, marks=marks)
 

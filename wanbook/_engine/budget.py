@@ -18,17 +18,36 @@ session's in-memory book of its runs and reservations.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from wanbook._engine.prepare import Prepared
-from wanbook._errors import BudgetExceededError
+from wanbook._errors import BudgetExceededError, ConfigError
 from wanbook._runlog.schema import UNFINISHED as _UNFINISHED
 from wanbook._spec.prices import as_number
 
-__all__ = ["Budget", "Ledger", "Reservation"]
+__all__ = ["Budget", "Ledger", "Reservation", "budget_amount"]
+
+
+def budget_amount(value: Any) -> float | str | None:
+    """A session's ``budget=`` checked: a finite amount >= 0 (as a float), a shared budget's
+    name (a string, checked where it is opened), or None for no budget. NaN, infinities,
+    negative amounts and other types are refused: ``budget=nan`` would otherwise compare as
+    "never over" and turn the budget off."""
+    if value is None or isinstance(value, str):
+        return value
+    number = (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    )
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ConfigError(
+            f"budget {value!r} is not allowed: give a finite amount >= 0 in the budget's "
+            "currency, a shared budget's name, or None for no budget"
+        )
+    return number
 
 
 @dataclass(frozen=True)

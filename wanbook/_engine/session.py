@@ -21,7 +21,7 @@ from typing import Any
 from wanbook._api.account_state import StateUnavailable
 from wanbook._api.pacing import Slot
 from wanbook._engine.batch import Batch, Outcome
-from wanbook._engine.budget import Budget
+from wanbook._engine.budget import Budget, budget_amount
 from wanbook._engine.prepare import Prepared, prepare, request_of
 from wanbook._engine.resources import Resources
 from wanbook._engine.settings import Settings
@@ -102,8 +102,9 @@ class Session(Resources):
             quiet=quiet,
         )
         self.experiment = experiment
-        self.tags = list(tags)
-        self.budget = budget  # a number: this session's own money; a name: a shared budget
+        self.tags = as_tags(tags)
+        # a number: this session's own money; a name: a shared budget
+        self.budget = budget_amount(budget)
         self.budget_currency = budget_currency
         self._named: NamedBudget | None = None
         self.deadline = deadline
@@ -156,7 +157,9 @@ class Session(Resources):
         draw = self._check_budget(prep)
         try:
             tracker = self.tracker(on_update)
-            run_id = tracker.start(prep, experiment or self.experiment, [*self.tags, *tags])
+            run_id = tracker.start(
+                prep, experiment or self.experiment, [*self.tags, *as_tags(tags)]
+            )
         except BaseException:
             if draw is not None:
                 draw.release_unsent()
@@ -205,7 +208,7 @@ class Session(Resources):
                 self.tracker(on_update),
                 preps,
                 experiment=experiment if experiment is not None else self.experiment,
-                tags=[*self.tags, *tags],
+                tags=[*self.tags, *as_tags(tags)],
                 deadline=deadline,
                 run_deadline=self.deadline,
                 limits=limits,
@@ -493,6 +496,17 @@ class Session(Resources):
     def __repr__(self) -> str:
         where = "emulator" if self.settings.uses_emulator else self.settings.endpoint()
         return f"Session(backend={where!r}, region={self.region!r}, home={str(self.home)!r})"
+
+
+def as_tags(tags: Iterable[str] | str | None) -> list[str]:
+    """``tags=`` as a list: one string is one tag (never its letters); each must be a string."""
+    if tags is None:
+        return []
+    items = [tags] if isinstance(tags, str) else list(tags)
+    for tag in items:
+        if not isinstance(tag, str):
+            raise ValidationError([Problem("tags", tag, "each tag must be a string")])
+    return items
 
 
 def _log_failure(tracker: Tracker, record: dict[str, Any], exc: BaseException) -> Run:

@@ -59,7 +59,7 @@ class Settings:
                 None,
                 {k: v for k, v in env.items() if k != "WANBOOK_BASE_URL"},
             )
-        secret = key if isinstance(key, Secret) or key is None else _secret(key)
+        secret = None if key is None else _secret(key)
         source = "region" if region else "WANBOOK_REGION"  # name where a bad value came from
         region = region or env.get("WANBOOK_REGION") or "intl"
         regions = catalogue().regions
@@ -94,11 +94,22 @@ class Settings:
             raise ConfigError(str(exc)) from None
 
 
-def _secret(value: str) -> Secret:
+def _secret(value: str | Secret) -> Secret:
+    """The key as a :class:`Secret`, refused (never shown) unless it can go in an HTTP header:
+    a newline, NUL or other control character, or a non-ASCII letter, would otherwise fail at the
+    first request (after the run was logged) or end up quoted in an error."""
     try:
-        return Secret(value)
+        secret = value if isinstance(value, Secret) else Secret(value)
     except ValueError:
         raise ConfigError(f"{ENV_KEY} is set but empty") from None
+    for position, char in enumerate(secret.reveal(), 1):
+        if not ("!" <= char <= "~"):
+            what = "a non-ASCII letter" if ord(char) > 127 else "a space or control character"
+            raise ConfigError(
+                f"the API key ({ENV_KEY} or api_key=) has {what} at position {position}; "
+                "a key is printable ASCII without spaces: copy it again from the console"
+            )
+    return secret
 
 
 def _check_base_url(url: str) -> str:

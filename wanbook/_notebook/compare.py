@@ -486,7 +486,7 @@ class _Plan:
             bar.step(failed=True)
         return bar
 
-    async def run(self, bar: Progress, experiment: str | None, tags: list[str]) -> Any:
+    async def run(self, bar: Progress, experiment: str | None, tags: Iterable[str]) -> Any:
         """Run the valid requests through the session's batch engine; return the frame."""
         for line in self.notes():
             print(line, file=sys.stderr)
@@ -539,7 +539,7 @@ async def acompare(
     dry = _start(plan, dry_run)
     if dry_run:
         return dry
-    return await plan.run(plan.progress(progress), experiment, list(tags))
+    return await plan.run(plan.progress(progress), experiment, tags)  # Session.batch reads it
 
 
 def compare(
@@ -582,4 +582,4 @@ def compare(
     if dry_run:
         return dry
     bar = plan.progress(progress)
-    return run_sync(plan.run(bar, experiment, list(tags)))
+    return run_sync(plan.run(bar, experiment, tags))
