@@ -256,7 +256,11 @@ def parse_answer(
     secrets: Sequence[str] = (),
 ) -> T:
     """``parser(body)`` of a 2xx answer. A 2xx carrying an error object raises that error;
-    anything else unreadable raises ``junk(reason)``."""
+    anything else unreadable raises ``junk(reason)``. A secret the server echoes (in a message,
+    a video URL …) is blanked out of the body before it is read: nothing downstream sees it."""
+    for secret in secrets:
+        if secret:
+            body = body.replace(secret.encode("utf-8", "replace"), b"********")
     try:
         return parser(body)
     except ValueError as exc:

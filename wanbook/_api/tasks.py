@@ -24,6 +24,8 @@ from wanbook._spec.catalogue import tier_of_size
 
 __all__ = [
     "UTC8",
+    "clean_text",
+    "clean_value",
     "Task",
     "TaskPage",
     "TaskStatus",
@@ -88,11 +90,33 @@ def _num(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone surrogates (which JSON can carry and UTF-8 cannot) made U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def clean_value(value: Any) -> Any:
+    """A JSON value that can be stored: non-finite numbers become None (unknown), text is
+    cleaned (:func:`clean_text`), containers are cleaned through."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): clean_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_value(v) for v in value]
+    return value
+
+
 def as_text(value: Any) -> str | None:
-    """A non-empty string, or None (``""`` and ``null`` both mean "not given")."""
+    """A non-empty string, or None (``""`` and ``null`` both mean "not given"); cleaned."""
     if value is None:
         return None
-    text = str(value)
+    text = clean_text(str(value))
     return text if text.strip() else None
 
 
@@ -172,7 +196,7 @@ class Usage:
             size=size,
             video_count=int(count) if count is not None else None,
             audio=audio if isinstance(audio, bool) else None,
-            raw=dict(usage),
+            raw=clean_value(dict(usage)),
         )
 
 

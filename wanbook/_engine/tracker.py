@@ -25,14 +25,15 @@ from wanbook._api.poll_schedule import PollPlan
 from wanbook._api.tasks import Task, TaskStatus
 from wanbook._api.watch import watch_task
 from wanbook._engine.prepare import Prepared
-from wanbook._errors import DownloadError, RateLimitError, TaskTimeoutError
+from wanbook._errors import DownloadError, RateLimitError, RunLogError, TaskTimeoutError
 from wanbook._media.images import describe_for_log
 from wanbook._media.videos import download_video
 from wanbook._runlog.run import Run
 from wanbook._runlog.schema import parse_time
 from wanbook._runlog.store import RunLog, utc_iso
 from wanbook._spec.catalogue import catalogue
-from wanbook._spec.prices import PriceTable, cost
+from wanbook._spec.prices import ImplausibleUsageWarning, PriceTable, cost, plausible_seconds
+from wanbook._warn import warn_user
 
 __all__ = ["TASK_TTL", "OnUpdate", "Tracker", "expired", "task_fields", "wire_model"]
 
@@ -49,6 +50,18 @@ LIST_GRACE = timedelta(seconds=15)
 # An answer that only repeats the status is noted (last_polled_at) at most this often, so a long
 # wait costs a handful of writes, not one per poll; a changed status is always written at once.
 POLL_NOTE_EVERY = 10.0
+#: What an answer's row must keep even when the rest of it cannot be stored (record_answer).
+_VITAL = frozenset(
+    {
+        "status",
+        "cost",
+        "currency",
+        "price_per_second",
+        "billed_seconds",
+        "finished_at",
+        "last_polled_at",
+    }
+)
 
 
 class Tracker:
@@ -81,6 +94,7 @@ class Tracker:
         self.list_grace = LIST_GRACE
         self.clock = clock
         self.sleep = sleep
+        self._implausible: set[str] = set()  # runs whose billed seconds were not believed
         self._callback_failed: set[str] = set()  # runs whose on_update raised (logged once each)
         self._search = asyncio.Lock()  # one ambiguous search at a time: no two runs take one task
 
@@ -132,6 +146,18 @@ class Tracker:
         self.log.update(run_id, **fields)
         return self._notify(run_id)
 
+    def record_answer(self, run_id: str, **fields: Any) -> Run:
+        """Write what an answer says. Should the run log refuse some of it (a value it cannot
+        store), write what must never be lost — status, cost, times — in a minimal update, with
+        a note: a paid task is never left PENDING because its answer was odd."""
+        try:
+            return self.update(run_id, **fields)
+        except (RunLogError, ValueError) as exc:  # ValueError: UnicodeError and the like
+            keep = {k: v for k, v in fields.items() if k in _VITAL}
+            why = str(exc) if isinstance(exc, RunLogError) else type(exc).__name__
+            keep["error_message"] = f"part of the service's answer could not be stored ({why})"
+            return self.update(run_id, **keep)
+
     def not_sent(self, run_id: str) -> Run:
         """Interrupted before its create was sent: nothing can exist, nothing is billed."""
         return self.update(
@@ -167,14 +193,34 @@ class Tracker:
         if task.usage is not None and task.usage.billed_seconds is not None:
             billed = task.usage.billed_seconds
         tier = (task.usage.tier if task.usage is not None else None) or record.get("tier")
-        price = cost(
-            self.prices, record.get("model") or "", self.region, tier, billed, bool(sound), status
-        )
+        model = record.get("model") or ""
+        if status == "SUCCEEDED" and billed is not None:
+            billed = self._believed(record, model, float(billed))
+        price = cost(self.prices, model, self.region, tier, billed, bool(sound), status)
         return {
             "cost": price.amount,
             "currency": price.currency,
             "price_per_second": price.per_second,
         }
+
+    def _believed(self, record: dict[str, Any], model: str, billed: float) -> float | None:
+        """``billed`` if it can be the bill of the run's video, else None (cost unknown), said
+        once per run: 0 or fewer seconds, or far more than asked (``plausible_seconds``)."""
+        params = record.get("params")
+        requested = params.get("duration") if isinstance(params, dict) else None
+        requested = float(requested) if isinstance(requested, int | float) else None
+        if plausible_seconds(billed, requested):
+            return billed
+        run_id = str(record.get("run_id"))
+        if run_id not in self._implausible:
+            self._implausible.add(run_id)
+            warn_user(
+                f"run {run_id}: the service billed {billed:g} s for a {model} video of "
+                f"{f'{requested:g}' if requested else 'unknown'} s; that cannot be right, so its "
+                "cost is NaN (unknown), not a figure from it: check the bill in the console",
+                ImplausibleUsageWarning,
+            )
+        return None
 
     def _answer_fields(self, run_id: str, task: Task) -> dict[str, Any]:
         """What to log for an answer: its fields; when it is the end, its cost too (same write).
@@ -238,7 +284,7 @@ class Tracker:
                 if poll is not None:
                     poll.observe(task)
                 fields = self._answer_fields(run_id, task)
-                self.update(run_id, **fields, last_polled_at=datetime.now(UTC))
+                self.record_answer(run_id, **fields, last_polled_at=datetime.now(UTC))
                 if on_task is not None:
                     on_task(task)
         except TaskTimeoutError as exc:
@@ -253,7 +299,7 @@ class Tracker:
         """Download a SUCCEEDED task's video and price it; price anything else at zero (an
         UNKNOWN task: EXPIRED, cost unknown)."""
         if task.status is TaskStatus.UNKNOWN:
-            return self.update(run_id, **self._answer_fields(run_id, task))
+            return self.record_answer(run_id, **self._answer_fields(run_id, task))
         record = self.log.get(run_id) or {}
         if task.status is TaskStatus.SUCCEEDED and task.video_url and not record.get("video_path"):
             dest = self.videos / f"{run_id}.mp4"  # named by our run id, never by the server
@@ -277,7 +323,7 @@ class Tracker:
                 error_message=None,  # download) is over: the run has its video
             )
             record = self.log.get(run_id) or {}
-        return self.update(
+        return self.record_answer(
             run_id, **self._price(record, task, task.status.value), finished_at=datetime.now(UTC)
         )
 

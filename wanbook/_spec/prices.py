@@ -31,6 +31,7 @@ from wanbook._warn import warn_user
 
 __all__ = [
     "Estimate",
+    "ImplausibleUsageWarning",
     "Price",
     "PriceTable",
     "Totals",
@@ -39,6 +40,7 @@ __all__ = [
     "billed_seconds",
     "cost",
     "estimate",
+    "plausible_seconds",
     "totals",
 ]
 
@@ -60,6 +62,25 @@ _warned: set[tuple[str, str, str]] = set()  # (model, region, tier) already warn
 
 class UnknownPriceWarning(UserWarning):
     """No price is known for a (model, region, tier): its cost is NaN, not 0."""
+
+
+class ImplausibleUsageWarning(UserWarning):
+    """The service billed a number of seconds that cannot be right: the cost is NaN, not a guess."""
+
+
+#: Billed seconds above ``max(PLAUSIBLE_FACTOR × requested, requested + PLAUSIBLE_EXTRA)`` are not
+#: believed (wan2.6 bills input + output video, so some excess is normal; 1e12 s is not).
+PLAUSIBLE_FACTOR = 4.0
+PLAUSIBLE_EXTRA = 60.0
+
+
+def plausible_seconds(billed: float, requested: float | None) -> bool:
+    """Whether ``billed`` seconds can be the bill of a video of ``requested`` seconds."""
+    if not (math.isfinite(billed) and billed > 0):
+        return False
+    if requested is None or not requested > 0:
+        return True
+    return billed <= max(PLAUSIBLE_FACTOR * requested, requested + PLAUSIBLE_EXTRA)
 
 
 @dataclass(frozen=True)
@@ -266,13 +287,14 @@ def cost(
     FAILED, CANCELED, UNKNOWN (and ERROR, NOT_CREATED: no task) cost 0.0: nothing was billed. A
     SUCCEEDED run costs price × ``billed_seconds`` (from ``usage``); NaN when the price or the
     billed seconds are unknown. Any other status (still running, EXPIRED, AMBIGUOUS) is NaN:
-    the outcome, and so the bill, is not known.
+    the outcome, and so the bill, is not known. (Whether billed seconds can be believed at all is
+    :func:`plausible_seconds`; the caller asks before pricing.)
     """
     if isinstance(billed_seconds, float) and math.isnan(billed_seconds):
         billed_seconds = None  # a NaN from a DataFrame means "not reported", like None
+    state = str(getattr(status, "value", status)).upper()
     if billed_seconds is not None:
         _check_seconds("billed_seconds", billed_seconds)
-    state = str(getattr(status, "value", status)).upper()
     seconds = math.nan if billed_seconds is None else float(billed_seconds)
     price = table.lookup(model, region, tier, sound)
     if state != "SUCCEEDED":
