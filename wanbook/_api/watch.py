@@ -29,6 +29,11 @@ logger = logging.getLogger("wanbook.watch")
 TRANSIENT_QUERY_ERRORS: tuple[type[Exception], ...] = (TransportError, ServerError, RateLimitError)
 OUTAGE_FIRST = 2.0  # the wait after the first failed query (on top of the client's retries)
 OUTAGE_CAP = 60.0  # never wait longer than this between two queries during an outage
+# The service answers UNKNOWN for an id it does not know — past 24 h, but its pages also call a
+# passing hiccup "status unknown". A young task's UNKNOWN is final only once it has been the
+# answer this many times in a row, over at least UNKNOWN_GRACE seconds.
+UNKNOWN_ANSWERS = 3
+UNKNOWN_GRACE = 60.0
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -52,6 +57,7 @@ async def watch_task(
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     on_answer: Callable[[Task], None] | None = None,
+    unknown_grace: float = UNKNOWN_GRACE,
 ) -> AsyncIterator[Task]:
     """Yield ``task_id``'s task each time its status changes (the first answer always), ending
     after a terminal status; ``deadline`` is seconds from now, past which TaskTimeoutError.
@@ -60,7 +66,9 @@ async def watch_task(
     waits between answered queries (default the client's ramp; a finite one repeats its last);
     ``on_answer`` sees every answer, changed or not (e.g. to note when the task was last seen).
     Transient failures (:data:`TRANSIENT_QUERY_ERRORS`) are logged and waited out, see the module
-    docstring; any other error is raised.
+    docstring; any other error is raised. An UNKNOWN answer is taken as no news until it has
+    been repeated :data:`UNKNOWN_ANSWERS` times over ``unknown_grace`` seconds (0: at once, for a
+    task known to be past the vendor's 24 h).
     """
     started = clock()
     end = started + max(0.0, deadline)
@@ -68,6 +76,7 @@ async def watch_task(
     last: TaskStatus | None = None
     failures = 0
     error: Exception | None = None
+    unknown: list[float] = []  # when the answers UNKNOWN in a row came
     while True:
         try:
             task: Task | None = await client.query(task_id)
@@ -82,6 +91,20 @@ async def watch_task(
             failures, error = 0, None
             if on_answer is not None:
                 on_answer(task)
+            unknown = [*unknown, clock()] if task.status is TaskStatus.UNKNOWN else []
+            if (
+                unknown
+                and unknown_grace > 0
+                and not (
+                    len(unknown) >= UNKNOWN_ANSWERS and unknown[-1] - unknown[0] >= unknown_grace
+                )
+            ):
+                if len(unknown) == 1:
+                    logger.warning(
+                        "task %s answered UNKNOWN; asking again before giving up", task_id
+                    )
+                task = None  # not final yet: keep to the schedule
+        if task is not None:
             if task.status is not last:
                 last = task.status
                 yield task
