@@ -92,6 +92,9 @@ Sleep = Callable[[float], Awaitable[Any]]
 Junk = Callable[[str], Exception]  # the error for an unreadable 2xx answer, from the reason
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: No attempt of an API request takes longer than this as a whole (httpx's timeouts are per read:
+#: a server sending a byte every few seconds would never trip them).
+REQUEST_DEADLINE = 120.0
 #: httpx failures raised before any byte of the request went out: a create may be re-sent.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 #: Failures worth another try of an idempotent request (see :meth:`Client.retrying`).
@@ -126,6 +129,7 @@ class Client:
         self._clock = clock
         self._rng = rng
         self.user_agent = user_agent or f"wanbook/{__version__}"
+        self.request_deadline = REQUEST_DEADLINE
         # No auth on the shared client: the media layer reuses it to fetch videos from OSS, and the
         # key must never travel to a third party. Each API request adds its own headers.
         self._http = httpx.AsyncClient(
@@ -212,9 +216,15 @@ class Client:
         for attempt in itertools.count():
             sent_at = time.time()
             try:
-                response = await self._http.request(
-                    method, url, json=json, params=params, headers=headers
-                )
+                try:
+                    async with asyncio.timeout(self.request_deadline):
+                        response = await self._http.request(
+                            method, url, json=json, params=params, headers=headers
+                        )
+                except TimeoutError:
+                    raise httpx.ReadTimeout(
+                        f"no whole answer within {self.request_deadline:g} s"
+                    ) from None
             except httpx.RequestError as exc:
                 if create and not isinstance(exc, _NOT_SENT):
                     raise ambiguous_create(json, self._describe(exc), sent_at) from exc

@@ -33,6 +33,7 @@ OUTAGE_CAP = 60.0  # never wait longer than this between two queries during an o
 # passing hiccup "status unknown". A young task's UNKNOWN is final only once it has been the
 # answer this many times in a row, over at least UNKNOWN_GRACE seconds.
 UNKNOWN_ANSWERS = 3
+MIN_QUERY_TIME = 1.0  # a query always gets this long, even right at the deadline
 UNKNOWN_GRACE = 60.0
 
 Sleep = Callable[[float], Awaitable[Any]]
@@ -79,12 +80,21 @@ async def watch_task(
     unknown: list[float] = []  # when the answers UNKNOWN in a row came
     while True:
         try:
-            task: Task | None = await client.query(task_id)
+            # The deadline bounds each query too: a server dripping its answer is not waiting.
+            async with asyncio.timeout(max(end - clock(), MIN_QUERY_TIME)):
+                task: Task | None = await client.query(task_id)
         except TRANSIENT_QUERY_ERRORS as exc:
             task, error = None, exc
             failures += 1
             if failures == 1:
                 logger.warning("query of task %s failed (%s); still waiting for it", task_id, exc)
+        except TimeoutError:
+            state = last.value if last is not None else "not seen yet"
+            raise TaskTimeoutError(
+                f"task {task_id} is still {state} after {clock() - started:.0f} s (the deadline "
+                "passed during a query that got no whole answer); it may still finish: query it "
+                "again or resume later"
+            ) from None
         if task is not None:
             if failures:
                 logger.info("task %s answers again after %d failed queries", task_id, failures)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from wanbook._api.client import Client
 from wanbook._api.poll_schedule import PollPlan
@@ -27,7 +28,7 @@ from wanbook._api.watch import watch_task
 from wanbook._engine.prepare import Prepared
 from wanbook._errors import DownloadError, RateLimitError, RunLogError, TaskTimeoutError
 from wanbook._media.images import describe_for_log
-from wanbook._media.videos import download_video
+from wanbook._media.videos import DOWNLOAD_TIMEOUT, download_video, is_private_host, size_cap
 from wanbook._runlog.run import Run
 from wanbook._runlog.schema import parse_time
 from wanbook._runlog.store import RunLog, utc_iso
@@ -101,8 +102,6 @@ class Tracker:
     # -------------------------------------------------------------- writing
     def start(self, prep: Prepared, experiment: str | None, tags: list[str]) -> str:
         """The write-ahead row: everything known before the create request is sent."""
-        from urllib.parse import urlsplit
-
         r = prep.resolved
         image = describe_for_log(prep.image) if prep.image is not None else {}
         run_id = self.log.insert(
@@ -206,9 +205,7 @@ class Tracker:
     def _believed(self, record: dict[str, Any], model: str, billed: float) -> float | None:
         """``billed`` if it can be the bill of the run's video, else None (cost unknown), said
         once per run: 0 or fewer seconds, or far more than asked (``plausible_seconds``)."""
-        params = record.get("params")
-        requested = params.get("duration") if isinstance(params, dict) else None
-        requested = float(requested) if isinstance(requested, int | float) else None
+        requested = _requested_seconds(record)
         if plausible_seconds(billed, requested):
             return billed
         run_id = str(record.get("run_id"))
@@ -293,18 +290,31 @@ class Tracker:
             )
             raise
         assert last is not None
-        return await self.finish(client, run_id, last)
+        return await self.finish(client, run_id, last, deadline=end - self.clock())
 
-    async def finish(self, client: Client, run_id: str, task: Task) -> Run:
+    async def finish(
+        self, client: Client, run_id: str, task: Task, *, deadline: float | None = None
+    ) -> Run:
         """Download a SUCCEEDED task's video and price it; price anything else at zero (an
-        UNKNOWN task: EXPIRED, cost unknown)."""
+        UNKNOWN task: EXPIRED, cost unknown).
+
+        The download is capped at what a video of the run's tier and duration can weigh, takes
+        at most ``deadline`` seconds (and never more than ``DOWNLOAD_TIMEOUT``), and goes to no
+        loopback, private or link-local address unless the API base URL is itself one."""
         if task.status is TaskStatus.UNKNOWN:
             return self.record_answer(run_id, **self._answer_fields(run_id, task))
         record = self.log.get(run_id) or {}
         if task.status is TaskStatus.SUCCEEDED and task.video_url and not record.get("video_path"):
             dest = self.videos / f"{run_id}.mp4"  # named by our run id, never by the server
             try:
-                video = await download_video(client.http, task.video_url, dest)
+                video = await download_video(
+                    client.http,
+                    task.video_url,
+                    dest,
+                    max_bytes=size_cap(record.get("tier"), _requested_seconds(record)),
+                    timeout=min(DOWNLOAD_TIMEOUT, max(1.0, deadline or DOWNLOAD_TIMEOUT)),
+                    allow_private=is_private_host(urlsplit(self.endpoint).hostname, resolve=False),
+                )
             except DownloadError as exc:
                 self.update(run_id, error_message=f"video not downloaded yet: {exc}")
                 raise
@@ -478,6 +488,13 @@ def expired(task_id: str | None, why: str) -> dict[str, Any]:
         "cost": None,
         "error_message": f"{why}: the outcome of {about} is lost; it may have been billed",
     }
+
+
+def _requested_seconds(record: dict[str, Any]) -> float | None:
+    """The duration the run asked for (its logged params), if known."""
+    params = record.get("params")
+    requested = params.get("duration") if isinstance(params, dict) else None
+    return float(requested) if isinstance(requested, int | float) else None
 
 
 def _logged_or_now(value: Any) -> datetime:

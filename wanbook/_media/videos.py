@@ -32,13 +32,16 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "DOWNLOAD_TIMEOUT",
     "VideoFile",
     "VideoInfo",
     "backoff_delay",
     "download_video",
+    "is_private_host",
     "poster_frame",
     "probe",
     "redact_url",
+    "size_cap",
 ]
 
 _RETRY_STATUS = frozenset({408, 429})  # and every 5xx
@@ -159,15 +162,27 @@ def _probe(path: Path, label: str) -> VideoInfo:
             duration = container.duration / av.time_base
         else:
             duration = 0.0
+        declared = int(vs.frames or 0)  # the samples the header lists (0: not said)
+        decoded = 0
         try:
-            frames = vs.frames or sum(1 for p in container.demux(vs) if p.size)
-            container.seek(0)
-            # Decoding one frame proves the stream is more than a well-formed header.
-            next(container.decode(video=0))
-        except StopIteration as exc:
-            raise DownloadError(f"{label} has a video stream without a decodable frame") from exc
+            # Decode every frame: a file cut short (a Content-Length that lied, or an honestly
+            # short body) keeps a valid header and first frames, and only fails further on.
+            for _ in container.decode(video=0):
+                decoded += 1
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise DownloadError(f"{label} does not decode ({exc.__class__.__name__})") from exc
+            raise DownloadError(
+                f"{label} does not decode past frame {decoded}"
+                f"{f' of {declared}' if declared else ''} ({exc.__class__.__name__}): it is cut "
+                "short or damaged"
+            ) from exc
+        if decoded == 0:
+            raise DownloadError(f"{label} has a video stream without a decodable frame")
+        if declared and decoded < declared:
+            raise DownloadError(
+                f"{label} decodes {decoded} of the {declared} frames its header lists: it is "
+                "cut short"
+            )
+        frames = declared or decoded
         return VideoInfo(
             width=int(vs.codec_context.width),
             height=int(vs.codec_context.height),
@@ -217,38 +232,123 @@ def _verify_and_place(tmp: Path, dest: Path, shown: str) -> VideoInfo:
     return info
 
 
-async def _attempt(http: httpx.AsyncClient, url: str, dest: Path, chunk_size: int) -> VideoFile:
-    """One try: stream to ``<dest>.part-<random>``, check, rename. The temp file never survives."""
+#: Bytes per second of video a tier's file can plausibly need (generous: the service's files are
+#: far smaller); × seconds × :data:`CAP_MARGIN`, at least :data:`CAP_FLOOR` — the download cap.
+TIER_BYTES_PER_SECOND = {"480P": 1_500_000, "720P": 3_000_000, "1080P": 6_000_000}
+CAP_MARGIN = 3.0
+CAP_FLOOR = 16 << 20
+#: No download takes longer than this, whatever the session's deadline.
+DOWNLOAD_TIMEOUT = 600.0
+MAX_REDIRECTS = 5
+
+
+def size_cap(tier: str | None, seconds: float | None) -> int:
+    """The most bytes a video of ``tier`` lasting ``seconds`` may have (unknowns: the largest)."""
+    rate = TIER_BYTES_PER_SECOND.get(str(tier or "").upper(), max(TIER_BYTES_PER_SECOND.values()))
+    length = float(seconds) if seconds and seconds > 0 else 15.0
+    return max(CAP_FLOOR, int(rate * length * CAP_MARGIN))
+
+
+def is_private_host(host: str | None, *, resolve: bool = True) -> bool:
+    """Whether ``host`` (an address or a name, resolved) is loopback, private, link-local or
+    otherwise not a public address. Unresolvable names count as private (not fetched). With
+    ``resolve=False`` only addresses and ``localhost`` names are recognised (no DNS)."""
+    import ipaddress
+    import socket
+
+    if not host:
+        return True
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        addresses = [ipaddress.ip_address(name)]
+    except ValueError:
+        if not resolve:
+            return False
+        try:
+            infos = socket.getaddrinfo(name, None)
+        except (OSError, UnicodeError):
+            return True
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return any(not a.is_global or a.is_multicast for a in addresses)
+
+
+class _Limits:
+    """What one download may do: its size cap and whether private targets may be fetched."""
+
+    def __init__(self, max_bytes: int | None, allow_private: bool) -> None:
+        self.max_bytes, self.allow_private = max_bytes, allow_private
+
+    async def check_target(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise DownloadError(f"refusing to download {redact_url(url)!r}: only http(s) URLs")
+        if not self.allow_private and await asyncio.to_thread(is_private_host, parts.hostname):
+            raise DownloadError(
+                f"refusing to download {redact_url(url)}: it is a loopback, private or "
+                "link-local address, and the API base URL is public (a video URL never is)"
+            )
+
+
+async def _attempt(
+    http: httpx.AsyncClient, url: str, dest: Path, chunk_size: int, limits: _Limits
+) -> VideoFile:
+    """One try: stream to ``<dest>.part-<random>``, check, rename. The temp file never survives.
+    Redirects are followed here, each target checked as the first was."""
     import httpx
 
     shown = redact_url(url)
     tmp = dest.with_name(f"{dest.name}.part-{secrets.token_hex(6)}")
     placed = False
     try:
-        async with http.stream("GET", url, follow_redirects=True) as resp:
-            status = resp.status_code
-            if status >= 500 or status in _RETRY_STATUS:
-                raise _Retryable(f"HTTP {status}", _retry_after(resp.headers.get("retry-after")))
-            if status != 200:
-                hint = " (signed video URLs expire after 24 h)" if status in (403, 404) else ""
-                raise DownloadError(f"download of {shown} failed: HTTP {status}{hint}")
-            digest = hashlib.sha256()
-            size = 0
-            # Writes of 64 KiB to the page cache are quick enough for the event loop; the slow
-            # parts (fsync, probing) run in a thread.
-            with tmp.open("xb") as fh:
-                async for chunk in resp.aiter_bytes(chunk_size):
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                fh.flush()
-                await asyncio.to_thread(os.fsync, fh.fileno())
-            expected = _content_length(resp.headers.get("content-length"))
-            # Compare raw bytes on the wire (before any content decoding) with the header.
-            if expected is not None and resp.num_bytes_downloaded != expected:
-                raise _Retryable(
-                    f"body was {resp.num_bytes_downloaded} bytes, Content-Length said {expected}"
-                )
+        target = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            await limits.check_target(target)
+            async with http.stream("GET", target, follow_redirects=False) as resp:
+                status = resp.status_code
+                if resp.is_redirect and resp.headers.get("location"):
+                    target = str(resp.url.join(resp.headers["location"]))
+                    continue
+                if status >= 500 or status in _RETRY_STATUS:
+                    raise _Retryable(
+                        f"HTTP {status}", _retry_after(resp.headers.get("retry-after"))
+                    )
+                if status != 200:
+                    hint = " (signed video URLs expire after 24 h)" if status in (403, 404) else ""
+                    raise DownloadError(f"download of {shown} failed: HTTP {status}{hint}")
+                expected = _content_length(resp.headers.get("content-length"))
+                cap = limits.max_bytes
+                if cap is not None and expected is not None and expected > cap:
+                    raise DownloadError(
+                        f"download of {shown} refused: the server announced {expected} bytes, "
+                        f"more than the {cap} a video of this request can need"
+                    )
+                digest = hashlib.sha256()
+                size = 0
+                # Writes of 64 KiB to the page cache are quick enough for the event loop; the
+                # slow parts (fsync, probing) run in a thread.
+                with tmp.open("xb") as fh:
+                    async for chunk in resp.aiter_bytes(chunk_size):
+                        size += len(chunk)
+                        if cap is not None and size > cap:
+                            raise DownloadError(
+                                f"download of {shown} stopped at {size} bytes: more than the "
+                                f"{cap} a video of this request can need"
+                            )
+                        fh.write(chunk)
+                        digest.update(chunk)
+                    fh.flush()
+                    await asyncio.to_thread(os.fsync, fh.fileno())
+                # Compare raw bytes on the wire (before any content decoding) with the header.
+                if expected is not None and resp.num_bytes_downloaded != expected:
+                    raise _Retryable(
+                        f"body was {resp.num_bytes_downloaded} bytes, Content-Length said "
+                        f"{expected}"
+                    )
+            break
+        else:
+            raise DownloadError(f"download of {shown} failed: more than {MAX_REDIRECTS} redirects")
         info = await asyncio.to_thread(_verify_and_place, tmp, dest, shown)
         placed = True
         return VideoFile(path=dest, sha256=digest.hexdigest(), bytes=size, info=info)
@@ -276,13 +376,19 @@ async def download_video(
     retries: int = 3,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     chunk_size: int = 1 << 16,
+    max_bytes: int | None = None,
+    timeout: float | None = DOWNLOAD_TIMEOUT,
+    allow_private: bool = True,
 ) -> VideoFile:
     """Fetch ``url`` into ``dest`` (a name the caller chose, never one from the server), verified.
 
-    Only ``http``/``https`` URLs are fetched. Transport errors, 408/429/5xx and short bodies are
-    retried up to ``retries`` times with capped, jittered backoff (a numeric ``Retry-After`` wins);
-    other HTTP errors and files that do not verify are not. On any failure no partial file is left
-    and an existing ``dest`` is untouched. Raises :class:`DownloadError`, never showing the query.
+    Only ``http``/``https`` URLs are fetched, and with ``allow_private=False`` none (nor any
+    redirect) to a loopback, private or link-local address. Transport errors, 408/429/5xx and
+    short bodies are retried up to ``retries`` times with capped, jittered backoff (a numeric
+    ``Retry-After`` wins); other HTTP errors, files that do not verify, a body or Content-Length
+    over ``max_bytes`` are not. All attempts together take at most ``timeout`` seconds. On any
+    failure no partial file is left and an existing ``dest`` is untouched. Raises
+    :class:`DownloadError`, never showing the query.
     """
     shown = redact_url(url) if isinstance(url, str) else repr(url)
     parts = urlsplit(url) if isinstance(url, str) else None
@@ -295,11 +401,30 @@ async def download_video(
         raise DownloadError(
             f"cannot create the folder {str(dest.parent)!r}: {exc.strerror or exc}"
         ) from exc
+    limits = _Limits(max_bytes, allow_private)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _download(http, url, dest, retries, sleep, chunk_size, limits)
+    except TimeoutError:
+        raise DownloadError(
+            f"download of {shown} did not finish within {timeout:.0f} s (the overall limit)"
+        ) from None
 
+
+async def _download(
+    http: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    retries: int,
+    sleep: Callable[[float], Awaitable[Any]],
+    chunk_size: int,
+    limits: _Limits,
+) -> VideoFile:
+    shown = redact_url(url)
     attempt = 0
     while True:
         try:
-            return await _attempt(http, url, dest, chunk_size)
+            return await _attempt(http, url, dest, chunk_size, limits)
         except _Retryable as exc:
             if attempt >= retries:
                 tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
