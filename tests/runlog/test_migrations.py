@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from wanbook._errors import RunLogError
 from wanbook._runlog import migrations as _migrations
 from wanbook._runlog.migrations import MIGRATIONS, applied, migrate
 from wanbook._runlog.store import COLUMNS, RunLog
@@ -142,16 +143,18 @@ def test_until_must_name_a_migration(tmp_path: Path) -> None:
 
 
 def test_a_log_from_a_newer_wanbook_still_opens(tmp_path: Path) -> None:
-    """A migration this version does not know is left alone (the columns it added are extra)."""
-    with RunLog.open(tmp_path):
-        pass
+    """A migration this version does not know is left alone: the log opens and reads, but is not
+    written (issue 14 #12: its constraints and triggers may need what this version lacks)."""
+    with RunLog.open(tmp_path) as log:
+        run_id = log.insert(prompt="written before")
     db = connect(tmp_path / "runs.sqlite")
     db.execute("ALTER TABLE runs ADD COLUMN future TEXT")
     db.execute("INSERT INTO _migrations VALUES ('m999_future', '2030-01-01T00:00:00+00:00')")
     db.close()
     with RunLog.open(tmp_path) as log:
-        run_id = log.insert(prompt="still works")
-        assert log.get(run_id)["prompt"] == "still works"  # type: ignore[index]
+        assert log.get(run_id)["prompt"] == "written before"  # type: ignore[index]
+        with pytest.raises(RunLogError, match="newer wanbook"):
+            log.insert(prompt="not written")
 
 
 def _open_fresh(home: str, barrier: multiprocessing.synchronize.Barrier) -> None:

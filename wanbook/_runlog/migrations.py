@@ -219,6 +219,13 @@ def applied(db: sqlite3.Connection) -> list[str]:
     return [name for (name,) in rows]
 
 
+def unknown(db: sqlite3.Connection) -> list[str]:
+    """Migrations applied to ``db`` that this version does not know (a newer wanbook's): such a
+    log may have columns, constraints or triggers this version would write wrong."""
+    known = {name for name, _ in MIGRATIONS}
+    return [name for name in applied(db) if name not in known]
+
+
 def migrate(db: sqlite3.Connection, *, until: str | None = None) -> list[str]:
     """Apply every pending migration (or those up to and including ``until``); return their names.
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from wanbook._errors import RunLogError
-from wanbook._runlog.migrations import migrate
+from wanbook._runlog.migrations import migrate, unknown
 from wanbook._runlog.schema import (
     BUSY_TIMEOUT_S,
     COLUMNS,
@@ -76,6 +76,7 @@ class RunLog:
         self._secrets: list[Secret | str] = []
         self._inherited: list[sqlite3.Connection] = []
         self._frame_cache: Any = None  # the DataFrame view's kept copy, owned by _frames
+        self._newer = unknown(conn)  # a newer wanbook's migrations: read, never write
 
     # ------------------------------------------------------------------ opening and closing
     @classmethod
@@ -190,6 +191,15 @@ class RunLog:
         return text
 
     # ------------------------------------------------------------------ writing
+    def _check_writable(self) -> None:
+        """Refuse to write a log migrated by a newer wanbook (reading it stays possible)."""
+        if self._newer:
+            raise RunLogError(
+                f"the run log {str(self.path)!r} was migrated by a newer wanbook "
+                f"({', '.join(self._newer)}) than this one ({__version__}): it can be read but "
+                "not written; upgrade wanbook (nothing was sent)"
+            )
+
     def insert(self, **fields: Any) -> str:
         """Write a new run (the write-ahead row) and return its ``run_id`` (new unless given).
 
@@ -213,10 +223,12 @@ class RunLog:
             values["finished_at"] = now
         names = ", ".join(values)
         marks = ", ".join("?" * len(values))
+        self._check_writable()
         try:
             self._execute(f"INSERT INTO runs ({names}) VALUES ({marks})", values.values())
         except RunLogError as exc:
-            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.IntegrityError) and "runs.run_id" in str(cause):
                 raise RunLogError(f"a run with run_id={values['run_id']!r} exists already") from exc
             raise
         return str(values["run_id"])
@@ -228,6 +240,7 @@ class RunLog:
         """
         if "run_id" in fields:
             raise RunLogError("run_id cannot be changed")
+        self._check_writable()
         values = self._row_values(fields)
         now = utc_now()
         sets = [f"{name} = ?" for name in values] + ["updated_at = ?"]
