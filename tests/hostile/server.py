@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
 UTC8 = timezone(timedelta(hours=8))
@@ -177,7 +177,7 @@ class Hostile:
             out = {"task_id": task.task_id, "task_status": "PENDING"}
             return Reply(body={"request_id": "req-c", "output": out})
         if method == "GET" and path.startswith("/api/v1/tasks/") and path != "/api/v1/tasks/":
-            task_id = path.rsplit("/", 1)[1]
+            task_id = unquote(path.rsplit("/", 1)[1])
             task = self.tasks.get(task_id)
             if task is None:
                 return Reply(
@@ -228,7 +228,7 @@ class Hostile:
         if method == "POST" and path == CREATE and self.on_create is not None:
             script = self.on_create(json.loads(body), len(self.creates()))
         elif path.startswith("/api/v1/tasks/") and path != "/api/v1/tasks/":
-            task_id = path.rsplit("/", 1)[1]
+            task_id = unquote(path.rsplit("/", 1)[1])
             with self._lock:
                 n = self._queries[task_id] = self._queries.get(task_id, 0) + 1
             if self.on_query is not None:

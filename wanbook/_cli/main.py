@@ -35,6 +35,7 @@ from wanbook._errors import (
 )
 from wanbook._runlog.export import export
 from wanbook._runlog.store import RunLog
+from wanbook._terminal import for_terminal
 
 __all__ = ["main"]
 
@@ -52,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
         see = f"wanbook {command} --help" if command else "wanbook --help"
-        print(f"wanbook: error: {message} (see `{see}`)", file=sys.stderr)
+        _say(f"wanbook: error: {message} (see `{see}`)", sys.stderr)
         raise SystemExit(2)
 
 
@@ -190,11 +191,7 @@ def _progress(stream: Any) -> Any:
         if status != last[0]:
             last[0] = status
             task = run.record.get("task_id") or "-"
-            print(
-                f"[{time.monotonic() - started:6.1f}s] {status:<10} task {task}",
-                file=stream,
-                flush=True,
-            )
+            _say(f"[{time.monotonic() - started:6.1f}s] {status:<10} task {task}", stream)
 
     return on_update
 
@@ -295,7 +292,7 @@ def _generate(args: argparse.Namespace) -> int:
         if args.json:
             print(record_json(run.record))
         else:
-            print(
+            _say(
                 f"run {run.run_id}: {run.status}; video: {run.video_path or '-'}; {run.cost_text()}"
             )
         if run.ok:
@@ -410,18 +407,18 @@ def _resume(args: argparse.Namespace) -> int:
             runs, failures = exc.runs, exc.failures
         failed = 0
         for run in runs:
-            print(f"run {run.run_id}: {run.status}; video: {run.video_path or '-'}")
+            _say(f"run {run.run_id}: {run.status}; video: {run.video_path or '-'}")
             if run.run_id in failures:
                 why = " ".join(
                     f"{type(failures[run.run_id]).__name__}: {failures[run.run_id]}".split()
                 )
-                print(f"wanbook: error: run {run.run_id}: {why}", file=sys.stderr)
+                _say(f"wanbook: error: run {run.run_id}: {why}", sys.stderr)
             elif run.status in _FAILED:
-                print(f"wanbook: error: {_why_no_video(run)}", file=sys.stderr)
+                _say(f"wanbook: error: {_why_no_video(run)}", sys.stderr)
             failed += run.run_id in failures or run.status in _FAILED
         print(f"{len(runs)} unfinished run(s) looked at, {failed} failed", file=sys.stderr)
         if skipped:
-            print(f"wanbook: warning: {skipped}", file=sys.stderr)
+            _say(f"wanbook: warning: {skipped}", sys.stderr)
     return 1 if failed else 0
 
 
@@ -442,8 +439,13 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"wanbook: error: {message}", file=sys.stderr)
+    _say(f"wanbook: error: {message}", sys.stderr)
     return code
+
+
+def _say(line: str, stream: Any = None) -> None:
+    """One line for people: control and bidi characters in it shown escaped, never obeyed."""
+    print(for_terminal(line), file=stream or sys.stdout, flush=True)
 
 
 @contextlib.contextmanager
@@ -460,7 +462,7 @@ def _one_line_warnings(stream: Any) -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        print(f"wanbook: warning: {' '.join(str(message).split())}", file=stream, flush=True)
+        _say(f"wanbook: warning: {' '.join(str(message).split())}", stream)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("default", category=UserWarning)  # said once, never fatal

@@ -270,7 +270,7 @@ def is_private_host(host: str | None, *, resolve: bool = True) -> bool:
             infos = socket.getaddrinfo(name, None)
         except (OSError, UnicodeError):
             return True
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     return any(not a.is_global or a.is_multicast for a in addresses)
 
 

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from wanbook._errors import RunLogError
 from wanbook._runlog.schema import COLUMNS
+from wanbook._terminal import for_terminal
 
 if TYPE_CHECKING:
     from wanbook._runlog.store import RunLog
@@ -92,9 +93,9 @@ def _cell(record: Mapping[str, Any], column: str) -> str:
             return "unknown" if record.get("status") == "SUCCEEDED" else "-"
         return f"{value:.4f} {record.get('currency') or ''}".rstrip()
     if column == "prompt" and value:
-        flat = " ".join(str(value).split())
+        flat = for_terminal(" ".join(str(value).split()))
         return flat if len(flat) <= 40 else flat[:39] + "…"
-    return "-" if value is None else str(value)
+    return "-" if value is None else for_terminal(value)  # a server's text: shown, not obeyed
 
 
 def text_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str] = TABLE_COLUMNS) -> str:
