@@ -30,12 +30,11 @@ from tests.hostile.conftest import COST, MODEL, NAN, SIZE, World, check_end, lef
 from tests.hostile.server import Reply
 
 #: Defects of issue 14 not fixed yet: their cases must fail (strict xfail).
-OPEN = {1, 2, 11}
+OPEN = {1, 2}
 #: The parts of #14 (several small defects) still open, by case name.
 OPEN_14 = {
     "#14 orphan .part files removed by resume",
     "#14 resume fails a SUCCEEDED run left without video",
-    "#14 40 MB prompt refused before sending",
     "#14 exports leave signed URLs out",
 }
 PROMPT = "a red fox in the snow"

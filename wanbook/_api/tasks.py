@@ -26,6 +26,7 @@ __all__ = [
     "UTC8",
     "clean_text",
     "clean_value",
+    "is_task_id",
     "Task",
     "TaskPage",
     "TaskStatus",
@@ -110,6 +111,20 @@ def clean_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [clean_value(v) for v in value]
     return value
+
+
+MAX_TASK_ID = 256  # the service's ids are UUIDs (36 characters); anything far longer is not one
+_TASK_ID = re.compile(f"[!-~]{{1,{MAX_TASK_ID}}}")
+
+
+def is_task_id(value: Any) -> bool:
+    """Whether a server's ``task_id`` can be one: printable ASCII, no spaces, not absurdly long
+    (it goes into URLs, the run log and terminals)."""
+    return (
+        isinstance(value, str | int)
+        and not isinstance(value, bool)
+        and bool(_TASK_ID.fullmatch(str(value)))
+    )
 
 
 def as_text(value: Any) -> str | None:
@@ -273,6 +288,11 @@ def parse_task(body: Any, *, default_status: TaskStatus = TaskStatus.UNKNOWN) ->
     output = body.get("output")
     if not isinstance(output, Mapping) or not as_text(output.get("task_id")):
         raise ValueError(f"the answer has no output.task_id: {json.dumps(body)[:200]}")
+    if not is_task_id(output["task_id"]):
+        raise ValueError(
+            f"the answer's output.task_id is not a task id ({len(str(output['task_id']))} "
+            f"characters; an id is at most {MAX_TASK_ID} printable ones)"
+        )
     raw_status = output.get("task_status")
     status = TaskStatus.parse(raw_status) if as_text(raw_status) else default_status
     failed = status is not TaskStatus.SUCCEEDED
@@ -352,7 +372,7 @@ def parse_task_page(body: Any) -> TaskPage:
             raw=dict(row),
         )
         for row in data
-        if isinstance(row, Mapping) and as_text(row.get("task_id"))
+        if isinstance(row, Mapping) and is_task_id(row.get("task_id"))
     ]
 
     def count(key: str) -> int | None:

@@ -160,16 +160,19 @@ def _read_path(path: Path, source: str, limit: int) -> tuple[bytes, int]:
     """Read a local file; return ``(data, size)``.
 
     A file over the size limit is not read whole: its head is enough for Pillow to name the format
-    and the sides, so the error can list every problem, and its size is the answer anyway.
+    and the sides, so the error can list every problem, and its size is the answer anyway. The
+    read itself is bounded (``limit`` + 1 bytes): a device or a pipe (``/dev/zero``) reports no
+    size and never ends.
     """
     try:
         if path.is_dir():
             raise _fail(source, ["is a directory, not an image file"])
         size = path.stat().st_size
-        if size > limit:
-            with path.open("rb") as fh:
-                return fh.read(1 << 20), size
-        return path.read_bytes(), size
+        with path.open("rb") as fh:
+            data = fh.read(min(size, 1 << 20) if size > limit else limit + 1)
+        if len(data) > limit:  # larger than it said (or it said nothing): at least limit + 1
+            return data[: 1 << 20], max(size, len(data))
+        return data, max(size, len(data))
     except FileNotFoundError as exc:
         raise _fail(source, ["no such file"]) from exc
     except PermissionError as exc:

@@ -201,18 +201,26 @@ def _check_duration(req: Request, spec: ModelSpec, out: list[Problem]) -> None:
         )
 
 
+#: Text longer than this many times what the model keeps is refused, not sent and stored in full
+#: (a 40 MB prompt is a mistake: the service would keep its first few hundred characters).
+TEXT_REFUSE_FACTOR = 10
+
+
 def _check_text(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Problem]) -> None:
     for name in ("prompt", "negative_prompt"):
         v = getattr(req, name)
         if v is not None and not isinstance(v, str):
             out.append(_problem(name, v, f"{name} must be text, not {type(v).__name__}"))
+        elif isinstance(v, str):
+            keeps = spec.prompt_limit if name == "prompt" else cat.limits["negative_prompt"]
+            _check_text_value(name, v, keeps, out)
     prompt = req.prompt if isinstance(req.prompt, str) else None
     if spec.prompt_required and not (prompt and prompt.strip()):
         what = "text-to-video" if spec.is_t2v else "reference-to-video"
         out.append(
             _problem("prompt", req.prompt, f"prompt is required by {what} model {spec.name}")
         )
-    if prompt and len(prompt) > spec.prompt_limit:
+    if prompt and TEXT_REFUSE_FACTOR * spec.prompt_limit >= len(prompt) > spec.prompt_limit:
         out.append(
             _problem(
                 "prompt",
@@ -224,7 +232,7 @@ def _check_text(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Problem
         )
     neg = req.negative_prompt if isinstance(req.negative_prompt, str) else None
     limit = cat.limits["negative_prompt"]
-    if neg and len(neg) > limit:
+    if neg and TEXT_REFUSE_FACTOR * limit >= len(neg) > limit:
         out.append(
             _problem(
                 "negative_prompt",
@@ -232,6 +240,30 @@ def _check_text(req: Request, spec: ModelSpec, cat: Catalogue, out: list[Problem
                 f"negative_prompt has {len(neg)} characters; the server will silently cut it "
                 f"at {limit} characters",
                 "warning",
+            )
+        )
+
+
+def _check_text_value(name: str, text: str, keeps: int, out: list[Problem]) -> None:
+    """Text that cannot be sent: a lone surrogate (not UTF-8: e.g. bytes of another encoding
+    read from a command line), or far longer than the model keeps."""
+    bad = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        out.append(
+            _problem(
+                name,
+                f"<{len(text)} characters>",
+                f"{name} is not valid Unicode text at character {bad + 1} (a lone surrogate, as "
+                "from bytes that are not UTF-8); give it as UTF-8 text",
+            )
+        )
+    if len(text) > TEXT_REFUSE_FACTOR * keeps:
+        out.append(
+            _problem(
+                name,
+                f"<{len(text)} characters>",
+                f"{name} has {len(text)} characters; the model keeps {keeps}, and text over "
+                f"{TEXT_REFUSE_FACTOR * keeps} characters is refused rather than sent and stored",
             )
         )
 
