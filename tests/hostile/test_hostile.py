@@ -30,7 +30,7 @@ from tests.hostile.conftest import COST, MODEL, NAN, SIZE, World, check_end, lef
 from tests.hostile.server import Reply
 
 #: Defects of issue 14 not fixed yet: their cases must fail (strict xfail).
-OPEN = {1, 2}
+OPEN = {1}
 #: The parts of #14 (several small defects) still open, by case name.
 OPEN_14 = {
     "#14 orphan .part files removed by resume",

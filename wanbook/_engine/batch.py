@@ -52,6 +52,7 @@ from wanbook._spec.catalogue import catalogue
 from wanbook._spec.request import Request
 
 if TYPE_CHECKING:
+    from wanbook._engine.budget import Reservation
     from wanbook._engine.resources import Resources
     from wanbook._engine.shared_budget import Draw
     from wanbook._engine.tracker import Tracker
@@ -101,6 +102,7 @@ class Batch:
         run_tags: Sequence[Sequence[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         draw: Draw | None = None,
+        reservation: Reservation | None = None,
     ) -> None:
         try:
             loop = asyncio.get_running_loop()
@@ -147,9 +149,9 @@ class Batch:
         self._runs: set[asyncio.Task[None]] = set()
         self._sent: set[int] = set()  # requests whose create went out
         self._aborted = False
-        # Accepted: the whole estimate is reserved now (no await since the budget check), and
+        # Accepted: the whole estimate is reserved (by the budget check, in the same step, or now);
         # each share given back as its run is logged or dropped (see _budget).
-        self._reservation = resources.ledger.reserve(self._preps)
+        self._reservation = reservation or resources.ledger.reserve(self._preps)
         self._draw = draw  # reservations on a named budget (each settled or released once)
         self._runner = loop.create_task(self._run(), name="wanbook-batch")
 

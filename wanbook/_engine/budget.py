@@ -114,7 +114,8 @@ class Ledger:
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards the book itself
+        self.gate = threading.Lock()  # one check-and-reserve at a time, across loops and threads
         self.reservations: dict[int, Reservation] = {}
         self._runs: dict[str, tuple[str, float, str, float] | None] = {}
         self._keys = itertools.count()
@@ -123,6 +124,19 @@ class Ledger:
         """Count run ``run_id`` (just logged by this session) from now on."""
         with self.lock:
             self._runs.setdefault(run_id, None)
+
+    def reserve_within(
+        self, budget: Budget | None, preps: Sequence[Prepared], log: Any
+    ) -> Reservation:
+        """Check ``preps`` against ``budget`` and reserve their estimates, as one step under one
+        lock for every event loop and thread of the session: two runs that check at the same
+        moment cannot both fit into what only one of them fits. Raises BudgetExceededError
+        (nothing reserved). The caller gives each share back once its run is owned or dropped."""
+        with self.gate:
+            if budget is not None and preps:
+                spent, in_flight = self.totals(log, budget.currency)
+                budget.check(preps, spent=spent, in_flight=in_flight)
+            return self.reserve(preps)
 
     def reserve(self, preps: Sequence[Prepared]) -> Reservation:
         """Reserve the estimates of ``preps`` (a batch accepted) until each run is logged."""

@@ -21,7 +21,7 @@ from typing import Any
 from wanbook._api.account_state import StateUnavailable
 from wanbook._api.pacing import Slot
 from wanbook._engine.batch import Batch, Outcome
-from wanbook._engine.budget import Budget, budget_amount
+from wanbook._engine.budget import Budget, Reservation, budget_amount
 from wanbook._engine.prepare import Prepared, prepare, request_of
 from wanbook._engine.resources import Resources
 from wanbook._engine.settings import Settings
@@ -154,16 +154,19 @@ class Session(Resources):
             found = self.log.find_reusable(prep.fingerprint)  # only one whose video is on disk
             if found is not None:
                 return Run(found, reused=True)
-        draw = self._check_budget(prep)
+        draw, reservation = self._check_budget(prep)  # checked and held as one step
         try:
             tracker = self.tracker(on_update)
             run_id = tracker.start(
                 prep, experiment or self.experiment, [*self.tags, *as_tags(tags)]
             )
+            self.ledger.own(run_id)  # counted as a run of the session: the share goes back
         except BaseException:
             if draw is not None:
                 draw.release_unsent()
             raise
+        finally:
+            reservation.release_all()
         try:
             async with self.submission(prep, tracker, run_id, deadline=self.deadline) as hooks:
                 if draw is not None:
@@ -201,7 +204,7 @@ class Session(Resources):
         if (requests is None) == (prepared is None):
             raise TypeError("Session.batch() takes either requests or prepared, not both")
         preps = list(prepared) if prepared is not None else self._prepare_all(requests)
-        draw = self._check_budget(*preps)
+        draw, reservation = self._check_budget(*preps)
         try:
             return Batch(
                 self,
@@ -214,8 +217,10 @@ class Session(Resources):
                 limits=limits,
                 run_tags=run_tags,
                 draw=draw,
+                reservation=reservation,
             )
         except BaseException:
+            reservation.release_all()
             if draw is not None:  # not started: nothing was sent
                 draw.release_unsent()
             raise
@@ -283,17 +288,20 @@ class Session(Resources):
         """What this session's own runs spent and have in flight, plus its reservations."""
         return self.ledger.totals(self.log, currency)
 
-    def _check_budget(self, *preps: Prepared) -> Draw | None:
+    def _check_budget(self, *preps: Prepared) -> tuple[Draw | None, Reservation]:
         """Refuse (before anything is sent) runs whose estimates, together, would exceed the
-        budget. On a named budget, reserve them and return the reservations."""
+        budget; else reserve them in this session's ledger in the same step, under one lock for
+        every loop and thread (``Ledger.reserve_within``). On a named budget, also reserve them
+        there and return those reservations."""
         named = self.named_budget()
-        if named is not None:
-            return named.reserve(preps) if preps else None
-        budget = self._budget()
-        if budget is not None and preps:
-            spent, in_flight = self._spent_and_in_flight(budget.currency)
-            budget.check(preps, spent=spent, in_flight=in_flight)
-        return None
+        reservation = self.ledger.reserve_within(
+            self._budget() if named is None else None, preps, self.log
+        )
+        try:
+            return (named.reserve(preps) if named is not None and preps else None), reservation
+        except BaseException:
+            reservation.release_all()
+            raise
 
     def budget_left(self) -> float | None:
         """Budget minus what is spent and in flight (None without a budget); on a named budget,
