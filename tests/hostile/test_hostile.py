@@ -174,6 +174,8 @@ def budget_two_loops(w: World) -> Any:
             await s.agenerate(PROMPT, model=MODEL, size=SIZE, seed=2, on_update=meet)
         except wb.WanbookError as exc:
             errors.append(exc)
+        finally:
+            await s.client().aclose()  # this loop's connections end with it
 
     asyncio.run(main())
     thread.join(60)
