@@ -66,9 +66,9 @@ from wanbook._api.tasks import (
     TaskPage,
     TaskStatus,
     TaskSummary,
-    closest_task,
     parse_task,
     parse_task_page,
+    ranked_tasks,
 )
 from wanbook._errors import (
     Problem,
@@ -368,12 +368,15 @@ class Client:
         slack: timedelta = timedelta(minutes=2),
         exclude: Collection[str] = (),
         max_pages: int = 10,
+        accept: Callable[[Task], bool] | None = None,
     ) -> Task | None:
         """Look for a task of ``model`` created by a request sent in ``[sent_after, sent_before]``
         (datetimes or epoch seconds, e.g. ``AmbiguousCreateError.sent_at``) — after an ambiguous
         create, instead of sending it again. ``slack`` widens the window for clock skew; ids in
-        ``exclude`` (tasks already known, e.g. siblings in a batch) are skipped. Of several
-        candidates the one created closest to the send window wins; None if there is none."""
+        ``exclude`` (tasks already known, e.g. siblings in a batch) are skipped. Candidates are
+        queried closest to the send window first; the first that ``accept`` takes (default: any)
+        wins — a caller verifies there that the task is its request's (another client of the
+        account may have created one of the same model at the same moment). None if none is."""
         low = as_utc(sent_after)
         high = as_utc(sent_before) if sent_before is not None else low
         start, end = low - slack, high + slack
@@ -385,12 +388,13 @@ class Client:
             rows += page.tasks
             if not page.has_more:
                 break
-        best = closest_task(
+        for row in ranked_tasks(
             rows, model=model, window=(start, end), sent=(low, high), exclude=exclude
-        )
-        if best is None:
-            return None
-        return await self.query(best.task_id)
+        ):
+            task = await self.query(row.task_id)
+            if accept is None or accept(task):
+                return task
+        return None
 
     async def watch(
         self,

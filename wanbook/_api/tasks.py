@@ -33,6 +33,7 @@ __all__ = [
     "TaskSummary",
     "Usage",
     "closest_task",
+    "ranked_tasks",
     "parse_task",
     "parse_task_page",
     "parse_time",
@@ -390,19 +391,20 @@ def parse_task_page(body: Any) -> TaskPage:
     )
 
 
-def closest_task(
+def ranked_tasks(
     rows: Iterable[TaskSummary],
     *,
     model: str,
     window: tuple[datetime, datetime],
     sent: tuple[datetime, datetime],
     exclude: Collection[str] = (),
-) -> TaskSummary | None:
-    """The listed task most likely made by a create sent between ``sent[0]`` and ``sent[1]``.
+) -> list[TaskSummary]:
+    """The listed tasks that a create sent between ``sent[0]`` and ``sent[1]`` may have made,
+    most likely first.
 
     Candidates are rows of ``model`` (or with no model given) created inside ``window`` and not in
-    ``exclude``; the one created closest to the send interval wins (0 inside it), rows without a
-    creation time last. None when there is no candidate.
+    ``exclude``; the one created closest to the send interval first (0 inside it), rows without a
+    creation time last.
     """
     low, high = sent
 
@@ -419,4 +421,17 @@ def closest_task(
         and row.model_name in (None, model)
         and (row.gmt_create is None or window[0] <= row.gmt_create <= window[1])
     ]
-    return min(candidates, key=distance, default=None)
+    return sorted(candidates, key=distance)
+
+
+def closest_task(
+    rows: Iterable[TaskSummary],
+    *,
+    model: str,
+    window: tuple[datetime, datetime],
+    sent: tuple[datetime, datetime],
+    exclude: Collection[str] = (),
+) -> TaskSummary | None:
+    """The most likely of :func:`ranked_tasks`, or None when there is no candidate."""
+    ranked = ranked_tasks(rows, model=model, window=window, sent=sent, exclude=exclude)
+    return ranked[0] if ranked else None

@@ -171,6 +171,11 @@ def _parser() -> argparse.ArgumentParser:
         "--since", type=_since, help="created at or after: 2026-11-01, an ISO time, or 24h, 7d"
     )
     r.add_argument("--limit", type=int, help="only the newest N runs")
+    r.add_argument(
+        "--signed-urls",
+        action="store_true",
+        help="include the service's signed video URLs (24 h credentials; left out by default)",
+    )
 
     sub.add_parser("resume", help="finish every unfinished run (younger than 24 h)")
     d = sub.add_parser(
@@ -370,7 +375,14 @@ def _runs(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 0
-            export(session.log, args.format, sys.stdout, limit=args.limit, **filters)
+            export(
+                session.log,
+                args.format,
+                sys.stdout,
+                limit=args.limit,
+                signed_urls=args.signed_urls,
+                **filters,
+            )
         except RunLogError as exc:  # a bad filter value (e.g. an unknown status): bad input
             return _fail(" ".join(str(exc).split()), 2)
     return 0

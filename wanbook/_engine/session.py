@@ -38,6 +38,7 @@ from wanbook._errors import (
     ValidationError,
     WanbookError,
 )
+from wanbook._media.videos import remove_stale_parts
 from wanbook._portal import run_sync
 from wanbook._runlog.dataframe import runs_frame
 from wanbook._runlog.judgements import (
@@ -458,6 +459,7 @@ class Session(Resources):
         are all the runs) — or, with ``raise_on_failure=False``, the runs are returned as logged.
         """
         tracker = self.tracker(on_update)
+        remove_stale_parts(tracker.videos)  # downloads killed mid-way leave these behind
         if list_grace is not None:
             tracker.list_grace = timedelta(seconds=list_grace)
         # a run of another backend is resumed by a session of that backend

@@ -119,8 +119,7 @@ async def submit_one(
     client = resources.client()
     if pace is None:
         pace = throttle_pace(None, client.retry_policy, deadline=deadline)
-    sent_at = datetime.now(UTC)
-    tracker.update(run_id, status="SUBMITTING", submitted_at=sent_at)
+    sent_at = datetime.now(UTC)  # (the row says SUBMITTING only once the create goes out)
     since = 0.0  # how long before now the task was made (it was just now, unless found later)
     sending: list[bool] = []  # non-empty once a create is on its way
     try:
@@ -210,6 +209,9 @@ async def _create(
                     await before_send()
                 if sending is not None:
                     sending.append(True)
+                # "Sent" is written only now, just before the bytes go out: a run that never got
+                # here is PREPARED, which resume takes as never created (no search, no guess).
+                tracker.update(run_id, status="SUBMITTING", submitted_at=datetime.now(UTC))
                 task = await client.create(body, retry_throttled=False)
                 tracker.update(
                     run_id,

@@ -31,7 +31,7 @@ from wanbook._media.images import describe_for_log
 from wanbook._media.videos import DOWNLOAD_TIMEOUT, download_video, is_private_host, size_cap
 from wanbook._runlog.run import Run
 from wanbook._runlog.schema import parse_time
-from wanbook._runlog.store import RunLog, utc_iso
+from wanbook._runlog.store import RunLog
 from wanbook._spec.catalogue import catalogue
 from wanbook._spec.prices import ImplausibleUsageWarning, PriceTable, cost, plausible_seconds
 from wanbook._warn import warn_user
@@ -304,6 +304,10 @@ class Tracker:
         if task.status is TaskStatus.UNKNOWN:
             return self.record_answer(run_id, **self._answer_fields(run_id, task))
         record = self.log.get(run_id) or {}
+        if record.get("request_id") is None and not matches_request(record, task):
+            # A task id from our own create's answer comes with its request_id; one without was
+            # found by a search before its prompt showed: checked now that the answer says it.
+            return self._disown(run_id, task)
         if task.status is TaskStatus.SUCCEEDED and task.video_url and not record.get("video_path"):
             dest = self.videos / f"{run_id}.mp4"  # named by our run id, never by the server
             try:
@@ -313,7 +317,7 @@ class Tracker:
                     dest,
                     max_bytes=size_cap(record.get("tier"), _requested_seconds(record)),
                     timeout=min(DOWNLOAD_TIMEOUT, max(1.0, deadline or DOWNLOAD_TIMEOUT)),
-                    allow_private=is_private_host(urlsplit(self.endpoint).hostname, resolve=False),
+                    allow_private=is_private_host(urlsplit(self.endpoint).hostname),
                 )
             except DownloadError as exc:
                 self.update(run_id, error_message=f"video not downloaded yet: {exc}")
@@ -337,6 +341,24 @@ class Tracker:
             run_id, **self._price(record, task, task.status.value), finished_at=datetime.now(UTC)
         )
 
+    def _disown(self, run_id: str, task: Task) -> Run:
+        """The task followed for this run (found by a search while its prompt was not shown
+        yet) turns out to be another request's: let it go; the run is ambiguous again."""
+        return self.update(
+            run_id,
+            status="AMBIGUOUS",
+            task_id=None,
+            video_url=None,
+            video_url_expires_at=None,
+            usage=None,
+            billed_seconds=None,
+            actual_prompt=None,
+            error_message=(
+                f"task {task.task_id}, found for this run by its time, was made by another "
+                "request (its prompt differs): not taken; `wanbook resume` looks again"
+            ),
+        )
+
     async def find_ambiguous(
         self,
         client: Client,
@@ -357,10 +379,9 @@ class Tracker:
         ``Retry-After`` or a backoff, until ``deadline`` seconds from now."""
         end = self.clock() + deadline
         async with self._search:
-            _, rows = self.log.query(
-                "SELECT task_id FROM runs WHERE task_id IS NOT NULL AND created_at >= ?",
-                [utc_iso(sent_at - 2 * FIND_WINDOW)],
-            )
+            # Never a task another run of the log owns (siblings of a batch, other kernels)...
+            _, rows = self.log.query("SELECT task_id FROM runs WHERE task_id IS NOT NULL")
+            record = self.log.get(run_id) or {}
             for attempt in itertools.count():
                 try:
                     found = await client.find_task(
@@ -368,7 +389,10 @@ class Tracker:
                         sent_after=sent_at,
                         sent_before=answered_at or sent_at + FIND_WINDOW,
                         slack=FIND_WINDOW,
-                        exclude={task_id for (task_id,) in rows},  # a batch's other runs'
+                        exclude={task_id for (task_id,) in rows},
+                        # ... and only one whose answer fits this run's request (another client
+                        # of the account may have made one of the same model at the same moment).
+                        accept=lambda task: matches_request(record, task),
                     )
                     break
                 except RateLimitError as exc:
@@ -431,7 +455,9 @@ class Tracker:
         if status == "SUCCEEDED":
             task = await client.query(task_id)
             if task.status is not TaskStatus.SUCCEEDED:
-                return self.update(run_id, error_message="the video URL is no longer served")
+                why = f"the video is lost: the service now answers {task.status.value} for it"
+                self.update(run_id, error_message=why)
+                raise DownloadError(f"run {run_id}: {why} (the run was billed)")
             return await self.finish(client, run_id, task)
         return await self.follow(client, run_id, task_id, deadline=deadline, poll=poll)
 
@@ -467,6 +493,20 @@ def task_fields(task: Task) -> dict[str, Any]:
         if task.usage.tier:
             fields["tier"] = task.usage.tier
     return fields
+
+
+def matches_request(record: dict[str, Any], task: Task) -> bool:
+    """Whether what the service says of ``task`` fits the run's request: its ``orig_prompt`` is
+    the run's prompt. (Not its usage: the service may bill other seconds or another tier than
+    asked, so those prove nothing.) A task still queued shows no prompt yet: it fits until its
+    answer says otherwise, and is checked again when it ends (see ``Tracker.finish``)."""
+    return task.orig_prompt is None or _same_prompt(record.get("prompt"), task.orig_prompt)
+
+
+def _same_prompt(ours: Any, theirs: str) -> bool:
+    """The run's prompt and a task's ``orig_prompt``: equal, or the task's a cut of ours."""
+    a, b = str(ours or "").strip(), theirs.strip()
+    return a == b or (len(b) >= 100 and a.startswith(b))
 
 
 def wire_model(record: dict[str, Any], region: str) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "poster_frame",
     "probe",
     "redact_url",
+    "remove_stale_parts",
     "size_cap",
 ]
 
@@ -242,6 +243,21 @@ DOWNLOAD_TIMEOUT = 600.0
 MAX_REDIRECTS = 5
 
 
+def remove_stale_parts(folder: Path, *, older_than: float = 2 * DOWNLOAD_TIMEOUT) -> int:
+    """Delete the ``*.part-*`` files of downloads killed mid-way (older than any download can
+    last, so a live download of another kernel is never touched); return how many."""
+    import time
+
+    removed = 0
+    cutoff = time.time() - older_than
+    for part in folder.glob("*.part-*") if folder.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if part.is_file() and part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+    return removed
+
+
 def size_cap(tier: str | None, seconds: float | None) -> int:
     """The most bytes a video of ``tier`` lasting ``seconds`` may have (unknowns: the largest)."""
     rate = TIER_BYTES_PER_SECOND.get(str(tier or "").upper(), max(TIER_BYTES_PER_SECOND.values()))
@@ -249,12 +265,11 @@ def size_cap(tier: str | None, seconds: float | None) -> int:
     return max(CAP_FLOOR, int(rate * length * CAP_MARGIN))
 
 
-def is_private_host(host: str | None, *, resolve: bool = True) -> bool:
-    """Whether ``host`` (an address or a name, resolved) is loopback, private, link-local or
-    otherwise not a public address. Unresolvable names count as private (not fetched). With
-    ``resolve=False`` only addresses and ``localhost`` names are recognised (no DNS)."""
+def is_private_host(host: str | None) -> bool:
+    """Whether ``host`` (an address, or a ``localhost`` name) is loopback, private, link-local or
+    otherwise not a public address. Other names are not resolved here (no DNS of our own): where
+    they lead is checked on the connection itself (see ``_Limits.check_peer``)."""
     import ipaddress
-    import socket
 
     if not host:
         return True
@@ -262,16 +277,10 @@ def is_private_host(host: str | None, *, resolve: bool = True) -> bool:
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        addresses = [ipaddress.ip_address(name)]
+        address = ipaddress.ip_address(name.split("%")[0])
     except ValueError:
-        if not resolve:
-            return False
-        try:
-            infos = socket.getaddrinfo(name, None)
-        except (OSError, UnicodeError):
-            return True
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    return any(not a.is_global or a.is_multicast for a in addresses)
+        return False
+    return not address.is_global or address.is_multicast
 
 
 class _Limits:
@@ -284,11 +293,23 @@ class _Limits:
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise DownloadError(f"refusing to download {redact_url(url)!r}: only http(s) URLs")
-        if not self.allow_private and await asyncio.to_thread(is_private_host, parts.hostname):
-            raise DownloadError(
-                f"refusing to download {redact_url(url)}: it is a loopback, private or "
-                "link-local address, and the API base URL is public (a video URL never is)"
-            )
+        if not self.allow_private and is_private_host(parts.hostname):
+            raise DownloadError(self._refusal(url))
+
+    def check_peer(self, url: str, response: httpx.Response) -> None:
+        """The address actually connected to (a public name may lead to a private one), before
+        any of the body is read. Transports without a socket (tests' mocks) say nothing."""
+        stream = response.extensions.get("network_stream")
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+        if not self.allow_private and peer and is_private_host(str(peer[0])):
+            raise DownloadError(self._refusal(url))
+
+    @staticmethod
+    def _refusal(url: str) -> str:
+        return (
+            f"refusing to download {redact_url(url)}: it is a loopback, private or link-local "
+            "address, and the API base URL is public (a video URL never is)"
+        )
 
 
 async def _attempt(
@@ -306,6 +327,7 @@ async def _attempt(
         for _hop in range(MAX_REDIRECTS + 1):
             await limits.check_target(target)
             async with http.stream("GET", target, follow_redirects=False) as resp:
+                limits.check_peer(target, resp)
                 status = resp.status_code
                 if resp.is_redirect and resp.headers.get("location"):
                     target = str(resp.url.join(resp.headers["location"]))

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["EXPORT_FORMATS", "TABLE_COLUMNS", "export", "text_table"]
 
 EXPORT_FORMATS = ("table", "csv", "json")
+#: Columns holding signed URLs: exported only when asked (``signed_urls=True``).
+SIGNED = frozenset({"video_url"})
 TABLE_COLUMNS = (
     "run_id",
     "created_at",
@@ -44,23 +46,28 @@ def export(
     file: IO[str] | str | Path | None = None,
     *,
     limit: int | None = None,
+    signed_urls: bool = False,
     **filters: Any,
 ) -> str:
     """The runs as text: ``csv`` (every column, JSON columns as JSON text), ``json`` (an array of
     run objects, JSON columns decoded) or ``table`` (the main columns, for people), oldest first
     (``limit``: the newest N). Written to ``file`` (an open text file or a path) when given; the
-    text is returned either way."""
+    text is returned either way. The service's signed ``video_url`` (a 24 h credential to the
+    file) is left out unless ``signed_urls=True``: an export is made to be shared."""
     if fmt not in EXPORT_FORMATS:
         raise RunLogError(
             f"format={fmt!r} is not allowed; expected one of {', '.join(EXPORT_FORMATS)}"
         )
     records = log.runs(limit=limit, **filters)
+    columns = {k: v for k, v in COLUMNS.items() if signed_urls or k not in SIGNED}
+    if not signed_urls:
+        records = [{k: v for k, v in r.items() if k not in SIGNED} for r in records]
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
         writer.writeheader()
         for record in records:
-            writer.writerow({k: _csv_value(record.get(k), COLUMNS[k]) for k in COLUMNS})
+            writer.writerow({k: _csv_value(record.get(k), columns[k]) for k in columns})
         text = buffer.getvalue()
     elif fmt == "json":
         text = "[" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "]\n"
