@@ -336,6 +336,15 @@ def cli_non_utf8_prompt(w: World) -> Any:
     assert w.srv.requests == []
 
 
+def cli_budget_nan(w: World) -> Any:
+    proc = w.cli(
+        "generate", "--model", MODEL, "--prompt", PROMPT, "--size", SIZE, "--budget", "nan"
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and b"budget" in proc.stderr
+    assert w.srv.requests == []
+
+
 def giant_task_id(w: World) -> Any:
     big = "t" * 200_000
     w.srv.on_create = lambda body, n: Reply(
@@ -768,6 +777,7 @@ CASES = [
         (True,),
         defect=2,
     ),
+    Case("#3 CLI --budget nan refused", cli_budget_nan, (), (), (), defect=3),
     Case(
         "#3 budget=nan refused",
         lambda w: gen(w, session={"budget": float("nan")}),
