@@ -41,8 +41,9 @@ wb.session(quiet=True, deadline=120)
 if mode == "generate":
     wb.generate("soak " + tag, model={MODEL!r}, size={SIZE!r}, seed=1)
 elif mode == "batch":
+    # one create a second: the later runs wait, logged but unsent, where many kills land
     wb.submit_many([wb.Request(model={MODEL!r}, prompt=f"soak {{tag}} {{i}}", size={SIZE!r},
-                               seed=i) for i in range(3)])
+                               seed=i) for i in range(3)], limits={{"wan2.2": (1, 3)}})
 else:
     wb.resume(raise_on_failure=False)
 """
