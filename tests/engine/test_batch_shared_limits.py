@@ -138,8 +138,10 @@ def test_a_cancel_before_the_create_was_sent_is_not_created() -> None:
             limit = s.limiter().for_spec(reqs(1)[0] and _spec())
             limit.rate.hold(3600)  # no token for an hour
             one = asyncio.ensure_future(s.agenerate(request=reqs(1)[0]))
-            while not len(s.runs()) or s.runs()["status"].iloc[0] != "SUBMITTING":
+            while not len(s.runs()):  # logged (PREPARED: "sent" is written only as it goes out)
                 await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)  # at the gate, waiting for the token (or not yet: either way
+            assert s.runs()["status"].iloc[0] == "PREPARED"  # nothing was sent)
             one.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await one
