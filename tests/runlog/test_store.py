@@ -431,7 +431,9 @@ def test_export_csv_json_and_table(log: RunLog, tmp_path: Path) -> None:
     log.update(b, status="SUCCEEDED")  # price unknown
 
     rows = list(csv.DictReader(io.StringIO(export(log, "csv"))))
-    assert list(rows[0]) == list(COLUMNS)
+    assert list(rows[0]) == [c for c in COLUMNS if c != "video_url"]  # signed: only when asked
+    signed = list(csv.DictReader(io.StringIO(export(log, "csv", signed_urls=True))))
+    assert list(signed[0]) == list(COLUMNS)
     assert [r["run_id"] for r in rows] == [a, b]
     assert json.loads(rows[0]["tags"]) == ["snow", "study-1"]
     assert rows[0]["has_audio"] == "true" and rows[1]["cost"] == ""
@@ -464,7 +466,7 @@ def test_export_csv_json_and_table(log: RunLog, tmp_path: Path) -> None:
 def test_an_empty_log_exports_cleanly(log: RunLog) -> None:
     assert export(log, "table") == "no runs\n"
     assert json.loads(export(log, "json")) == []
-    assert export(log, "csv").strip().split(",") == list(COLUMNS)
+    assert export(log, "csv").strip().split(",") == [c for c in COLUMNS if c != "video_url"]
 
 
 def test_wal_is_checked_not_assumed(tmp_path: Path) -> None:
