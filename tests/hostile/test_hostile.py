@@ -484,10 +484,11 @@ def list_junk_then_resume(w: World) -> Any:
 
 
 def killed_batch_then_resume(w: World) -> Any:
-    """The issue's case: a batch of 4 in a subprocess, its first create held by the server (the
-    task is made), the other 3 logged and waiting to send (the create gate), is SIGKILLed; another client of
-    the account then makes 3 tasks of the same model. Resume must give the first run its own
-    task and call the 3 unsent ones NOT_CREATED, adopting none of the other client's."""
+    """The issue's case: a batch in a subprocess, its first create held by the server (the task
+    is made), the second logged and waiting to send (the create gate), is SIGKILLed; another
+    client of the account then makes 3 tasks of the same model. Resume must give the first run
+    its own task and call the unsent one NOT_CREATED, adopting none of the other client's. (Two
+    runs: the account allows wan2.2 two tasks in flight, so a third would not be logged yet.)"""
     import os
     import signal
 
@@ -497,8 +498,8 @@ def killed_batch_then_resume(w: World) -> Any:
         "import wanbook as wb\n"
         "wb.session(quiet=True)\n"
         f"reqs = [wb.Request(model={MODEL!r}, prompt='batch ' + str(i), size={SIZE!r}, seed=i)"
-        " for i in range(4)]\n"
-        "wb.submit_many(reqs, limits={'wan2.2': (1, 4)})\n"
+        " for i in range(2)]\n"
+        "wb.submit_many(reqs, limits={'wan2.2': (1, 2)})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script_text], env=dict(os.environ))
     try:
@@ -507,9 +508,9 @@ def killed_batch_then_resume(w: World) -> Any:
             time.sleep(0.05)
         assert w.srv.creates(), "the batch never sent its first create"
         w.session()
-        while len(wb.runs()) < 4 and time.monotonic() < end:  # the others wait at the create gate
+        while len(wb.runs()) < 2 and time.monotonic() < end:  # the other waits at the create gate
             time.sleep(0.05)
-        assert len(wb.runs()) == 4
+        assert len(wb.runs()) == 2
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -764,9 +765,9 @@ CASES = [
     Case(
         "#1 killed batch: resume adopts no foreign task",
         killed_batch_then_resume,
-        ("SUCCEEDED", "NOT_CREATED", "NOT_CREATED", "NOT_CREATED"),
-        (COST, 0.0, 0.0, 0.0),
-        (True, False, False, False),
+        ("SUCCEEDED", "NOT_CREATED"),
+        (COST, 0.0),
+        (True, False),
         defect=1,
     ),
     Case(
