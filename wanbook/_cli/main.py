@@ -456,8 +456,9 @@ def _fail(message: str, code: int) -> int:
 
 
 def _say(line: str, stream: Any = None) -> None:
-    """One line for people: control and bidi characters in it shown escaped, never obeyed."""
-    print(for_terminal(line), file=stream or sys.stdout, flush=True)
+    """Lines for people: control and bidi characters in them shown escaped, never obeyed."""
+    shown = "\n".join(for_terminal(part) for part in line.split("\n"))  # our own line breaks
+    print(shown, file=stream or sys.stdout, flush=True)
 
 
 @contextlib.contextmanager
