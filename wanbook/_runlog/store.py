@@ -67,7 +67,7 @@ class RunLog:
     open one per process (an object carried across ``fork`` reconnects in the child).
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: str | None = None) -> None:
         self.path = path
         self.home = path.parent
         self._conn: sqlite3.Connection | None = conn
@@ -77,6 +77,7 @@ class RunLog:
         self._inherited: list[sqlite3.Connection] = []
         self._frame_cache: Any = None  # the DataFrame view's kept copy, owned by _frames
         self._newer = unknown(conn)  # a newer wanbook's migrations: read, never write
+        self._read_only = read_only  # why this log can only be read (a read-only mount ...)
 
     # ------------------------------------------------------------------ opening and closing
     @classmethod
@@ -89,7 +90,7 @@ class RunLog:
         except OSError as exc:
             raise RunLogError(f"cannot create the run log folder {str(home)!r}: {exc}") from exc
         path = home / "runs.sqlite"
-        log = cls(path, _connect(path))
+        log = cls(path, *_open(path))
         for secret in secrets:
             log.register_secret(secret)
         return log
@@ -115,7 +116,7 @@ class RunLog:
         if os.getpid() != self._pid:
             # Never use a connection across fork: keep the parent's (unclosed) and reconnect.
             self._inherited.append(self._conn)
-            self._conn, self._pid = _connect(self.path), os.getpid()
+            self._conn, self._pid = _open(self.path)[0], os.getpid()
         return self._conn
 
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
@@ -192,7 +193,13 @@ class RunLog:
 
     # ------------------------------------------------------------------ writing
     def _check_writable(self) -> None:
-        """Refuse to write a log migrated by a newer wanbook (reading it stays possible)."""
+        """Refuse to write a log that can only be read: one on a read-only mount or folder, or
+        one migrated by a newer wanbook (reading it stays possible)."""
+        if self._read_only:
+            raise RunLogError(
+                f"the run log {str(self.path)!r} is read-only ({self._read_only}): it can be "
+                "read but not written; use another WANBOOK_HOME to generate (nothing was sent)"
+            )
         if self._newer:
             raise RunLogError(
                 f"the run log {str(self.path)!r} was migrated by a newer wanbook "
@@ -259,6 +266,7 @@ class RunLog:
         ``ratings``, ``preferences``); return its ``id``. Text holding the API key is refused."""
         if table not in _APPEND_ONLY:
             raise RunLogError(f"{table!r} is not an append-only table of the run log")
+        self._check_writable()
         for name, value in fields.items():
             self._check_secrets(f"{table}.{name}", value)
         names = ", ".join(fields)
@@ -375,6 +383,43 @@ class RunLog:
 
 
 _APPEND_ONLY = frozenset({"ratings", "preferences"})
+
+
+def _open(path: Path) -> tuple[sqlite3.Connection, str | None]:
+    """A connection to the log, and why it is read-only (None when it can be written).
+
+    A log that exists but cannot be opened for writing (a read-only mount, a folder of someone
+    else's) is opened for reading: listing and reading a shared or archived log must work."""
+    try:
+        return _connect(path), None
+    except RunLogError as exc:
+        if not path.is_file():
+            raise
+        try:
+            return _connect_read_only(path), str(exc.__cause__ or exc)
+        except sqlite3.Error:
+            raise exc from None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Read ``path`` without writing anything beside it. A WAL log needs its ``-shm`` file, which
+    a read-only folder cannot get: then it is read as immutable (nobody can write it there)."""
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{query}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute("SELECT count(*) FROM runs").fetchone()
+            return conn
+        except sqlite3.Error:
+            conn.close()
+            if query.endswith("immutable=1"):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
