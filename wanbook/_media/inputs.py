@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+from wanbook._avtime import stream_seconds
 from wanbook._errors import MediaError
 from wanbook._spec.images import MB
 
@@ -199,15 +200,9 @@ def _probe(data: bytes, shown: str, what: str, field_name: str, limits: Limits) 
         stream = video if limits.kind == "video" else audio
         if stream is None:
             raise MediaError(f"{what} {shown!r}: has no {limits.kind} stream", field=field_name)
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            duration = 0.0
         return {
             "extension": ext,
-            "duration": duration,
+            "duration": stream_seconds(container, stream),
             "width": int(video.codec_context.width) if video is not None else None,
             "height": int(video.codec_context.height) if video is not None else None,
             "has_audio": audio is not None,

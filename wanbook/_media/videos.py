@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from wanbook._avtime import stream_seconds
 from wanbook._errors import DownloadError
 
 if TYPE_CHECKING:
@@ -157,12 +158,7 @@ def _probe(path: Path, label: str) -> VideoInfo:
         vs = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
-        if vs.duration is not None and vs.time_base is not None:
-            duration = float(vs.duration * vs.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            duration = 0.0
+        duration = stream_seconds(container, vs)
         declared = int(vs.frames or 0)  # the samples the header lists (0: not said)
         decoded = 0
         try:

@@ -510,12 +510,11 @@ class _Plan:
         return _frame(rows, self.layout)
 
 
-def _start(plan: _Plan, dry_run: bool) -> Any:
-    """Say what is about to be sent (for a study, or when asked); the dry run's frame if asked."""
+def _say_plan(plan: _Plan, dry_run: bool) -> None:
+    """Say what is about to be sent: for a study (vary or vars), or when asked (a dry run)."""
     if dry_run or plan.vary or plan.variables:
         for line in plan.summary():
             print(line)
-    return plan.dry_frame() if dry_run else None
 
 
 async def acompare(
@@ -536,9 +535,9 @@ async def acompare(
 ) -> Any:
     """The async form of :func:`compare` (``await wb.acompare(...)``)."""
     plan = _Plan(session, prompt, models, seeds, rows, cols, params, vary, vars)
-    dry = _start(plan, dry_run)
+    _say_plan(plan, dry_run)
     if dry_run:
-        return dry
+        return plan.dry_frame()
     return await plan.run(plan.progress(progress), experiment, tags)  # Session.batch reads it
 
 
@@ -578,8 +577,8 @@ def compare(
     video_path, error ...) that displays as the grid; ``.grid(rows=..., cols=...)`` redraws it.
     """
     plan = _Plan(session, prompt, models, seeds, rows, cols, params, vary, vars)
-    dry = _start(plan, dry_run)
+    _say_plan(plan, dry_run)
     if dry_run:
-        return dry
+        return plan.dry_frame()
     bar = plan.progress(progress)
     return run_sync(plan.run(bar, experiment, tags))

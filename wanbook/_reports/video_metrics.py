@@ -155,19 +155,23 @@ def measure(
 # ------------------------------------------------------------------ runs -> measures, cached
 
 
-def _local_input(path: Any, sha256: Any) -> Path | None:
-    """A logged local input that is still the same file (its hash matches), else None."""
+Input = tuple[Path, str]  # a local input image and the SHA-256 of its bytes now
+
+
+def _local_input(path: Any, sha256: Any) -> Input | None:
+    """A logged local input that is still the same file (its hash matches), with its hash;
+    None if it is not local, gone or changed."""
     if not isinstance(path, str) or not path or "://" in path or path.startswith("<"):
         return None
     p = Path(path)
     if not p.is_file():
         return None
-    known = isinstance(sha256, str) and bool(sha256)
-    changed = known and sha256 != hashlib.sha256(p.read_bytes()).hexdigest()
-    return None if changed else p
+    now = hashlib.sha256(p.read_bytes()).hexdigest()
+    changed = isinstance(sha256, str) and bool(sha256) and sha256 != now
+    return None if changed else (p, now)
 
 
-def _inputs(record: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
+def _inputs(record: Mapping[str, Any]) -> tuple[Input | None, Input | None]:
     """The first and last input images of a run (``image_source``, or the logged media of the
     first+last-frame models), where they are local files still unchanged."""
     params = record.get("params") if isinstance(record.get("params"), dict) else {}
@@ -184,10 +188,8 @@ def _inputs(record: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
     return first_path, _local_input(last.get("source"), last.get("sha256"))
 
 
-def _cache_key(video_sha: str, first: Path | None, last: Path | None) -> str:
-    parts = [f"v{VERSION}", video_sha]
-    for image in (first, last):
-        parts.append(hashlib.sha256(image.read_bytes()).hexdigest() if image else "-")
+def _cache_key(video_sha: str, first: Input | None, last: Input | None) -> str:
+    parts = [f"v{VERSION}", video_sha, *(image[1] if image else "-" for image in (first, last))]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -202,7 +204,9 @@ def _measured(record: Mapping[str, Any], cache: Path) -> Measures | None:
         return Measures(**json.loads(key.read_text("utf-8")))
     except (OSError, ValueError, TypeError):
         pass  # not cached yet (or a cache file from elsewhere): measure
-    found = measure(video, first_image=first, last_image=last)
+    found = measure(
+        video, first_image=first[0] if first else None, last_image=last[0] if last else None
+    )
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = key.with_suffix(f".{os.getpid()}.tmp")

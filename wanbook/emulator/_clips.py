@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wanbook._avtime import stream_seconds
 from wanbook._spec.catalogue import catalogue
 from wanbook.emulator._fetch import Rejected, read_input
 
@@ -59,17 +60,11 @@ def _probe(data: bytes, field: str) -> tuple[str, int, int, float, bool]:
             if not container.streams.video:
                 raise ValueError("no video stream")
             vs = container.streams.video[0]
-            if vs.duration is not None and vs.time_base is not None:
-                seconds = float(vs.duration * vs.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / av.time_base
-            else:
-                seconds = 0.0
             return (
                 fmt,
                 int(vs.codec_context.width),
                 int(vs.codec_context.height),
-                seconds,
+                stream_seconds(container, vs),
                 bool(container.streams.audio),
             )
     except (av.FFmpegError, OSError, ValueError) as exc:
