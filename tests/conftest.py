@@ -38,6 +38,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
             name == "DASHSCOPE_API_KEY"
             or name.startswith("WANBOOK_")
             or name.startswith("DASHSCOPE_")
+            or name.startswith("AWS_")  # never the developer's own object store or keys
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WANBOOK_HOME", str(tmp_path_factory.mktemp("wanbook-home")))

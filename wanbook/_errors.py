@@ -21,6 +21,7 @@ are translated once, at the boundary that meets them, with ``raise ... from exc`
     ├── BatchCancelled              a batch was cancelled before this request was sent
     ├── ResumeError                 resume could not finish some runs (the others it did)
     ├── DownloadError               a video could not be fetched or did not verify
+    ├── StorageError                the team's video store (WANBOOK_MEDIA) refused or was unreachable
     └── RunLogError                 the run log could not be opened or written
 
 No message, repr or attribute of these errors ever contains the API key.
@@ -48,6 +49,7 @@ __all__ = [
     "ResumeError",
     "RunLogError",
     "ServerError",
+    "StorageError",
     "TaskFailedError",
     "TaskTimeoutError",
     "TransportError",
@@ -209,6 +211,12 @@ class BatchCancelled(WanbookError):
 
 class DownloadError(WanbookError):
     """A video could not be downloaded, or the file did not verify (size, MP4, decodable)."""
+
+
+class StorageError(WanbookError):
+    """The object store of ``WANBOOK_MEDIA`` could not be reached, refused the credentials, or
+    holds something else under a video's key. A video kept on this machine is never lost to it:
+    the run keeps its local file and the upload is tried again (``resume``)."""
 
 
 class RunLogError(WanbookError):

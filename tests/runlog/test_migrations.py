@@ -34,6 +34,8 @@ EXPECTED_COLUMNS = [
     *["region", "hostname", "pid", "last_polled_at", "image_source", "rerun_of"],
     # m004_change_seq
     "seq",
+    # m007_video_uri
+    "video_uri",
 ]
 
 # A shipped migration is never edited. If this fails you changed one: revert it and append a new
@@ -45,6 +47,7 @@ SHIPPED = {
     "m004_change_seq": "39a4052fd05f2a75",
     "m005_judgements": "a14eadb3cc1e52b0",
     "m006_uploads": "f8a72db4c01b3097",  # a table of its own: the runs columns are unchanged
+    "m007_video_uri": "c3a8a6eca7d7c0be",
 }
 
 

@@ -33,6 +33,7 @@ from wanbook._engine.budget import Ledger
 from wanbook._engine.settings import Settings
 from wanbook._engine.submit import throttle_pace
 from wanbook._engine.tracker import OnUpdate, Tracker
+from wanbook._media.store import VideoStore
 from wanbook._portal import run_sync
 from wanbook._runlog.store import RunLog
 from wanbook._secret import Secret
@@ -84,6 +85,7 @@ class Resources:
         self._emulator: Any = None
         self._base_url_emulator: bool | None = None  # asked once, see backend
         self._log: RunLog | None = None
+        self._media: VideoStore | None = None
         # Per event loop, keyed by the loop itself (an id can be reused by a later loop); a
         # closed loop's entries are dropped on the next use (see _per_loop).
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Client] = (
@@ -187,7 +189,16 @@ class Resources:
             version=__version__,
             videos=self.home / "videos",
             on_update=on_update,
+            media=self.media,
         )
+
+    @property
+    def media(self) -> VideoStore | None:
+        """The team's video store (``WANBOOK_MEDIA``), or None: videos only under ``home``."""
+        with self._lock:
+            if self._media is None and self.settings.media is not None:
+                self._media = VideoStore(self.settings.media)
+            return self._media
 
     def _key(self) -> Secret:
         return self.settings.api_key or Secret(PLACEHOLDER_KEY)  # emulators accept any bearer key

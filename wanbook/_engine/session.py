@@ -27,13 +27,14 @@ from wanbook._engine.resources import Resources
 from wanbook._engine.settings import Settings
 from wanbook._engine.shared_budget import Draw, NamedBudget, settle_run
 from wanbook._engine.submit import plan_for_record, submit_one
-from wanbook._engine.tracker import OnUpdate, Tracker, task_fields
+from wanbook._engine.tracker import OnUpdate, Tracker, put_in_store, task_fields
 from wanbook._errors import (
     ConfigError,
     DownloadError,
     MediaError,
     Problem,
     ResumeError,
+    StorageError,
     TaskTimeoutError,
     ValidationError,
     WanbookError,
@@ -52,6 +53,7 @@ from wanbook._secret import Secret
 from wanbook._spec.catalogue import catalogue
 from wanbook._spec.prices import Estimate, PriceTable
 from wanbook._spec.request import Request, with_seed
+from wanbook._warn import notice
 
 __all__ = ["Session"]
 
@@ -86,6 +88,7 @@ class Session(Resources):
         emulator_options: dict[str, Any] | None = None,
         quiet: bool = False,
         emulator: bool = False,
+        media: str | None = None,
     ) -> None:
         settings = Settings.from_env(
             api_key=api_key,
@@ -94,6 +97,7 @@ class Session(Resources):
             base_url=base_url,
             home=home,
             emulator=emulator,
+            media=media,
         )
         super().__init__(
             settings,
@@ -152,9 +156,9 @@ class Session(Resources):
         req = request if request is not None else self.request(prompt, **params)
         prep = self.prepare(with_seed(req), warn=warn)  # a drawn seed is logged: repeatable
         if reuse and prep.repeatable:
-            found = self.log.find_reusable(prep.fingerprint)  # only one whose video is on disk
+            found = await self._reusable(prep.fingerprint)
             if found is not None:
-                return Run(found, reused=True)
+                return found
         draw, reservation = self._check_budget(prep)  # checked and held as one step
         try:
             tracker = self.tracker(on_update)
@@ -179,6 +183,91 @@ class Session(Resources):
         if raise_on_failure and run.status != "SUCCEEDED":
             raise run.failure()
         return run
+
+    async def _reusable(self, fingerprint: str) -> Run | None:
+        """An earlier run of this fingerprint whose video is on this machine, or in the team's
+        store and fetched here now (verified); one only here is put in the store on the way."""
+        media = self.media
+
+        def fetched(record: dict[str, Any]) -> bool:  # blocking: runs in a worker thread
+            try:
+                self.video_file(record)
+            except WanbookError:
+                return False
+            return True
+
+        if media is None:  # only videos on this machine: a quick look
+            found = self.log.find_reusable(fingerprint)
+        else:  # may fetch a video from the store: not on the event loop
+            found = await asyncio.to_thread(self.log.find_reusable, fingerprint, in_store=fetched)
+        if found is None:
+            return None
+        if media is not None and not found.get("video_uri"):
+            uri = await put_in_store(self.log, media, found["run_id"])
+            if uri is not None:
+                self.log.update(found["run_id"], video_uri=uri)
+        return Run(self.log.get(found["run_id"]) or found, reused=True)
+
+    # ------------------------------------------------------------------ videos
+    def video_file(self, run: Run | str | Mapping[str, Any]) -> Path:
+        """The run's video as a file on this machine: the one it downloaded, or (when another
+        machine did, and the team's store ``WANBOOK_MEDIA`` has it) a copy fetched into
+        ``<home>/videos/<run_id>.mp4`` and checked against the logged SHA-256 and size first.
+        Raises :class:`DownloadError` when there is neither (or the store's copy differs)."""
+        if isinstance(run, Mapping) and run.get("video_uri") and run.get("video_sha256"):
+            record = dict(run)  # all it takes to fetch it: no need to read the log
+        else:
+            record = self._record_of(run)
+        run_id = str(record.get("run_id"))
+        path = record.get("video_path")
+        if path and Path(path).is_file():
+            return Path(path)
+        dest = self.home / "videos" / f"{run_id}.mp4"  # this machine's copy, checked when fetched
+        if record.get("video_uri") and dest.is_file():
+            return dest
+        uri, sha = record.get("video_uri"), record.get("video_sha256")
+        media = self.media
+        if not uri or not sha:
+            raise DownloadError(
+                f"run {run_id}: its video is not on this machine"
+                + (f" ({path})" if path else "")
+                + " and not in a team store"
+            )
+        if media is None:
+            raise DownloadError(
+                f"run {run_id}: its video is in {uri}, but WANBOOK_MEDIA is not set here: set it "
+                "(and the AWS_* variables) to fetch it"
+            )
+        size = record.get("video_bytes")
+        return media.fetch(
+            str(uri), dest, sha256=str(sha), size=None if size is None else int(size)
+        )
+
+    def video_url(self, run: Run | str | Mapping[str, Any], *, expires: float = 3600.0) -> str:
+        """A presigned link to the run's video in the team's store, valid ``expires`` seconds:
+        for a browser, or a teammate without credentials (whoever holds it can fetch the video
+        until it expires, so share it as you would the video). Raises :class:`StorageError`
+        when the video is not in a store."""
+        record = self._record_of(run)
+        uri, media = record.get("video_uri"), self.media
+        if not uri or media is None:
+            raise StorageError(
+                f"run {record.get('run_id')}: its video is not in a team store "
+                + ("(WANBOOK_MEDIA is not set)" if media is None else "(not stored yet: resume)")
+            )
+        return media.sign(str(uri), timedelta(seconds=float(expires)))
+
+    def _record_of(self, run: Run | str | Mapping[str, Any]) -> dict[str, Any]:
+        """The run as logged now (so a fetched copy is seen); a record not in this log as is."""
+        if isinstance(run, Run):
+            run = run.record
+        run_id = run if isinstance(run, str) else run.get("run_id")
+        found = self.log.get(str(run_id)) if run_id else None
+        if found is not None:
+            return found
+        if isinstance(run, str):
+            raise KeyError(f"no run {run!r} in {self.home}")
+        return dict(run)
 
     # ------------------------------------------------------------------ batches
     def batch(
@@ -484,9 +573,25 @@ class Session(Resources):
         runs = list(await asyncio.gather(*(one(record) for record in records)))
         for run in runs:  # a named budget's reservation of a run sent by any session
             settle_run(self.state, run.record)
+        await self._store_videos(tracker)
         if failures and raise_on_failure:
             raise ResumeError(runs, failures)
         return runs
+
+    async def _store_videos(self, tracker: Tracker) -> int:
+        """Put in the team's store the verified videos of this machine that are not there yet
+        (an upload that failed, runs made before the store was set); how many. Stops at the
+        first failure (said in a warning): the store is down, the rest would fail alike."""
+        stored, media = 0, self.media
+        if media is None:
+            return 0
+        for run_id in self.log.not_stored():  # only videos on this machine
+            if not await tracker.store_video(run_id):
+                break
+            stored += 1
+        if stored and not self.quiet:
+            notice(f"wanbook: put {stored} video(s) in the team's store {media.url}")
+        return stored
 
     def _adopt(self, record: dict[str, Any]) -> Slot | None:
         """A slot in flight for a resumed run whose task is known to be queued or running, so

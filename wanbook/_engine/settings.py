@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from wanbook._api.account_state import default_state_dir
 from wanbook._errors import ConfigError
+from wanbook._media.store import MediaConfig, media_config
 from wanbook._secret import Secret
 from wanbook._spec.catalogue import catalogue
 
@@ -37,6 +38,10 @@ class Settings:
     #: Where the account-wide state of this user lives (pacing shared by processes, named
     #: budgets): ``WANBOOK_STATE_DIR``, else the per-user state folder. Not under ``home``.
     state_dir: Path = field(default_factory=default_state_dir)
+    #: Where verified videos are also kept for the team (``WANBOOK_MEDIA``: ``s3://bucket/prefix``
+    #: with the standard ``AWS_*`` variables, or ``file:///folder``); None: only on this machine,
+    #: under ``home/videos``. Checked when the settings are made, before anything is sent.
+    media: MediaConfig | None = None
 
     @classmethod
     def from_env(
@@ -49,9 +54,12 @@ class Settings:
         home: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         emulator: bool = False,
+        media: str | None = None,
     ) -> Settings:
         """Resolve settings. ``emulator=True`` ignores any key and base URL (demo, tests)."""
         env = os.environ if environ is None else environ
+        if media is not None:  # an explicit store beats WANBOOK_MEDIA ("" : none, local only)
+            env = {**env, "WANBOOK_MEDIA": media}
         key = api_key if api_key is not None else (env.get(ENV_KEY) or None)
         if emulator:
             key, base_url, env = (
@@ -74,7 +82,15 @@ class Settings:
         home_path = Path(
             os.path.abspath(Path(home or env.get("WANBOOK_HOME") or DEFAULT_HOME).expanduser())
         )
-        settings = cls(secret, region, workspace_id, base_url, home_path, default_state_dir(env))
+        settings = cls(
+            secret,
+            region,
+            workspace_id,
+            base_url,
+            home_path,
+            default_state_dir(env),
+            media_config(env),
+        )
         if secret is not None and base_url is None:
             settings.endpoint()  # fail now, not at the first request, if eu lacks a workspace
         return settings

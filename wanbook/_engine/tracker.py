@@ -26,8 +26,16 @@ from wanbook._api.poll_schedule import PollPlan
 from wanbook._api.tasks import Task, TaskStatus
 from wanbook._api.watch import watch_task
 from wanbook._engine.prepare import Prepared
-from wanbook._errors import DownloadError, RateLimitError, RunLogError, TaskTimeoutError
+from wanbook._errors import (
+    ConfigError,
+    DownloadError,
+    RateLimitError,
+    RunLogError,
+    StorageError,
+    TaskTimeoutError,
+)
 from wanbook._media.images import describe_for_log
+from wanbook._media.store import StorageWarning, VideoStore
 from wanbook._media.videos import DOWNLOAD_TIMEOUT, download_video, is_private_host, size_cap
 from wanbook._runlog.run import Run
 from wanbook._runlog.schema import parse_time
@@ -36,7 +44,15 @@ from wanbook._spec.catalogue import catalogue
 from wanbook._spec.prices import ImplausibleUsageWarning, PriceTable, cost, plausible_seconds
 from wanbook._warn import warn_user
 
-__all__ = ["TASK_TTL", "OnUpdate", "Tracker", "expired", "task_fields", "wire_model"]
+__all__ = [
+    "TASK_TTL",
+    "OnUpdate",
+    "Tracker",
+    "expired",
+    "put_in_store",
+    "task_fields",
+    "wire_model",
+]
 
 #: Called with the run as logged after each change.
 OnUpdate = Callable[[Run], None]
@@ -83,9 +99,11 @@ class Tracker:
         on_update: OnUpdate | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        media: VideoStore | None = None,
     ) -> None:
         self.log = log
         self.videos = videos
+        self.media = media  # the team's store (WANBOOK_MEDIA): each verified video goes there too
         self.prices = prices
         self.region = region
         self.backend = backend
@@ -337,9 +355,31 @@ class Tracker:
                 error_message=None,  # download) is over: the run has its video
             )
             record = self.log.get(run_id) or {}
-        return self.record_answer(
+        run = self.record_answer(
             run_id, **self._price(record, task, task.status.value), finished_at=datetime.now(UTC)
         )
+        logged = run.record
+        to_store = self.media is not None and not logged.get("video_uri")
+        if to_store and logged.get("video_path") and await self.store_video(run_id):
+            run = Run(self.log.get(run_id) or logged)  # a copy now in the team's store too
+        return run
+
+    async def store_video(self, run_id: str) -> bool:
+        """Put the run's verified local video in the team's store (``media``) and log its URI;
+        whether the run's video is there now.
+
+        A store that fails (down, credentials refused) costs nothing paid: the run stays as it
+        is (SUCCEEDED, its local file, ``video_uri`` NULL), one warning says so, and ``resume``
+        (any later session with the store) stores it. A video that is not on this machine (the
+        log is shared; another machine downloaded it) is left to the machine that has it."""
+        if self.media is None:
+            return False
+        uri = await put_in_store(self.log, self.media, run_id)
+        if uri is None:
+            return False
+        if (self.log.get(run_id) or {}).get("video_uri") != uri:
+            self.update(run_id, video_uri=uri)
+        return True
 
     def _disown(self, run_id: str, task: Task) -> Run:
         """The task followed for this run (found by a search while its prompt was not shown
@@ -460,6 +500,29 @@ class Tracker:
                 raise DownloadError(f"run {run_id}: {why} (the run was billed)")
             return await self.finish(client, run_id, task)
         return await self.follow(client, run_id, task_id, deadline=deadline, poll=poll)
+
+
+async def put_in_store(log: RunLog, media: VideoStore, run_id: str) -> str | None:
+    """The URI of the run's video in the team's store: logged already, or put there now from
+    this machine's verified copy (the caller logs it); None when it is not there and cannot be
+    put (no local copy here, or the store failed: said once, in a :class:`StorageWarning`)."""
+    record = log.get(run_id) or {}
+    if record.get("video_uri"):
+        return str(record["video_uri"])
+    path, sha, size = (record.get(k) for k in ("video_path", "video_sha256", "video_bytes"))
+    if not (path and sha and size is not None) or not Path(path).is_file():
+        return None
+    try:
+        uri = await asyncio.to_thread(media.put_video, path, sha, int(size))
+    except (StorageError, ConfigError) as exc:  # never lost: the local copy stays
+        warn_user(
+            f"run {run_id}: its video is kept on this machine ({path}) but could not be put in "
+            f"the team's store {media.url}: {exc}. Nothing is lost: `wanbook resume` "
+            "(wb.resume()) stores it once the store answers",
+            StorageWarning,
+        )
+        return None
+    return uri
 
 
 # ------------------------------------------------------------------ answers -> row fields

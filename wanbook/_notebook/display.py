@@ -27,14 +27,18 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from wanbook._errors import DownloadError
+from wanbook._errors import DownloadError, WanbookError
 from wanbook._notebook.html import Cell, esc, run_html, status_words, video_html
+
+if TYPE_CHECKING:
+    from wanbook._engine.session import Session
 
 __all__ = [
     "ensure_poster",
+    "local_video",
     "media_src",
     "outside_note",
     "register_formatter",
@@ -86,14 +90,35 @@ def ensure_poster(video: str | os.PathLike[str], name: str | None = None) -> Pat
         return None
 
 
+def local_video(record: Mapping[str, Any], session: Session | None = None) -> Path | None:
+    """The file to play for a run record: its logged video when it is on this machine, else
+    (a run of a shared log, whose video is in the team's store) this home's copy, fetched and
+    checked against the logged SHA-256 by ``session`` (default: the default session) — the
+    notebook references files, so a copy is what plays. None when the run has no video."""
+    video = record.get("video_path")
+    path = Path(str(video)) if video else None
+    if (path is None or not path.is_file()) and record.get("video_uri"):
+        if session is None:
+            from wanbook._engine.default_session import session as default_session
+
+            session = default_session()
+        return session.video_file(record)
+    return path
+
+
 def _media(
-    record: Mapping[str, Any], base: str | os.PathLike[str] | None, embed: bool
+    record: Mapping[str, Any],
+    base: str | os.PathLike[str] | None,
+    embed: bool,
+    session: Session | None = None,
 ) -> tuple[str | None, str | None, str | None, str | None]:
     """(src, poster, link, note) for a run record's video."""
-    video = record.get("video_path")
-    if not video:
+    try:
+        path = local_video(record, session)
+    except WanbookError as exc:  # not fetched (store down, a copy that does not verify ...)
+        return None, None, None, f"video not available here: {exc}"
+    if path is None:
         return None, None, None, None
-    path = Path(str(video))
     if not path.is_file():
         return None, None, None, f"video file missing: {path}"
     poster = ensure_poster(path, str(record.get("run_id") or path.stem))
@@ -147,18 +172,24 @@ def run_card(
     base: str | os.PathLike[str] | None = None,
     embed: bool = False,
     width: int = 480,
+    session: Session | None = None,
 ) -> str:
-    """The HTML card of one run: its video by reference (or embedded if asked), poster, params, cost."""
-    src, poster, link, note = _media(record, base, embed)
+    """The HTML card of one run: its video by reference (or embedded if asked), poster, params,
+    cost. A video in the team's store only is fetched here first (``local_video``)."""
+    src, poster, link, note = _media(record, base, embed, session)
     return run_html(record, src=src, poster=poster, link=link, width=width, note=note)
 
 
 def run_video(
-    record: Mapping[str, Any], *, base: str | os.PathLike[str] | None = None, width: int = 320
+    record: Mapping[str, Any],
+    *,
+    base: str | os.PathLike[str] | None = None,
+    width: int = 320,
+    session: Session | None = None,
 ) -> str:
     """Only the run's video (or why there is none): no model, seed, parameters or cost, so a
     rater judging blind sees the picture and nothing else."""
-    src, poster, _, note = _media(record, base, False)
+    src, poster, _, note = _media(record, base, False, session)
     if src:
         said = f'<div style="color:#6b7280;max-width:{width}px">{esc(note)}</div>' if note else ""
         return video_html(src, poster, width=width) + said
@@ -174,11 +205,12 @@ def run_cell(
     error: str | None = None,
     base: str | os.PathLike[str] | None = None,
     embed: bool = False,
+    session: Session | None = None,
 ) -> Cell:
     """A grid cell for ``record`` (None: nothing ran, ``error`` says why)."""
     if record is None:
         return Cell(None, error=error)
-    src, poster, link, note = _media(record, base, embed)
+    src, poster, link, note = _media(record, base, embed, session)
     return Cell(record, src=src, poster=poster, link=link, error=error or note)
 
 

@@ -177,13 +177,14 @@ class Judging:
         return f"<wanbook judging: {len(self.cells)} {kind}, rater {self.rater!r}>"
 
 
-def _video(record: Mapping[str, Any], width: int) -> Any:
+def _video(record: Mapping[str, Any], width: int, session: Session | None = None) -> Any:
     import ipywidgets as w
 
     from wanbook._notebook.display import run_video
 
     out = w.Output()
-    bundle = {"text/html": run_video(record, width=width), "text/plain": str(record.get("run_id"))}
+    html = run_video(record, width=width, session=session)
+    bundle = {"text/html": html, "text/plain": str(record.get("run_id"))}
     out.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
     return out
 
@@ -211,7 +212,9 @@ class _ScoreCell:
             self.score.value, self.note.value = str(before[0]), before[1]
         self.score.observe(lambda _: self._save(), "value")
         self.note.observe(lambda _: self._save(), "value")
-        self.widget = w.VBox([_video(record, 320), self.label, self.score, self.note])
+        self.widget = w.VBox(
+            [_video(record, 320, panel.session), self.label, self.score, self.note]
+        )
 
     def _save(self) -> None:
         if self.score.value is None:
@@ -251,7 +254,7 @@ class _PairCell:
         self.choice.observe(lambda _: self._save(), "value")
         self.note.observe(lambda _: self._save(), "value")
         sides = [
-            w.VBox([_video(r, 360), label])
+            w.VBox([_video(r, 360, panel.session), label])
             for r, label in zip((left, right), self.labels, strict=True)
         ]
         self.widget = w.VBox([w.HBox(sides), self.choice, self.note])

@@ -26,9 +26,16 @@ _FONT = "font-family:system-ui,sans-serif;font-size:12px"
 class View:
     """Runs and videos to show. ``items`` are run records (dicts) or video paths."""
 
-    def __init__(self, items: Sequence[Mapping[str, Any] | Path], *, embed: bool = False) -> None:
+    def __init__(
+        self,
+        items: Sequence[Mapping[str, Any] | Path],
+        *,
+        embed: bool = False,
+        session: Session | None = None,
+    ) -> None:
         self.items = list(items)
         self.embed = embed
+        self.session = session  # fetches a video that is only in the team's store
 
     def _item_html(self, item: Mapping[str, Any] | Path, width: int) -> str:
         from wanbook._notebook.display import media_src, run_card
@@ -40,7 +47,7 @@ class View:
                 f'<div style="{_FONT};max-width:{width}px">{video_html(src, width=width)}'
                 f"<div>{esc(item.name)} · {esc(size)}</div></div>"
             )
-        return run_card(item, embed=self.embed, width=width)
+        return run_card(item, embed=self.embed, width=width, session=self.session)
 
     def _repr_html_(self) -> str:
         if len(self.items) == 1:
@@ -141,4 +148,4 @@ def show(x: Any, *, session: Session | None = None, embed: bool = False) -> Any:
     grid = getattr(x, "grid", None)
     if callable(grid) and hasattr(x, "iterrows"):
         return grid(embed=embed)
-    return View(_items(x, session), embed=embed)
+    return View(_items(x, session), embed=embed, session=session)

@@ -208,6 +208,14 @@ def m006_uploads(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_video_uri(db: sqlite3.Connection) -> None:
+    """Where a run's video is kept for the team (``WANBOOK_MEDIA``): its object's URI, by
+    content (``s3://bucket/prefix/videos/ab/<sha256>.mp4``). ``video_path`` stays the local copy
+    of the machine that downloaded it. Portable SQL: the same statement on every engine."""
+    db.execute("ALTER TABLE runs ADD COLUMN video_uri TEXT")
+
+
 def applied(db: sqlite3.Connection) -> list[str]:
     """Names of the migrations applied to ``db``, in the order they were applied."""
     try:

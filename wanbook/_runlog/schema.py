@@ -53,6 +53,7 @@ video_sha256:text video_bytes:int width:int height:int fps:real duration:real ha
 usage:json billed_seconds:real tier:text price_per_second:real cost:real currency:text
 price_table_date:text estimate:real estimate_currency:text fingerprint:text finished_at:time
 region:text hostname:text pid:int last_polled_at:time image_source:text rerun_of:text seq:int
+video_uri:text
 """
 
 

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -280,11 +280,17 @@ class RunLog:
         return [self._absolute(decode(row, names)) for row in rows]
 
     def _absolute(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The record with its local paths absolute (see :func:`local_path`)."""
+        """The record with its local paths absolute (see :func:`local_path`); a video kept in
+        the team's store (``video_uri``) whose logged file is another machine's is this home's
+        copy, ``<home>/videos/<run_id>.mp4``, once there is one."""
         for column in ("video_path", "image_source"):
             value = record.get(column)
             if isinstance(value, str) and value:
                 record[column] = local_path(value, self.home, video=column == "video_path")
+        if record.get("video_uri") and record.get("video_path"):
+            here = self.home / "videos" / f"{record.get('run_id')}.mp4"
+            if not Path(record["video_path"]).is_file() and here.is_file():
+                record["video_path"] = str(here)
         return record
 
     def get(self, run_id: str) -> dict[str, Any] | None:
@@ -322,15 +328,39 @@ class RunLog:
             UNFINISHED,
         )
 
-    def find_reusable(self, fingerprint: str) -> dict[str, Any] | None:
+    def find_reusable(
+        self, fingerprint: str, *, in_store: Callable[[dict[str, Any]], bool] | None = None
+    ) -> dict[str, Any] | None:
         """The latest SUCCEEDED run with this fingerprint whose video file is still on disk (an
-        older one when the newest's file was deleted), or None."""
+        older one when the newest's file was deleted), or None. With ``in_store``, a run whose
+        video is not here but in the team's store (``in_store(record)`` says so) is one too."""
         found = self._select(
-            " WHERE fingerprint = ? AND status = 'SUCCEEDED' AND video_path IS NOT NULL"
+            " WHERE fingerprint = ? AND status = 'SUCCEEDED'"
+            " AND (video_path IS NOT NULL OR video_uri IS NOT NULL)"
             " ORDER BY created_at DESC, run_id DESC",
             [fingerprint],
         )
-        return next((r for r in found if Path(r["video_path"]).is_file()), None)
+        for record in found:
+            if record.get("video_path") and Path(record["video_path"]).is_file():
+                return record
+            if in_store is not None and record.get("video_uri") and in_store(record):
+                return record
+        return None
+
+    def not_stored(self) -> list[str]:
+        """Run ids of SUCCEEDED runs whose verified video is on this machine but not in the
+        team's store (``video_uri`` NULL): an upload that failed, or runs made before the store
+        was set. Another machine's videos (a shared log) are that machine's to store."""
+        _, rows = self.query(
+            "SELECT run_id, video_path FROM runs WHERE status = 'SUCCEEDED'"
+            " AND video_uri IS NULL AND video_path IS NOT NULL AND video_sha256 IS NOT NULL"
+            " ORDER BY created_at, run_id"
+        )
+        return [
+            str(run_id)
+            for run_id, path in rows
+            if Path(local_path(str(path), self.home, video=True)).is_file()
+        ]
 
     def count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM runs")[1][0][0])

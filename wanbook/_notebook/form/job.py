@@ -138,7 +138,7 @@ class Job:
             self.run = run
             from wanbook._notebook.display import run_card
 
-            self._show(await asyncio.to_thread(run_card, run.record))
+            self._show(await asyncio.to_thread(run_card, run.record, session=self.session))
             return run
         except Exception as exc:  # shown in place, in plain words
             self.error = exc
