@@ -392,13 +392,10 @@ class VideoStore:
                 f"run ({len(data)} bytes, the run log says {size}, or its SHA-256 differs)"
             )
         try:
-            obstore.put(
-                store,
-                key,
-                data,
-                mode="create",
-                attributes={"Content-Type": "video/mp4"},
-            )
+            # S3 serves the type it was given: a presigned link then plays in a browser
+            # (a local folder keeps no such attributes: obstore refuses them there).
+            typed = {"attributes": {"Content-Type": "video/mp4"}} if self.config.bucket else {}
+            obstore.put(store, key, data, mode="create", **typed)  # type: ignore[arg-type]
             return uri
         except (AlreadyExistsError, PreconditionError):
             pass  # a teammate (or an earlier try) stored it: check it below
