@@ -110,9 +110,18 @@ def test_the_secret_never_shows_in_a_repr(tmp_path: Path) -> None:
     assert cfg.secret_access_key.reveal() == S3_SECRET  # kept, only for the store itself
 
 
+def _closed_port() -> int:
+    """A loopback port nothing listens on (connection refused at once, never the internet)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_a_store_that_cannot_be_reached_says_so_without_the_secret(tmp_path: Path) -> None:
-    """Port 9 on loopback: nothing listens (connection refused at once, never the internet)."""
-    cfg = media_config({**BASE, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    port = _closed_port()
+    cfg = media_config({**BASE, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
     assert cfg is not None
     video = tmp_path / "v.mp4"
     video.write_bytes(b"not really a video")
@@ -121,7 +130,7 @@ def test_a_store_that_cannot_be_reached_says_so_without_the_secret(tmp_path: Pat
     sha = hashlib.sha256(video.read_bytes()).hexdigest()
     with pytest.raises(StorageError) as caught:
         VideoStore(cfg).put_video(video, sha, video.stat().st_size)
-    assert "127.0.0.1:9" in str(caught.value) and S3_SECRET not in str(caught.value)
+    assert f"127.0.0.1:{port}" in str(caught.value) and S3_SECRET not in str(caught.value)
     assert S3_SECRET not in repr(caught.value)
 
 

@@ -121,11 +121,11 @@ def test_a_missing_object_is_a_clear_error(s3: str, tmp_path: Path) -> None:
 
 def test_a_shared_folder_store_is_create_only_and_checked_too(tmp_path: Path) -> None:
     """``WANBOOK_MEDIA=file:///…``: a folder every machine mounts, with the same rules."""
-    cfg = media_config({"WANBOOK_MEDIA": (tmp_path / "team").as_uri()})
+    cfg = media_config({"WANBOOK_MEDIA": (tmp_path / "team videos").as_uri()})
     assert cfg is not None
     path, sha, size = _video(tmp_path / "a.mp4")
     uri = VideoStore(cfg).put_video(path, sha, size)
-    assert uri == (tmp_path / "team" / "videos" / sha[:2] / f"{sha}.mp4").as_uri()
+    assert uri == (tmp_path / "team videos" / "videos" / sha[:2] / f"{sha}.mp4").as_uri()
     assert VideoStore(cfg).put_video(path, sha, size) == uri  # a second teammate: no error
     dest = tmp_path / "bob" / "run.mp4"
     assert VideoStore(cfg).fetch(uri, dest, sha256=sha, size=size).read_bytes() == path.read_bytes()

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from wanbook._errors import ConfigError, DownloadError, StorageError
 from wanbook._secret import Secret
@@ -151,7 +151,7 @@ def _media_url(value: str) -> tuple[str, str, str | None, str, Path | None]:
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise _bad(MEDIA_VAR, value, allowed)
-        root = Path(parts.path)
+        root = Path(unquote(parts.path))
         if ".." in root.parts:
             raise _bad(MEDIA_VAR, value, "a file:// folder is absolute, without '..'")
         return root.as_uri(), "file", None, "", root
@@ -315,7 +315,7 @@ class VideoStore:
         if scheme == "file":
             root = self.config.root
             assert root is not None
-            path = Path(parts.path)
+            path = Path(unquote(parts.path))  # as_uri() quotes spaces and the like
             if ".." in path.parts or not path.is_relative_to(root):
                 raise StorageError(f"the video {uri!r} is outside {MEDIA_VAR}={self.url!r}")
             return self._store(""), path.relative_to(root).as_posix()
@@ -448,7 +448,12 @@ class VideoStore:
             store, key = self._locate(uri)
         except StorageError as exc:
             raise DownloadError(str(exc)) from None
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DownloadError(
+                f"cannot create the folder {str(dest.parent)!r}: {exc.strerror or exc}"
+            ) from exc
         tmp = dest.with_name(f"{dest.name}.part-{secrets.token_hex(6)}")
         digest, got = hashlib.sha256(), 0
         try:
@@ -478,7 +483,7 @@ class VideoStore:
             return dest
         except DownloadError:
             raise
-        except FileNotFoundError as exc:
+        except FileNotFoundError as exc:  # obstore's NotFoundError is one (and a lost folder)
             if not tmp.parent.is_dir():
                 raise DownloadError(f"cannot write {str(tmp)!r}") from exc
             raise DownloadError(f"the stored video {uri} is not there") from None
