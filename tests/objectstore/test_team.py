@@ -169,6 +169,13 @@ def test_another_machine_shows_reuses_and_reruns_a_stored_run(
         again = b.rerun(run.run_id)
         assert again.rerun_of == run.run_id and again.run_id != run.run_id
         assert again.video_uri and Path(again.video_path).is_relative_to(home_b)
+        # the reports measure it from B's copy too
+        cache.unlink()
+        metrics = wb.video_metrics([run.run_id], session=b)
+        assert metrics.loc[run.run_id, "frames"] > 0 and cache.is_file()
+        cache.unlink()
+        report = wb.reproducibility(session=b)
+        assert cache.is_file() and report.groups["runs"].sum() == 2
     out = capfd.readouterr()
     _no_secret(home_a, home_b, text=out.out + out.err)
 

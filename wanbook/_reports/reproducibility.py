@@ -13,6 +13,7 @@ The pure part works on DataFrames and arrays; decoding (``video_frames``) is the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import math
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wanbook._errors import DownloadError
+from wanbook._errors import DownloadError, WanbookError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -137,6 +138,28 @@ def frame_difference(
 
 
 # --------------------------------------------------------------------------------- grouping
+def _fetched(runs: pd.DataFrame, session: Any) -> pd.DataFrame:
+    """``runs`` with this machine's checked copy (``Session.video_file``) as the video of each
+    run of a shared log whose video is only in the team's store; others as they are."""
+    if "video_uri" not in runs.columns or "video_path" not in runs.columns:
+        return runs
+    wanted = [
+        run_id
+        for run_id, status, uri, path in zip(
+            runs.index, runs["status"], runs["video_uri"], runs["video_path"], strict=True
+        )
+        if status == "SUCCEEDED" and isinstance(uri, str) and uri
+        and not (isinstance(path, str) and Path(path).is_file())
+    ]  # fmt: skip
+    if not wanted:
+        return runs
+    runs = runs.copy()
+    for run_id in wanted:
+        with contextlib.suppress(WanbookError, KeyError):  # not fetched: left out
+            runs.loc[run_id, "video_path"] = str(session.video_file(str(run_id)))
+    return runs
+
+
 def _prepared(runs: pd.DataFrame) -> pd.DataFrame:
     """Successful runs with a video, with ``sha`` (video hash) and ``request``/``sweep`` keys:
     ``request`` is the identical-request key, ``sweep`` the same key without the seed."""
@@ -399,5 +422,7 @@ def reproducibility(
 
             session = default_session()
         runs = session.runs(columns="all")
+    if session is not None:
+        runs = _fetched(runs, session)
     ok = _prepared(runs)
     return ReproReport(_groups(ok), _pairs(ok, samples, width))

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wanbook._errors import DownloadError
+from wanbook._errors import DownloadError, WanbookError
 from wanbook._reports.reproducibility import compare_frames
 
 if TYPE_CHECKING:
@@ -217,6 +217,20 @@ def _measured(record: Mapping[str, Any], cache: Path) -> Measures | None:
     return found
 
 
+def _here(session: Session, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its video on this machine: a run of a shared log whose video is only in
+    the team's store is measured from this home's checked copy (fetched once)."""
+    video = record.get("video_path")
+    if record.get("status") != "SUCCEEDED" or not record.get("video_uri"):
+        return record
+    if video and Path(video).is_file():
+        return record
+    try:
+        return {**record, "video_path": str(session.video_file(record))}
+    except WanbookError:
+        return record  # not fetched: measured as a run without a video (NaN)
+
+
 def video_metrics(runs: Any = None, *, session: Session | None = None) -> pd.DataFrame:
     """The measures of each run's video as a DataFrame indexed by run_id (columns
     ``METRIC_COLUMNS``; NaN for runs without a video). ``runs``: a DataFrame (``wb.runs()``, a
@@ -232,7 +246,7 @@ def video_metrics(runs: Any = None, *, session: Session | None = None) -> pd.Dat
     cache = session.home / "metrics"
     rows = []
     for record in session.records(runs):
-        found = _measured(record, cache)
+        found = _measured(_here(session, record), cache)
         values = asdict(found) if found else {c: math.nan for c in METRIC_COLUMNS}
         rows.append({"run_id": record["run_id"], **values})
     frame = pd.DataFrame(rows, columns=["run_id", *METRIC_COLUMNS]).set_index("run_id")
