@@ -189,3 +189,32 @@ def test_without_obstore_the_error_says_what_to_install(monkeypatch: pytest.Monk
     with pytest.raises(ConfigError, match=r"pip install 'wanbook\[team\]'"):
         media_config(BASE)
     assert media_config({}) is None  # local files need nothing more
+
+
+def test_lower_level_errors_are_scrubbed_of_secrets_and_signed_queries() -> None:
+    """Whatever obstore says (a credentials error quoting a signed request, say) is shown in one
+    line without the secret key, the session token or a query string."""
+    cfg = media_config({**BASE, "AWS_SESSION_TOKEN": "tok-" + S3_SECRET[::-1]})
+    assert cfg is not None
+
+    class PermissionDeniedError(Exception):
+        pass
+
+    said = str(
+        VideoStore(cfg)._error(
+            "storing failed",
+            PermissionDeniedError(
+                f"denied for {S3_SECRET} at https://h/k?X-Amz-Signature=abc&t=tok-"
+                f"{S3_SECRET[::-1]}\nDebug source: {S3_SECRET}"
+            ),
+        )
+    )
+    assert S3_SECRET not in said and S3_SECRET[::-1] not in said and "X-Amz" not in said
+    assert "PermissionDeniedError" in said and "AWS_ACCESS_KEY_ID" in said and "\n" not in said
+
+
+def test_a_link_needs_a_store(tmp_path: Path) -> None:
+    with wb.Session(home=tmp_path, quiet=True) as s:
+        run_id = s.log.insert(status="SUCCEEDED", model="wan2.1-t2v-turbo")
+        with pytest.raises(StorageError, match="WANBOOK_MEDIA is not set"):
+            s.video_url(run_id)

@@ -64,7 +64,9 @@ class Session(Resources):
     """Settings, run log, prices and connections for a series of generations.
 
     Explicit arguments beat environment variables (``DASHSCOPE_API_KEY``, ``WANBOOK_REGION``,
-    ``WANBOOK_WORKSPACE_ID``, ``WANBOOK_BASE_URL``, ``WANBOOK_HOME``), which beat defaults.
+    ``WANBOOK_WORKSPACE_ID``, ``WANBOOK_BASE_URL``, ``WANBOOK_HOME``, ``WANBOOK_MEDIA``), which
+    beat defaults. ``media`` (``WANBOOK_MEDIA``): the team's video store, ``s3://bucket/prefix``
+    (with the standard ``AWS_*`` variables) or ``file:///folder``; ``""`` for none.
     Without a key or a base URL, the embedded emulator is started on first use. What it holds and
     how it is opened and closed (``log``, ``prices``, ``endpoint()``, ``client()``, ``close()``)
     is :class:`~wanbook._engine.resources.Resources`.
