@@ -8,12 +8,16 @@ import tempfile
 
 import pytest
 
+from tests import pg as _pg
+
 # A key-shaped secret used by tests. `pytest_sessionfinish` below greps everything a test run
 # writes for it; it must never appear in a file, a log, a repr or an error message.
 TEST_API_KEY = "sk-wanbooktest" + "0123456789abcdef0123"
 
 
 _STATE: list[str] = []
+# Read once, before clean_env hides every WANBOOK_* variable from the tests.
+_PG_ENV = {name: os.environ.get(name) for name in ("WANBOOK_TEST_PG", "WANBOOK_REQUIRE_PG")}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,3 +74,44 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"THE TEST API KEY LEAKED into {len(leaks)} file(s): {leaks[:5]}", red=True
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+@pytest.fixture(scope="session")
+def pg_server() -> object:
+    """A throwaway PostgreSQL for the session (tests/pg.py), or WANBOOK_TEST_PG. Missing, it
+    skips with the reason; with WANBOOK_REQUIRE_PG=1 (CI: .ci/run) it fails instead."""
+    saved = os.environ.get("WANBOOK_TEST_PG")
+    if _PG_ENV["WANBOOK_TEST_PG"]:
+        os.environ["WANBOOK_TEST_PG"] = _PG_ENV["WANBOOK_TEST_PG"]
+    try:
+        server = _pg.start()
+    except _pg.NoServer as exc:
+        if _PG_ENV["WANBOOK_REQUIRE_PG"] == "1":
+            pytest.fail(f"WANBOOK_REQUIRE_PG=1 and no PostgreSQL: {exc}", pytrace=False)
+        pytest.skip(f"no PostgreSQL for the PostgreSQL tests: {exc}")
+    finally:
+        if saved is None:
+            os.environ.pop("WANBOOK_TEST_PG", None)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: _pg.Server) -> object:
+    """A URL of a fresh, empty schema of the session's PostgreSQL (dropped after the test)."""
+    name, url = pg_server.new_schema()
+    yield url
+    pg_server.drop_schema(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The run log's database on each engine: a SQLite file, then a fresh PostgreSQL schema.
+    Also set as WANBOOK_DB, so that sessions and subprocesses of the test use it."""
+    if request.param == "sqlite":
+        url = str(tmp_path_factory.mktemp("db") / "runs.sqlite")
+    else:
+        url = request.getfixturevalue("pg_url")
+    request.getfixturevalue("monkeypatch").setenv("WANBOOK_DB", url)
+    return url
