@@ -68,7 +68,12 @@ RETRY_S = 60.0  # how long a lost PostgreSQL connection is tried again, outside 
 
 # ------------------------------------------------------------------------------ errors
 class DatabaseError(Exception):
-    """A database said no, or could not be reached. The message never holds a password."""
+    """A database said no, or could not be reached. The message never holds a password;
+    ``detail`` is the driver's own words (without the database's name)."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = message if detail is None else detail
 
 
 class IntegrityError(DatabaseError):
@@ -331,9 +336,9 @@ class Database:
             cur = self.raw().execute(sql, values)
             rows = cur.fetchall() if cur.description else []
         except sqlite3.IntegrityError as exc:
-            raise IntegrityError(f"{self.target.shown}: {exc}") from exc
+            raise IntegrityError(f"{self.target.shown}: {exc}", str(exc)) from exc
         except sqlite3.Error as exc:
-            raise DatabaseError(f"{self.target.shown}: {exc}") from exc
+            raise DatabaseError(f"{self.target.shown}: {exc}", str(exc)) from exc
         names = [d[0] for d in cur.description] if cur.description else []
         return Result(names, rows, cur.rowcount, cur.lastrowid)
 

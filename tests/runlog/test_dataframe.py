@@ -266,7 +266,7 @@ def test_a_change_of_dtype_reads_everything_again(log: RunLog) -> None:
 def test_rows_removed_outside_wanbook_are_noticed(log: RunLog) -> None:
     keep, gone = add(log), add(log)
     assert len(runs_frame(log)) == 2
-    log._db().execute("DELETE FROM runs WHERE run_id = ?", [gone])  # e.g. the sqlite3 shell
+    log.db.execute("DELETE FROM runs WHERE run_id = ?", [gone])  # e.g. the sqlite3 shell
     assert list(runs_frame(log).index) == [keep]
 
 
@@ -383,13 +383,13 @@ def replace_log(log: RunLog, source: Path) -> None:
 
 def backup(log: RunLog, to: Path) -> Path:
     target = sqlite3.connect(to)
-    log._db().backup(target)
+    log.db.raw().backup(target)
     target.close()
     return to
 
 
 def delete(log: RunLog, run_id: str) -> None:
-    log._db().execute("DELETE FROM runs WHERE run_id = ?", [run_id])  # e.g. the sqlite3 shell
+    log.db.execute("DELETE FROM runs WHERE run_id = ?", [run_id])  # e.g. the sqlite3 shell
 
 
 def newest(log: RunLog) -> str:
@@ -522,7 +522,7 @@ with RunLog.open(home) as log:
         log.update(first, status="FAILED", error_message="changed by the child")
     elif action == "delete the newest":
         newest = log.query("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 1")[1][0][0]
-        log._db().execute("DELETE FROM runs WHERE run_id = ?", [newest])
+        log.db.execute("DELETE FROM runs WHERE run_id = ?", [newest])
         log.insert(model="wan2.6-t2v", prompt="takes its seq")
 print(json.dumps({"used_copy": used_copy, "rows": len(df)}))
 """

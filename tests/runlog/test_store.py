@@ -344,7 +344,7 @@ def test_a_snapshot_sees_one_state(log: RunLog) -> None:
     assert log.count() == 2
     with pytest.raises(ZeroDivisionError), log.snapshot():
         1 / 0  # noqa: B018
-    assert not log._db().in_transaction and log.count() == 2
+    assert not log.db.in_transaction and log.count() == 2
     other.close()
 
 

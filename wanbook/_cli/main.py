@@ -365,7 +365,7 @@ def _runs(args: argparse.Namespace) -> int:
     names = ("model", "status", "experiment", "backend", "tag", "since")
     filters = {k: getattr(args, k) for k in names if getattr(args, k)}
     with Session(quiet=True) as session:
-        missing = not (session.home / "runs.sqlite").exists()
+        missing = not session.log_exists()
         try:
             if missing:  # looking never creates a run log: an empty one, elsewhere, for a while
                 with tempfile.TemporaryDirectory() as empty, RunLog.open(empty) as log:

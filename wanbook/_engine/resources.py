@@ -38,6 +38,7 @@ from wanbook._portal import run_sync
 from wanbook._runlog.store import RunLog
 from wanbook._secret import Secret
 from wanbook._spec.prices import PriceTable
+from wanbook._sql import parse_url
 from wanbook._version import __version__
 from wanbook._warn import notice
 
@@ -137,12 +138,23 @@ class Resources:
                     )
             return self._base_url_emulator
 
+    def log_exists(self) -> bool:
+        """Whether the run log is there already (a SQLite file; a database is taken as there:
+        opening it makes nothing but its tables)."""
+        db = self.settings.db
+        if db is None:
+            return (self.home / "runs.sqlite").exists()
+        target = parse_url(db)
+        return target.path is None or target.path.exists()
+
     @property
     def log(self) -> RunLog:
         with self._lock:
             if self._log is None:
                 key = self.settings.api_key
-                self._log = RunLog.open(self.home, secrets=[key] if key else [])
+                self._log = RunLog.open(
+                    self.home, db=self.settings.db, secrets=[key] if key else []
+                )
             return self._log
 
     @property

@@ -64,9 +64,11 @@ class Session(Resources):
     """Settings, run log, prices and connections for a series of generations.
 
     Explicit arguments beat environment variables (``DASHSCOPE_API_KEY``, ``WANBOOK_REGION``,
-    ``WANBOOK_WORKSPACE_ID``, ``WANBOOK_BASE_URL``, ``WANBOOK_HOME``, ``WANBOOK_MEDIA``), which
-    beat defaults. ``media`` (``WANBOOK_MEDIA``): the team's video store, ``s3://bucket/prefix``
-    (with the standard ``AWS_*`` variables) or ``file:///folder``; ``""`` for none.
+    ``WANBOOK_WORKSPACE_ID``, ``WANBOOK_BASE_URL``, ``WANBOOK_HOME``, ``WANBOOK_DB``,
+    ``WANBOOK_MEDIA``), which beat defaults. ``db`` (``WANBOOK_DB``): the run log's database,
+    ``postgresql://user@host/dbname`` for a team (default: ``<home>/runs.sqlite``). ``media``
+    (``WANBOOK_MEDIA``): the team's video store, ``s3://bucket/prefix`` (with the standard
+    ``AWS_*`` variables) or ``file:///folder``; ``""`` for none.
     Without a key or a base URL, the embedded emulator is started on first use. What it holds and
     how it is opened and closed (``log``, ``prices``, ``endpoint()``, ``client()``, ``close()``)
     is :class:`~wanbook._engine.resources.Resources`.
@@ -80,6 +82,7 @@ class Session(Resources):
         workspace_id: str | None = None,
         base_url: str | None = None,
         home: str | Path | None = None,
+        db: str | None = None,
         experiment: str | None = None,
         tags: Iterable[str] = (),
         budget: float | str | None = None,
@@ -98,6 +101,7 @@ class Session(Resources):
             workspace_id=workspace_id,
             base_url=base_url,
             home=home,
+            db=db,
             emulator=emulator,
             media=media,
         )

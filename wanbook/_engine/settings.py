@@ -16,6 +16,7 @@ from wanbook._errors import ConfigError
 from wanbook._media.store import MediaConfig, media_config
 from wanbook._secret import Secret
 from wanbook._spec.catalogue import catalogue
+from wanbook._sql import DatabaseError, parse_url
 
 __all__ = ["DEFAULT_HOME", "Settings"]
 
@@ -42,6 +43,9 @@ class Settings:
     #: with the standard ``AWS_*`` variables, or ``file:///folder``); None: only on this machine,
     #: under ``home/videos``. Checked when the settings are made, before anything is sent.
     media: MediaConfig | None = None
+    #: The run log's database: ``WANBOOK_DB`` (``postgresql://user@host/dbname`` for a team, or
+    #: a SQLite file); None: ``<home>/runs.sqlite``. Never holds a password (refused).
+    db: str | None = None
 
     @classmethod
     def from_env(
@@ -52,6 +56,7 @@ class Settings:
         workspace_id: str | None = None,
         base_url: str | None = None,
         home: str | os.PathLike[str] | None = None,
+        db: str | None = None,
         environ: Mapping[str, str] | None = None,
         emulator: bool = False,
         media: str | None = None,
@@ -82,6 +87,13 @@ class Settings:
         home_path = Path(
             os.path.abspath(Path(home or env.get("WANBOOK_HOME") or DEFAULT_HOME).expanduser())
         )
+        db = db or env.get("WANBOOK_DB") or None
+        if db is not None:
+            try:
+                parse_url(db)  # fail now, with the URL's password (if any) never shown
+            except DatabaseError as exc:
+                source = "db" if db != env.get("WANBOOK_DB") else "WANBOOK_DB"
+                raise ConfigError(f"{source}: {exc}") from None
         settings = cls(
             secret,
             region,
@@ -90,6 +102,7 @@ class Settings:
             home_path,
             default_state_dir(env),
             media_config(env),
+            db,
         )
         if secret is not None and base_url is None:
             settings.endpoint()  # fail now, not at the first request, if eu lacks a workspace

@@ -37,6 +37,17 @@ marker is there every change since has a higher ``seq`` and is read; once it is 
 the file replaced by another log or a backup), numbers may be given again, and everything is read
 afresh. Rows deleted otherwise are caught by the row count. All of this happens in one read
 transaction (:meth:`RunLog.snapshot`), so concurrent writers cannot slip a change between checks.
+
+On PostgreSQL, ``seq`` comes from a sequence, and sequence numbers commit out of order: a writer
+may take 41, another 42 and commit first, and a reader that saw 42 would never ask for 41. So the
+copy is kept as of a *transaction watermark* instead: every write records its transaction's id
+(``change_xid``, xid8, set by the trigger of m004), and a copy read in a snapshot whose oldest
+still-running transaction was ``X`` (``pg_snapshot_xmin``) holds every change of transactions
+below ``X``. Bringing it up to date reads the runs with ``change_xid >= X``: everything committed
+since, and everything that was still running then (a few runs may be read twice; merging replaces
+them). The copy is used only for the log it was made of (the time of its first migration, and a
+watermark not beyond the server's next transaction id), and lives in
+``<home>/runs-<database>.frame.npz`` (named by a hash of the URL, which holds no password).
 """
 
 from __future__ import annotations
@@ -104,7 +115,10 @@ def fetch(log: RunLog, names: Sequence[str], tail: str, params: Sequence[Any]) -
 
     wanted = ["run_id", "seq", "created_at", *(n for n in names if n != "created_at")]
     sql = f"SELECT {', '.join(wanted)} FROM runs{tail}"
-    _, rows = log.query(sql, params)
+    if log.dialect == "postgresql":  # the binary format: numbers need no parsing
+        _, rows = log.query(sql, params, binary=True)
+    else:
+        _, rows = log.query(sql, params)
     table = np.array(rows, dtype=object) if rows else np.empty((0, len(wanted)), dtype=object)
     return {name: table[:, i] for i, name in enumerate(wanted)}
 
@@ -359,23 +373,52 @@ def _max_seq(seqs: Any) -> int:
 
 
 def _marker(log: RunLog, seq: int) -> str | None:
-    """The run_id of a run with change number ``seq`` (None for 0: an empty log)."""
+    """The run_id of a run with change number ``seq`` (None for 0: an empty log). PostgreSQL:
+    the log's identity (see :func:`_identity`) instead."""
+    if log.dialect == "postgresql":
+        return _identity(log)
     if seq == 0:
         return None
     _, rows = log.query("SELECT run_id FROM runs WHERE seq = ? ORDER BY run_id LIMIT 1", [seq])
     return str(rows[0][0]) if rows else None
 
 
+def _identity(log: RunLog) -> str:
+    """Which PostgreSQL log this is: its first migration's time (another log, or the same one
+    made again, has another)."""
+    _, rows = log.query("SELECT applied_at FROM _migrations WHERE name = 'm001_initial'")
+    return f"m001 {rows[0][0]}" if rows else "m001 -"
+
+
+def _watermark(log: RunLog) -> int:
+    """PostgreSQL: the oldest transaction still running in this snapshot (every change of the
+    transactions below it is visible, or was rolled back)."""
+    _, rows = log.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+    return int(rows[0][0])
+
+
 def _usable(log: RunLog, seq: int, marker: str | None) -> bool:
     """Whether a copy as of ``seq`` can be brought up to date by reading the runs with a higher
-    seq: its marker run is still there, with that seq or a later one (see the module doc)."""
+    seq: its marker run is still there, with that seq or a later one (see the module doc).
+    PostgreSQL: the copy is of this log, and its watermark is not beyond the server's next
+    transaction (a log restored on another server numbers its transactions anew)."""
+    if log.dialect == "postgresql":
+        _, rows = log.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+        return marker == _identity(log) and seq <= int(rows[0][0])
     if marker is None:
         return seq == 0
     _, rows = log.query("SELECT seq FROM runs WHERE run_id = ?", [marker])
     return bool(rows) and isinstance(rows[0][0], int) and rows[0][0] >= seq
 
 
+def _changed_since(log: RunLog) -> str:
+    """The clause selecting the runs changed since a copy's ``seq`` (one parameter)."""
+    return " WHERE change_xid >= ?::xid8" if log.dialect == "postgresql" else " WHERE seq > ?"
+
+
 def _store_path(log: RunLog) -> Path:
+    if log.path is None:  # PostgreSQL: in this machine's home, named by the database
+        return log.home / f"runs-{log.db.target.identity}.frame.npz"
     return log.path.with_name(f"{log.path.stem}.frame.npz")
 
 
@@ -414,7 +457,8 @@ def _refreshed(log: RunLog, kept: _Kept) -> _Kept | None:
     """``kept`` with the runs changed since merged in; None if that cannot be done (then the
     caller reads everything)."""
     names = DEFAULT_COLUMNS
-    raw = fetch(log, names, " WHERE seq > ?", [kept.seq])
+    postgres = log.dialect == "postgresql"
+    raw = fetch(log, names, _changed_since(log), [str(kept.seq) if postgres else kept.seq])
     total = int(log.query("SELECT COUNT(*) FROM runs")[1][0][0])
     frame, seq = kept.frame, kept.seq
     if len(raw["run_id"]):
@@ -422,10 +466,12 @@ def _refreshed(log: RunLog, kept: _Kept) -> _Kept | None:
         if merged is None:
             return None
         frame = ordered(merged, names)
-        seq = max(seq, _max_seq(raw["seq"]))
+        seq = seq if postgres else max(seq, _max_seq(raw["seq"]))
+    if postgres:
+        seq = max(seq, _watermark(log))
     if len(frame) != total:  # some run was deleted
         return None
-    marker = kept.marker if seq == kept.seq else _marker(log, seq)
+    marker = kept.marker if seq == kept.seq or postgres else _marker(log, seq)
     return _Kept(seq, marker, frame, kept.saved_seq)
 
 
@@ -433,6 +479,7 @@ def _current(log: RunLog) -> pd.DataFrame:
     """The default view of every run, up to date: the kept copy (in memory, or else on disk)
     plus what changed since; every run read afresh when there is no usable copy."""
     kept = log._frame_cache if isinstance(log._frame_cache, _Kept) else None
+    postgres = log.dialect == "postgresql"
     with log.snapshot():
         if kept is not None and not _usable(log, kept.seq, kept.marker):
             kept = None
@@ -442,11 +489,12 @@ def _current(log: RunLog) -> pd.DataFrame:
         if fresh is None:
             raw = fetch(log, DEFAULT_COLUMNS, "", [])
             frame = build(DEFAULT_COLUMNS, raw)
-            seq = _max_seq(raw["seq"])
+            seq = _watermark(log) if postgres else _max_seq(raw["seq"])
             fresh = _Kept(seq, _marker(log, seq), frame, saved_seq=None)
         unsaved = len(fresh.frame)
         if fresh.saved_seq is not None:
-            _, rows = log.query("SELECT COUNT(*) FROM runs WHERE seq > ?", [fresh.saved_seq])
+            saved = str(fresh.saved_seq) if postgres else fresh.saved_seq
+            _, rows = log.query(f"SELECT COUNT(*) FROM runs{_changed_since(log)}", [saved])
             unsaved = int(rows[0][0])
     if len(fresh.frame) >= PERSIST_MIN_ROWS and unsaved >= max(1, PERSIST_MIN_ROWS):
         meta = {**_view_key(), "seq": fresh.seq, "marker": fresh.marker}
@@ -507,7 +555,7 @@ def runs_frame(
                         frame[name] = frame[name].cat.remove_unused_categories()
         else:
             names = _frame_columns(columns)
-            clause, params = where(filters)
+            clause, params = where(filters, log.dialect)
             frame = build(names, fetch(log, names, clause, params))
         if "tags" in frame.columns:  # fresh lists: nothing the caller does reaches the kept copy
             frame["tags"] = _lists(frame["tags"].to_numpy())

@@ -57,7 +57,7 @@ def _check_common(
             )
         elif log.get(run_id) is None:
             problems.append(
-                Problem(field, run_id, f"{run_id!r}: no run with this id in {str(log.path)!r}")
+                Problem(field, run_id, f"{run_id!r}: no run with this id in {log.name!r}")
             )
     if not isinstance(rater, str) or not rater.strip() or len(rater) > 100:
         problems.append(

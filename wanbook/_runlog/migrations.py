@@ -1,4 +1,4 @@
-"""Append-only schema migrations of the run log (``runs.sqlite``).
+"""Append-only schema migrations of the run log (SQLite ``runs.sqlite``, or PostgreSQL).
 
 Each migration is a small function ``mNNN_description(db)`` registered, in order, with
 ``@migration``. **A migration is never edited once shipped**: people have logs made by every
@@ -6,10 +6,19 @@ earlier version, and each migration must turn exactly the schema its predecessor
 next one. To change the schema, append a new migration (and update ``schema.COLUMNS`` and
 ``docs/runlog-schema.md``; ``tests/runlog/test_migrations.py`` checks all three agree).
 
+Each migration gets a :class:`wanbook._sql.Database` and branches on ``db.dialect`` where the SQL
+of the two engines differs. The SQLite branches are what every earlier version ran (their DDL is
+checked by ``tests/runlog/test_migrations.py``); the PostgreSQL branches were added with PostgreSQL
+support and are as frozen. Column types go through :func:`_ddl`: ``INTEGER`` is ``bigint`` and
+``REAL`` is ``double precision`` on PostgreSQL (its ``integer`` and ``real`` are 32 bits), ``TEXT``
+is ``text`` on both (times are ISO text on both, so values compare and sort alike everywhere).
+
 Applied migrations are recorded by name with a UTC timestamp in the ``_migrations`` table.
-:func:`migrate` runs the pending ones inside one ``BEGIN IMMEDIATE`` transaction (SQLite DDL is
-transactional), so two processes opening a fresh log at once cannot both migrate: the second waits
-for the write lock, then finds nothing left to do.
+:func:`migrate` runs the pending ones inside one write transaction holding the engine's lock
+(``BEGIN IMMEDIATE`` on SQLite; ``BEGIN`` + the advisory lock ``wanbook.runlog.migrate`` of the
+schema on PostgreSQL; DDL is transactional on both) and re-reads the applied list under it, so
+several processes opening a fresh log at once cannot both migrate: the others wait for the lock,
+then find nothing left to do.
 
 Migrations use single ``db.execute`` calls, never ``executescript`` (which would commit the
 surrounding transaction).
@@ -21,9 +30,12 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from wanbook._sql import Database, Target
+
 __all__ = ["MIGRATIONS", "applied", "migrate", "migration"]
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[Database], None]
+LOCK = "wanbook.runlog.migrate"  # the advisory lock taken while migrating (PostgreSQL)
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 
@@ -36,10 +48,12 @@ def migration(fn: Migration) -> Migration:
 
 
 @migration
-def m001_initial(db: sqlite3.Connection) -> None:
+def m001_initial(db: Database) -> None:
     """The runs table: one row per generation, written before the create request (write-ahead)."""
     db.execute(
-        """
+        _ddl(
+            db,
+            """
         CREATE TABLE runs (
             run_id TEXT PRIMARY KEY,
             created_at TEXT NOT NULL,
@@ -94,12 +108,13 @@ def m001_initial(db: sqlite3.Connection) -> None:
             fingerprint TEXT,
             finished_at TEXT
         )
-        """
+        """,
+        )
     )
 
 
 @migration
-def m002_indexes(db: sqlite3.Connection) -> None:
+def m002_indexes(db: Database) -> None:
     """Indexes for what is looked up often: resume (status), reuse (fingerprint), views, tasks."""
     db.execute("CREATE INDEX idx_runs_status ON runs (status)")
     db.execute("CREATE INDEX idx_runs_fingerprint ON runs (fingerprint, status)")
@@ -109,23 +124,49 @@ def m002_indexes(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m003_run_context(db: sqlite3.Connection) -> None:
+def m003_run_context(db: Database) -> None:
     """Context resume and re-runs need: the pricing region (also for emulator runs), the process
     that owns a live run, when it was last polled, where the input image came from, and which run
     a run repeats."""
-    db.execute("ALTER TABLE runs ADD COLUMN region TEXT")
-    db.execute("ALTER TABLE runs ADD COLUMN hostname TEXT")
-    db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
-    db.execute("ALTER TABLE runs ADD COLUMN last_polled_at TEXT")
-    db.execute("ALTER TABLE runs ADD COLUMN image_source TEXT")
-    db.execute("ALTER TABLE runs ADD COLUMN rerun_of TEXT")
+    db.execute(_ddl(db, "ALTER TABLE runs ADD COLUMN region TEXT"))
+    db.execute(_ddl(db, "ALTER TABLE runs ADD COLUMN hostname TEXT"))
+    db.execute(_ddl(db, "ALTER TABLE runs ADD COLUMN pid INTEGER"))
+    db.execute(_ddl(db, "ALTER TABLE runs ADD COLUMN last_polled_at TEXT"))
+    db.execute(_ddl(db, "ALTER TABLE runs ADD COLUMN image_source TEXT"))
+    db.execute(_ddl(db, "ALTER TABLE runs ADD COLUMN rerun_of TEXT"))
 
 
 @migration
-def m004_change_seq(db: sqlite3.Connection) -> None:
+def m004_change_seq(db: Database) -> None:
     """A change counter: every insert or update of a run gives it ``seq = max(seq) + 1`` (by
     trigger, so edits made outside wanbook count too). Readers that keep a copy of the log (the
     DataFrame view) fetch only the runs changed since the ``seq`` they saw."""
+    if db.dialect == "postgresql":
+        # Writers do not take turns on PostgreSQL: max(seq)+1 would give two of them one number.
+        # A sequence gives distinct numbers, but they commit out of order, so readers keeping
+        # a copy go by the writing transaction's id (change_xid, xid8) instead: see
+        # _runlog.dataframe. Both are set by one trigger, also for edits made outside wanbook.
+        db.execute("ALTER TABLE runs ADD COLUMN seq BIGINT")
+        db.execute("ALTER TABLE runs ADD COLUMN change_xid XID8")
+        db.execute("CREATE SEQUENCE runs_seq_counter")
+        db.execute("CREATE INDEX idx_runs_seq ON runs (seq)")
+        db.execute(
+            """
+            CREATE FUNCTION runs_seq_next() RETURNS trigger LANGUAGE plpgsql AS $body$
+            BEGIN
+                NEW.seq := nextval('runs_seq_counter');
+                NEW.change_xid := pg_current_xact_id();
+                RETURN NEW;
+            END
+            $body$
+            """
+        )
+        db.execute(
+            "CREATE TRIGGER runs_seq_before_write BEFORE INSERT OR UPDATE ON runs"
+            " FOR EACH ROW EXECUTE FUNCTION runs_seq_next()"
+        )
+        db.execute("UPDATE runs SET seq = NULL")  # numbers every existing run (by the trigger)
+        return
     db.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
     db.execute("UPDATE runs SET seq = rowid")
     db.execute("CREATE INDEX idx_runs_seq ON runs (seq)")
@@ -150,12 +191,14 @@ def m004_change_seq(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m005_judgements(db: sqlite3.Connection) -> None:
+def m005_judgements(db: Database) -> None:
     """Judgements of runs, append-only: a 1-5 ``score`` with a short note per rater and run, and
     ``preferences`` between two runs of one request. A rater's latest row is the one that counts;
     earlier ones stay, so a judgement's history can be read back."""
     db.execute(
-        """
+        _ddl(
+            db,
+            """
         CREATE TABLE ratings (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             run_id TEXT NOT NULL,
@@ -165,11 +208,14 @@ def m005_judgements(db: sqlite3.Connection) -> None:
             blind INTEGER NOT NULL DEFAULT 0,
             rated_at TEXT NOT NULL
         )
-        """
+        """,
+        )
     )
     db.execute("CREATE INDEX idx_ratings_run ON ratings (run_id, rater, id)")
     db.execute(
-        """
+        _ddl(
+            db,
+            """
         CREATE TABLE preferences (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             run_a TEXT NOT NULL,
@@ -181,18 +227,21 @@ def m005_judgements(db: sqlite3.Connection) -> None:
             rated_at TEXT NOT NULL,
             CHECK (winner IN (run_a, run_b, 'tie'))
         )
-        """
+        """,
+        )
     )
     db.execute("CREATE INDEX idx_preferences_pair ON preferences (run_a, run_b, rater, id)")
 
 
 @migration
-def m006_uploads(db: sqlite3.Connection) -> None:
+def m006_uploads(db: Database) -> None:
     """Files put in the vendor's temporary store (docs/dashscope-wan27.md §3): by content hash,
     backend and region, with their ``oss://`` URL and when it expires (48 h), so a rerun within
     that time does not upload the same file again. Never the bytes."""
     db.execute(
-        """
+        _ddl(
+            db,
+            """
         CREATE TABLE uploads (
             sha256 TEXT NOT NULL,
             backend TEXT NOT NULL,
@@ -204,55 +253,80 @@ def m006_uploads(db: sqlite3.Connection) -> None:
             expires_at TEXT NOT NULL,
             PRIMARY KEY (sha256, backend, region)
         )
-        """
+        """,
+        )
     )
 
 
 @migration
-def m007_video_uri(db: sqlite3.Connection) -> None:
+def m007_video_uri(db: Database) -> None:
     """Where a run's video is kept for the team (``WANBOOK_MEDIA``): its object's URI, by
     content (``s3://bucket/prefix/videos/ab/<sha256>.mp4``). ``video_path`` stays the local copy
     of the machine that downloaded it. Portable SQL: the same statement on every engine."""
     db.execute("ALTER TABLE runs ADD COLUMN video_uri TEXT")
 
 
-def applied(db: sqlite3.Connection) -> list[str]:
+def _ddl(db: Database, sql: str) -> str:
+    """``sql`` in the dialect of ``db``: SQLite's as written; on PostgreSQL 64-bit integers
+    (``INTEGER`` -> ``BIGINT``), double precision (``REAL``) and identity keys. Frozen like the
+    migrations that use it: a new type goes in a new migration's own SQL."""
+    if db.dialect != "postgresql":
+        return sql
+    sql = sql.replace(
+        "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+    )
+    return sql.replace(" INTEGER", " BIGINT").replace(" REAL", " DOUBLE PRECISION")
+
+
+def _as_database(db: Database | sqlite3.Connection) -> Database:
+    """A :class:`Database` (a bare ``sqlite3`` connection, in autocommit mode, is wrapped)."""
+    if isinstance(db, Database):
+        return db
+    return Database(Target("sqlite"), connector=lambda: db)
+
+
+def applied(db: Database | sqlite3.Connection) -> list[str]:
     """Names of the migrations applied to ``db``, in the order they were applied."""
-    try:
-        rows = db.execute("SELECT name FROM _migrations ORDER BY rowid").fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+    db = _as_database(db)
+    if db.dialect == "postgresql":
+        if db.query("SELECT to_regclass('_migrations')")[1][0][0] is None:
             return []
-        raise
+        rows = db.query("SELECT name FROM _migrations ORDER BY applied_at, name")[1]
+    else:
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
+        if not db.query(found)[1]:
+            return []
+        rows = db.query("SELECT name FROM _migrations ORDER BY rowid")[1]
     return [name for (name,) in rows]
 
 
-def unknown(db: sqlite3.Connection) -> list[str]:
+def unknown(db: Database | sqlite3.Connection) -> list[str]:
     """Migrations applied to ``db`` that this version does not know (a newer wanbook's): such a
     log may have columns, constraints or triggers this version would write wrong."""
     known = {name for name, _ in MIGRATIONS}
     return [name for name in applied(db) if name not in known]
 
 
-def migrate(db: sqlite3.Connection, *, until: str | None = None) -> list[str]:
+def migrate(db: Database | sqlite3.Connection, *, until: str | None = None) -> list[str]:
     """Apply every pending migration (or those up to and including ``until``); return their names.
 
-    ``db`` must be in autocommit mode (``isolation_level=None``): this function owns the
-    transaction. Idempotent, and safe when several processes call it on one file at once.
+    A bare ``sqlite3`` connection must be in autocommit mode (``isolation_level=None``): this
+    function owns the transaction. Idempotent, and safe when several processes call it on one
+    database at once. Errors are :class:`wanbook._sql.DatabaseError`.
     """
+    db = _as_database(db)
     names = [name for name, _ in MIGRATIONS]
     if until is not None and until not in names:
         raise ValueError(f"until={until!r} is not a migration; known: {', '.join(names)}")
     wanted = names[: names.index(until) + 1] if until else names
     if set(wanted) <= set(applied(db)):
         return []  # the common case: no write lock taken
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    now: list[str] = []
+    with db.transaction(LOCK):
         db.execute(
             "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
         done = set(applied(db))  # re-read under the lock: another process may have migrated
-        now: list[str] = []
         for name, fn in MIGRATIONS:
             if name not in wanted:
                 break
@@ -264,8 +338,4 @@ def migrate(db: sqlite3.Connection, *, until: str | None = None) -> list[str]:
                 (name, datetime.now(UTC).isoformat(timespec="microseconds")),
             )
             now.append(name)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return now

@@ -28,10 +28,15 @@ def recent_timings(
     """(queue_seconds, run_seconds) of the most recent SUCCEEDED runs like this one in the run log.
     The host is part of "like": two emulators may run at other paces."""
     since = (datetime.now(UTC) - max_age).isoformat(timespec="microseconds")
+    if log.dialect == "postgresql":  # no `IS ?` and no json_extract: JSON values compared
+        same, length = "IS NOT DISTINCT FROM", "params::jsonb -> 'duration'"
+        number = "to_jsonb(?::bigint)"
+    else:
+        same, length, number = "IS", "json_extract(params, '$.duration')", "?"
     _, rows = log.query(
         "SELECT queue_seconds, run_seconds FROM runs"
-        " WHERE status = 'SUCCEEDED' AND model = ? AND tier IS ? AND backend = ?"
-        " AND endpoint_host IS ? AND json_extract(params, '$.duration') IS ?"
+        f" WHERE status = 'SUCCEEDED' AND model = ? AND tier {same} ? AND backend = ?"
+        f" AND endpoint_host {same} ? AND {length} {same} {number}"
         " AND queue_seconds IS NOT NULL AND run_seconds IS NOT NULL AND created_at >= ?"
         " ORDER BY created_at DESC LIMIT ?",
         [model, tier, backend, endpoint_host, duration, since, limit],

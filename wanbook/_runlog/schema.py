@@ -200,8 +200,9 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
 
 
-def where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """The SQL ``WHERE`` clause (or "") and its parameters for the view filters.
+def where(filters: Mapping[str, Any], dialect: str = "sqlite") -> tuple[str, list[Any]]:
+    """The SQL ``WHERE`` clause (or "") and its parameters for the view filters, in the SQL of
+    ``dialect`` (``"sqlite"`` or ``"postgresql"``: only the tag test differs).
 
     ``experiment``, ``model``, ``status``, ``backend``: a value or a list of values (any of them);
     ``since``: runs created at or after this time; ``tag``: a tag, or a list of tags (all of them).
@@ -228,8 +229,12 @@ def where(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
     if filters.get("since") is not None:
         clauses.append("created_at >= ?")
         params.append(since_iso(filters["since"]))
+    each = "jsonb_array_elements_text(runs.tags::jsonb)" if dialect == "postgresql" else None
     for tag in as_list(filters["tag"]) if filters.get("tag") is not None else []:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
+        if each is not None:
+            clauses.append(f"EXISTS (SELECT 1 FROM {each} AS t (value) WHERE value = ?)")
+        else:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
         params.append(tag)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 

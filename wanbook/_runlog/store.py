@@ -1,12 +1,15 @@
-"""The run log: every run in SQLite (``<home>/runs.sqlite``), durable from before it is sent.
+"""The run log: every run in SQLite (``<home>/runs.sqlite``) or PostgreSQL (``WANBOOK_DB``),
+durable from before it is sent.
 
 One row per run in the ``runs`` table (columns: :data:`COLUMNS`, documented in
 ``docs/runlog-schema.md``). The session writes the row *before* the create request
 (:meth:`RunLog.insert`) and updates it at every step (:meth:`RunLog.update`); each call is its own
 short transaction, committed at once, so a dead kernel leaves a row saying what was known.
 
-Several threads (one lock per :class:`RunLog`) and several processes (WAL mode, a 30 s busy
-timeout, ``BEGIN IMMEDIATE`` migrations) can write one log at the same time. Timestamps are stored
+Several threads (one lock per :class:`RunLog`) and several processes (SQLite: WAL mode, a 30 s
+busy timeout, ``BEGIN IMMEDIATE`` migrations; PostgreSQL: row locks, advisory-locked migrations)
+can write one log at the same time. Both engines are used through :class:`wanbook._sql.Database`;
+the SQL is the same where the engines agree, and branches on ``dialect`` where they do not. Timestamps are stored
 as UTC ISO-8601 text with microseconds (``2026-11-01T12:00:00.000000+00:00``), which sorts and
 compares as text. Structured values (``tags``, ``params``, ``request_body``, ``usage``) are JSON
 text. The log never holds media bytes or the API key: register the key with
@@ -45,6 +48,7 @@ from wanbook._runlog.schema import (
     where,
 )
 from wanbook._secret import Secret
+from wanbook._sql import Database, DatabaseError, IntegrityError, Target, parse_url
 from wanbook._version import __version__
 
 __all__ = [
@@ -63,43 +67,75 @@ __all__ = [
 class RunLog:
     """The run log of one home directory. Open with :meth:`open`; use as a context manager.
 
-    One SQLite connection per object, guarded by a lock: share one object between threads, or
-    open one per process (an object carried across ``fork`` reconnects in the child).
+    One connection per object (:class:`wanbook._sql.Database`), guarded by a lock: share one
+    object between threads, or open one per process (an object carried across ``fork``
+    reconnects in the child).
+
+    ``home`` is where this machine keeps the log's files: videos, and the DataFrame view's
+    cache. ``path`` is the SQLite file (None for PostgreSQL); ``name`` names the log to a
+    person (the file, or the URL without any password); ``dialect`` is the engine.
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        db: Database,
+        read_only: str | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.home = home
         self.path = path
-        self.home = path.parent
-        self._conn: sqlite3.Connection | None = conn
-        self._pid = os.getpid()
+        self.db = db
+        self.dialect = db.dialect
+        self.name = db.target.shown
         self._lock = threading.RLock()
         self._secrets: list[Secret | str] = []
-        self._inherited: list[sqlite3.Connection] = []
         self._frame_cache: Any = None  # the DataFrame view's kept copy, owned by _frames
-        self._newer = unknown(conn)  # a newer wanbook's migrations: read, never write
+        self._newer = unknown(db)  # a newer wanbook's migrations: read, never write
         self._read_only = read_only  # why this log can only be read (a read-only mount ...)
 
     # ------------------------------------------------------------------ opening and closing
     @classmethod
-    def open(cls, home: str | Path, *, secrets: Iterable[Secret | str] = ()) -> RunLog:
-        """Open (creating and migrating as needed) ``<home>/runs.sqlite``. ``home`` is made
-        absolute first, so the paths the log hands out do not depend on the working directory."""
+    def open(
+        cls,
+        home: str | Path,
+        *,
+        db: str | os.PathLike[str] | None = None,
+        secrets: Iterable[Secret | str] = (),
+    ) -> RunLog:
+        """Open (creating and migrating as needed) the log of ``home``: ``<home>/runs.sqlite``,
+        or the database ``db`` names (``WANBOOK_DB``: ``postgresql://user@host/dbname``, or a
+        SQLite file). ``home`` is made absolute first, so the paths the log hands out do not
+        depend on the working directory."""
         home = Path(os.path.abspath(Path(home).expanduser()))
         try:
             home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunLogError(f"cannot create the run log folder {str(home)!r}: {exc}") from exc
-        path = home / "runs.sqlite"
-        log = cls(path, *_open(path))
+        try:
+            target = parse_url(db) if db is not None and str(db).strip() else None
+        except DatabaseError as exc:
+            raise RunLogError(f"WANBOOK_DB: {exc}") from None
+        if target is not None and target.dialect == "postgresql":
+            log = cls(home, _open_postgres(target))
+        else:
+            path = target.path if target is not None and target.path is not None else None
+            path = Path(os.path.abspath(path)) if path is not None else home / "runs.sqlite"
+            if path.parent != home:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise RunLogError(f"cannot create the folder of {str(path)!r}: {exc}") from exc
+            conn, read_only = _open(path)
+            database = Database(Target("sqlite", path=path), connector=_reconnector(path, conn))
+            log = cls(home, database, read_only, path)
         for secret in secrets:
             log.register_secret(secret)
         return log
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None and os.getpid() == self._pid:
-                self._conn.close()
-            self._conn = None
+            self.db.close()
 
     def __enter__(self) -> RunLog:
         return self
@@ -108,29 +144,30 @@ class RunLog:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<RunLog {str(self.path)!r}{' closed' if self._conn is None else ''}>"
+        closed = " closed" if self.db._closed else ""
+        return f"<RunLog {self.name!r}{closed}>"
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RunLogError(f"the run log {str(self.path)!r} is closed")
-        if os.getpid() != self._pid:
-            # Never use a connection across fork: keep the parent's (unclosed) and reconnect.
-            self._inherited.append(self._conn)
-            self._conn, self._pid = _open(self.path)[0], os.getpid()
-        return self._conn
-
-    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         with self._lock:
             try:
-                return self._db().execute(sql, tuple(params))
-            except sqlite3.Error as exc:
-                raise RunLogError(f"run log {str(self.path)!r}: {exc}") from exc
+                return self.db.execute(sql, params)
+            except DatabaseError as exc:
+                raise self._error(exc) from exc
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> tuple[list[str], list[tuple]]:
-        """Run a read-only ``SELECT``; (column names, rows). Used by the views in ``_runlog.dataframe``."""
+    def _error(self, exc: DatabaseError) -> RunLogError:
+        return RunLogError(f"run log {self.name!r}: {self._redact(exc.detail)}")
+
+    def query(
+        self, sql: str, params: Iterable[Any] = (), *, binary: bool = False
+    ) -> tuple[list[str], list[tuple]]:
+        """Run a read-only ``SELECT`` (``?`` placeholders on both engines); (column names, rows).
+        Used by the views in ``_runlog.dataframe``. ``binary``: PostgreSQL's binary format
+        (quicker for many rows)."""
         with self._lock:
-            cur = self._execute(sql, params)
-            return [d[0] for d in cur.description], cur.fetchall()
+            try:
+                return self.db.query(sql, params, binary=binary)
+            except DatabaseError as exc:
+                raise self._error(exc) from exc
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -138,14 +175,11 @@ class RunLog:
         they are (other processes keep writing; their changes show after it). For views that
         read in several steps (``_runlog.dataframe``). Other threads using this object wait meanwhile."""
         with self._lock:
-            if self._db().in_transaction:  # already inside one: it is the snapshot
-                yield
-                return
-            self._execute("BEGIN")
             try:
-                yield
-            finally:
-                self._execute("COMMIT")  # nothing was written: COMMIT just ends the read
+                with self.db.snapshot():
+                    yield
+            except DatabaseError as exc:
+                raise self._error(exc) from exc
 
     # ------------------------------------------------------------------ secrets
     def register_secret(self, secret: Secret | str) -> None:
@@ -197,12 +231,12 @@ class RunLog:
         one migrated by a newer wanbook (reading it stays possible)."""
         if self._read_only:
             raise RunLogError(
-                f"the run log {str(self.path)!r} is read-only ({self._read_only}): it can be "
+                f"the run log {self.name!r} is read-only ({self._read_only}): it can be "
                 "read but not written; use another WANBOOK_HOME to generate (nothing was sent)"
             )
         if self._newer:
             raise RunLogError(
-                f"the run log {str(self.path)!r} was migrated by a newer wanbook "
+                f"the run log {self.name!r} was migrated by a newer wanbook "
                 f"({', '.join(self._newer)}) than this one ({__version__}): it can be read but "
                 "not written; upgrade wanbook (nothing was sent)"
             )
@@ -234,11 +268,24 @@ class RunLog:
         try:
             self._execute(f"INSERT INTO runs ({names}) VALUES ({marks})", values.values())
         except RunLogError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, sqlite3.IntegrityError) and "runs.run_id" in str(cause):
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            if self._is_ours(values):
+                # A PostgreSQL connection lost after the server committed: the insert was sent
+                # again on a new connection and found its own row. Written once, as wanted.
+                return str(values["run_id"])
+            if self.get(str(values["run_id"])) is not None:
                 raise RunLogError(f"a run with run_id={values['run_id']!r} exists already") from exc
             raise
         return str(values["run_id"])
+
+    def _is_ours(self, values: Mapping[str, Any]) -> bool:
+        """Whether the run ``values`` describe is in the log as this very insert wrote it."""
+        _, rows = self.query(
+            "SELECT created_at, hostname, pid FROM runs WHERE run_id = ?", [values["run_id"]]
+        )
+        mine = (values.get("created_at"), values.get("hostname"), values.get("pid"))
+        return bool(rows) and tuple(rows[0]) == mine
 
     def update(self, run_id: str, /, **fields: Any) -> None:
         """Change some columns of one run, committed at once; ``updated_at`` is set to now.
@@ -259,7 +306,7 @@ class RunLog:
             f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id]
         )
         if cur.rowcount == 0:
-            raise RunLogError(f"no run with run_id={run_id!r} in {str(self.path)!r}")
+            raise RunLogError(f"no run with run_id={run_id!r} in {self.name!r}")
 
     def append(self, table: str, /, **fields: Any) -> int:
         """Add a row to one of the log's append-only tables other than ``runs`` (the judgements:
@@ -271,12 +318,14 @@ class RunLog:
             self._check_secrets(f"{table}.{name}", value)
         names = ", ".join(fields)
         marks = ", ".join("?" * len(fields))
-        cur = self._execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", fields.values())
-        return int(cur.lastrowid or 0)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        if self.dialect == "postgresql":
+            return int(self._execute(sql + " RETURNING id", fields.values()).rows[0][0])
+        return int(self._execute(sql, fields.values()).lastrowid or 0)
 
     # ------------------------------------------------------------------ reading
     def _select(self, tail: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        names, rows = self.query(f"SELECT * FROM runs{tail}", params)
+        names, rows = self.query(f"SELECT {_ALL} FROM runs{tail}", params)
         return [self._absolute(decode(row, names)) for row in rows]
 
     def _absolute(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -309,7 +358,7 @@ class RunLog:
     def runs(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Runs matching the view filters (see :func:`where`), oldest first; with ``limit``,
         only the newest ``limit`` of them."""
-        clause, params = where(filters)
+        clause, params = where(filters, self.dialect)
         if limit is None:
             return self._select(clause + " ORDER BY created_at, run_id", params)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
@@ -381,8 +430,11 @@ class RunLog:
     ) -> None:
         """Record a file put in the vendor's temporary store (hash, size, path, URL, expiry)."""
         self._execute(
-            "INSERT OR REPLACE INTO uploads (sha256, backend, region, bytes, source, oss_url,"
-            " uploaded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (sha256, backend, region, bytes, source, oss_url,"
+            " uploaded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sha256, backend, region) DO UPDATE SET bytes = excluded.bytes,"
+            " source = excluded.source, oss_url = excluded.oss_url,"
+            " uploaded_at = excluded.uploaded_at, expires_at = excluded.expires_at",
             [
                 sha256,
                 backend,
@@ -413,6 +465,28 @@ class RunLog:
 
 
 _APPEND_ONLY = frozenset({"ratings", "preferences"})
+_ALL = ", ".join(COLUMNS)  # never SELECT *: PostgreSQL logs have a bookkeeping column more
+
+
+def _open_postgres(target: Target) -> Database:
+    """A connection to a PostgreSQL log, its schema migrated (under the advisory lock)."""
+    try:
+        db = Database.open(target)
+        migrate(db)
+    except DatabaseError as exc:
+        raise RunLogError(f"cannot open the run log {target.shown!r}: {exc}") from None
+    return db
+
+
+def _reconnector(path: Path, first: sqlite3.Connection) -> Any:
+    """The connector of a SQLite log: ``first`` (already open and migrated), then, after a
+    fork, a new connection made the same way."""
+    given = [first]
+
+    def connect() -> sqlite3.Connection:
+        return given.pop() if given else _open(path)[0]
+
+    return connect
 
 
 def _open(path: Path) -> tuple[sqlite3.Connection, str | None]:
@@ -465,7 +539,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         _wal(conn, path)
         conn.execute("PRAGMA synchronous = NORMAL")  # durable with WAL across a process crash
         migrate(conn)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, DatabaseError) as exc:
         conn.close()
         raise RunLogError(f"cannot open the run log {str(path)!r}: {exc}") from exc
     return conn
