@@ -210,8 +210,11 @@ class Database:
     connection in autocommit mode (``isolation_level=None``).
     """
 
-    def __init__(self, target: Target, connector: Connector | None = None) -> None:
+    def __init__(
+        self, target: Target, connector: Connector | None = None, *, owned: bool = True
+    ) -> None:
         self.target = target
+        self._owned = owned  # False: a connection lent by the caller, never closed here
         self.dialect = target.dialect
         self.retry_s = RETRY_S
         self._connector = connector or self._default_connector()
@@ -231,6 +234,20 @@ class Database:
         db = cls(target, connector)
         db.raw()
         return db
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __del__(self) -> None:
+        # An object dropped unclosed (a notebook's session let go): close its connection as
+        # sqlite3 does, quietly. Never a connection inherited across fork (the parent's).
+        conn = getattr(self, "_conn", None)
+        if conn is not None and self._owned and getattr(self, "_pid", None) == os.getpid():
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
@@ -288,7 +305,7 @@ class Database:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None and os.getpid() == self._pid:
+            if self._conn is not None and self._owned and os.getpid() == self._pid:
                 with contextlib.suppress(Exception):  # closing a broken connection
                     self._conn.close()
             self._conn = None
@@ -353,16 +370,18 @@ class Database:
                 names = [d.name for d in cur.description] if cur.description else []
                 return Result(names, rows, cur.rowcount)
         except psycopg.IntegrityError as exc:
-            raise IntegrityError(f"{self.target.shown}: {redact(str(exc))}") from None
+            detail = redact(str(exc))
+            raise IntegrityError(f"{self.target.shown}: {detail}", detail) from None
         except psycopg.OperationalError as exc:
+            detail = redact(str(exc))
             if conn.closed or conn.broken:
                 self._conn = None  # connect again next time
-                raise Unavailable(
-                    f"lost the connection to the database {self.target.shown!r}: {redact(str(exc))}"
-                ) from None
-            raise DatabaseError(f"{self.target.shown}: {redact(str(exc))}") from None
+                detail = f"lost the connection: {detail}"
+                raise Unavailable(f"{self.target.shown}: {detail}", detail) from None
+            raise DatabaseError(f"{self.target.shown}: {detail}", detail) from None
         except psycopg.Error as exc:
-            raise DatabaseError(f"{self.target.shown}: {redact(str(exc))}") from None
+            detail = redact(str(exc))
+            raise DatabaseError(f"{self.target.shown}: {detail}", detail) from None
 
     # -------------------------------------------------------------- transactions
     @contextmanager

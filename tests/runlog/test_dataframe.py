@@ -18,8 +18,9 @@ import pytest
 from wanbook._errors import RunLogError
 from wanbook._runlog import dataframe as _frames
 from wanbook._runlog import dataframe_cache as _framestore
-from wanbook._runlog.dataframe import DEFAULT_COLUMNS, runs_frame
+from wanbook._runlog.dataframe import DEFAULT_COLUMNS, _store_path, runs_frame
 from wanbook._runlog.store import COLUMNS, STATUSES, RunLog
+from wanbook._sql import Database, render
 
 UTC = UTC
 TEXT = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
@@ -209,10 +210,10 @@ def spy_full_reads(log: RunLog) -> list[str]:
     full_reads: list[str] = []
     real = log.query
 
-    def spy(sql: str, params: Any = ()) -> Any:
+    def spy(sql: str, params: Any = (), **kw: Any) -> Any:
         if sql.startswith("SELECT run_id, seq") and "WHERE" not in sql:
             full_reads.append(sql)
-        return real(sql, params)
+        return real(sql, params, **kw)
 
     log.query = spy  # type: ignore[method-assign]
     return full_reads
@@ -239,10 +240,10 @@ def test_the_kept_copy_follows_every_change(log: RunLog) -> None:
     full_reads = []
     real = log.query
 
-    def spy(sql: str, params: Any = ()) -> Any:
+    def spy(sql: str, params: Any = (), **kw: Any) -> Any:
         if sql.startswith("SELECT run_id, seq") and "WHERE" not in sql:
             full_reads.append(sql)
-        return real(sql, params)
+        return real(sql, params, **kw)
 
     log.query = spy  # type: ignore[method-assign]
     for step in range(40):
@@ -272,8 +273,8 @@ def test_rows_removed_outside_wanbook_are_noticed(log: RunLog) -> None:
 
 def test_a_large_log_reads_only_what_changed(log: RunLog) -> None:
     rows = [(f"r{i:05d}", f"2026-01-01T00:00:{i % 60:02d}.{i:06d}+00:00") for i in range(2000)]
-    db = log._db()
-    db.executemany(
+    insert_many(
+        log,
         "INSERT INTO runs (run_id, created_at, updated_at, status, model) "
         "VALUES (?, ?, ?, 'SUCCEEDED', 'wan2.6-t2v')",
         [(r, t, t) for r, t in rows],
@@ -282,17 +283,26 @@ def test_a_large_log_reads_only_what_changed(log: RunLog) -> None:
     seen: list[str] = []
     real = log.query
 
-    def spy(sql: str, params: Any = ()) -> Any:
+    def spy(sql: str, params: Any = (), **kw: Any) -> Any:
         seen.append(sql)
-        return real(sql, params)
+        return real(sql, params, **kw)
 
     log.query = spy  # type: ignore[method-assign]
     log.update("r00007", status="FAILED")
     df = runs_frame(log)
     assert df.loc["r00007", "status"] == "FAILED" and len(df) == 2000
-    assert any("WHERE seq > ?" in sql for sql in seen)
+    since = _frames._changed_since(log)  # WHERE seq > ? (PostgreSQL: change_xid >= ?)
     reads = [sql for sql in seen if sql.startswith("SELECT run_id, seq")]
-    assert reads and all("WHERE seq > ?" in sql for sql in reads)  # no full read
+    assert reads and all(since in sql for sql in reads)  # no full read
+
+
+def insert_many(log: RunLog, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rows written as another tool would (many at once, past wanbook's checks)."""
+    if log.dialect == "sqlite":
+        log.db.raw().executemany(sql, rows)
+        return
+    with log.db.raw().cursor() as cur:
+        cur.executemany(render(sql), rows)
 
 
 def test_import_wanbook_does_not_import_pandas() -> None:
@@ -322,7 +332,7 @@ def varied(log: RunLog, n: int) -> list[str]:
                 seed=None if i % 3 == 0 else i,
                 params={"size": "832*480", "duration": 5 + i % 2, "sent": ["size"] * (i % 2)},
                 tags=[f"t{i % 3}", "x"][: 1 + i % 2],
-                prompt=f"prompt {i} ✓" if i % 4 else "with a NUL \x00 inside",
+                prompt=f"prompt {i} ✓" if i % 4 else f"with a {NUL[log.dialect]} inside",
             )
         )
         if i % 2:
@@ -330,8 +340,12 @@ def varied(log: RunLog, n: int) -> list[str]:
     return ids
 
 
+# PostgreSQL text cannot hold NUL (test_store: refused with a clear error); another control there
+NUL = {"sqlite": "NUL \x00", "postgresql": "control \x01"}
+
+
 def on_disk(log: RunLog) -> Path:
-    return log.home / "runs.frame.npz"
+    return _store_path(log)
 
 
 def test_a_new_log_object_loads_the_copy_on_disk(log: RunLog, monkeypatch: Any) -> None:
@@ -427,6 +441,7 @@ def fresh_log(home: Path, n: int) -> Path:
     return home / "runs.sqlite"
 
 
+@pytest.mark.sqlite_only  # backups and files put in place; PostgreSQL: test_pg_watermark below
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_the_copy_on_disk_is_used_only_when_it_still_fits(
     tmp_path: Path, monkeypatch: Any, change: str
@@ -477,7 +492,7 @@ def test_a_home_where_the_copy_cannot_be_written_still_works(log: RunLog, monkey
     on_disk(log).mkdir()  # nothing can be written there
     varied(log, 3)
     pd.testing.assert_frame_equal(runs_frame(log), cold(log))
-    assert sorted(p.name for p in log.home.iterdir() if "frame" in p.name) == ["runs.frame.npz"]
+    assert sorted(p.name for p in log.home.iterdir() if "frame" in p.name) == [on_disk(log).name]
 
 
 def test_the_newest_run_deleted_and_its_seq_given_again_is_noticed(log: RunLog) -> None:
@@ -502,15 +517,15 @@ from wanbook._runlog import dataframe as _frames
 from wanbook._runlog.dataframe import DEFAULT_COLUMNS, runs_frame
 from wanbook._runlog.store import RunLog
 
-home, action = sys.argv[1], sys.argv[2]
+home, action, db = sys.argv[1], sys.argv[2], sys.argv[3] or None
 _frames.PERSIST_MIN_ROWS = 1
-with RunLog.open(home) as log:
+with RunLog.open(home, db=db) as log:
     full_reads = []
     real = log.query
-    def spy(sql, params=()):
+    def spy(sql, params=(), **kw):
         if sql.startswith("SELECT run_id, seq") and "WHERE" not in sql:
             full_reads.append(sql)
-        return real(sql, params)
+        return real(sql, params, **kw)
     log.query = spy
     df = runs_frame(log)
     used_copy = not full_reads
@@ -528,9 +543,12 @@ print(json.dumps({"used_copy": used_copy, "rows": len(df)}))
 """
 
 
-def child(home: Path, action: str) -> dict[str, Any]:
+def child(log: RunLog, action: str) -> dict[str, Any]:
+    """Run CHILD in a new process on ``log`` (its home, and its PostgreSQL URL if it has one)."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(home), action], capture_output=True, text=True
+        [sys.executable, "-c", CHILD, str(log.home), action, log.db.target.url or ""],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -541,18 +559,18 @@ def test_the_copy_on_disk_across_processes(log: RunLog, monkeypatch: Any) -> Non
     monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
     varied(log, 5)
     runs_frame(log)  # written by this process
-    assert child(log.home, "change") == {"used_copy": True, "rows": 5}
+    assert child(log, "change") == {"used_copy": True, "rows": 5}
     with RunLog.open(log.home) as reader:  # the child's changes: merged into the copy
         full_reads = spy_full_reads(reader)
         df = runs_frame(reader)
         assert full_reads == [] and len(df) == 6 and "from the child" in set(df["prompt"])
         pd.testing.assert_frame_equal(df, cold(log))
     pd.testing.assert_frame_equal(runs_frame(log), cold(log))  # this process's kept copy too
-    assert child(log.home, "delete the newest") == {"used_copy": True, "rows": 6}
+    assert child(log, "delete the newest") == {"used_copy": True, "rows": 6}
     pd.testing.assert_frame_equal(runs_frame(log), cold(log))
     with RunLog.open(log.home) as reader:
         pd.testing.assert_frame_equal(runs_frame(reader), cold(log))
-    assert child(log.home, "read") == {"used_copy": True, "rows": 6}
+    assert child(log, "read") == {"used_copy": True, "rows": 6}
 
 
 def test_random_changes_read_through_the_copy_on_disk(log: RunLog, monkeypatch: Any) -> None:
@@ -597,9 +615,9 @@ def test_a_change_made_during_a_read_is_not_half_seen(log: RunLog) -> None:
     expected = cold(log)  # the state when the next read starts
     real = log.query
 
-    def racing(sql: str, params: Any = ()) -> Any:
-        out = real(sql, params)
-        if sql.startswith("SELECT run_id, seq") and "WHERE seq > ?" in sql:
+    def racing(sql: str, params: Any = (), **kw: Any) -> Any:
+        out = real(sql, params, **kw)
+        if sql.startswith("SELECT run_id, seq") and _frames._changed_since(log) in sql:
             add(writer, prompt="added meanwhile")
         return out
 
@@ -621,3 +639,62 @@ def test_status_and_cost_are_not_hidden_in_a_wide_frame(log: RunLog) -> None:
         shown = repr(df).splitlines()[0]
     for name in ("model", "status", "cost", "currency", "seed"):
         assert name in shown.split(), shown
+
+
+# ------------------------------------------------------------------ PostgreSQL's watermark
+@pytest.mark.postgresql_only
+def test_a_change_committed_late_with_a_lower_seq_is_not_missed(
+    log: RunLog, monkeypatch: Any
+) -> None:
+    """PostgreSQL hands out seq numbers at write time but commits in any order: a writer holds
+    its transaction open with seq n while another commits n+1. A reader that kept "seq > n+1"
+    would never read n (an update: the row count cannot tell); the view goes by the transaction
+    watermark and reads it, in this process and in a new one starting from the copy on disk."""
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
+    ids = varied(log, 3)
+    runs_frame(log)
+    slow = Database.open(str(log.db.target.url))
+    quick = RunLog.open(log.home)
+    with slow.transaction():
+        slow.execute(
+            "UPDATE runs SET status = 'FAILED', error_message = 'committed late' WHERE run_id = ?",
+            [ids[0]],
+        )
+        early = quick.insert(prompt="committed first")
+        df = runs_frame(log)  # sees the committed run, not the open transaction's change
+        assert early in df.index and df.loc[ids[0], "status"] != "FAILED"
+        (late_seq,) = slow.query("SELECT seq FROM runs WHERE run_id = ?", [ids[0]])[1][0]
+        assert late_seq < quick.get(early)["seq"]  # the hazard: a lower number, committed later
+    full_reads = spy_full_reads(log)
+    df = runs_frame(log)
+    assert full_reads == []  # merged, not found by reading everything again
+    assert (
+        df.loc[ids[0], "status"] == "FAILED" and df.loc[ids[0], "error_message"] == "committed late"
+    )
+    pd.testing.assert_frame_equal(df, cold(log))
+    assert child(log, "read") == {"used_copy": True, "rows": 4}  # the copy on disk, up to date
+    slow.close()
+    quick.close()
+
+
+@pytest.mark.postgresql_only
+def test_a_copy_of_another_postgresql_log_is_not_used(
+    log: RunLog, monkeypatch: Any, pg_server: Any
+) -> None:
+    """The log made again at the same URL (a dropped schema, a restored dump) is another log:
+    the copy of the old one is not merged into it."""
+    monkeypatch.setattr(_frames, "PERSIST_MIN_ROWS", 1)
+    varied(log, 4)
+    runs_frame(log)
+    url, home = str(log.db.target.url), log.home
+    schema = log.query("SELECT current_schema()")[1][0][0]
+    log.close()
+    pg_server.drop_schema(schema)
+    with Database.open(pg_server.url) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    with RunLog.open(home, db=url) as again:
+        varied(again, 2)
+        full_reads = spy_full_reads(again)
+        df = runs_frame(again)
+        assert full_reads and len(df) == 2
+        pd.testing.assert_frame_equal(df, cold(again))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_API_KEY
+from tests.runlog.conftest import db_for
 from wanbook._errors import RunLogError, ValidationError
 from wanbook._runlog.judgements import (
     add_preference,
@@ -124,7 +126,9 @@ def test_a_rating_survives_a_new_process(tmp_path: Path) -> None:
         "import sys; import wanbook as wb; s = wb.Session(home=sys.argv[1], quiet=True);"
         " s.rate(sys.argv[2], 4, note='good motion', rater='ann')"
     )
-    subprocess.run([sys.executable, "-c", code, str(tmp_path), a], check=True)
+    db = db_for(tmp_path)  # the PostgreSQL log, as WANBOOK_DB would name it
+    env = {**os.environ, **({"WANBOOK_DB": db} if db else {})}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), a], check=True, env=env)
     with RunLog.open(tmp_path) as log:
         frame = ratings_frame(log)
     assert (frame.run_id.tolist(), frame.score.tolist(), frame.note.tolist()) == (

@@ -73,6 +73,7 @@ def realistic(**overrides: Any) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------- opening
+@pytest.mark.sqlite_only  # the SQLite file, its WAL mode and PRAGMAs
 def test_open_creates_the_folder_in_wal_mode(tmp_path: Path) -> None:
     home = tmp_path / "a" / "b"
     with RunLog.open(home) as log:

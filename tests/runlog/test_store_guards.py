@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +20,10 @@ from wanbook._runlog.store import RunLog
 def test_a_newer_wanbooks_log_is_read_not_written(tmp_path: Path) -> None:
     with RunLog.open(tmp_path) as log:
         run_id = log.insert(model="wan2.2-t2v-plus")
-    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
-        db.execute("INSERT INTO _migrations VALUES ('m999_future', '2030-01-01T00:00:00+00:00')")
+    with RunLog.open(tmp_path) as log:  # as a newer wanbook would
+        log.db.execute(
+            "INSERT INTO _migrations VALUES ('m999_future', '2030-01-01T00:00:00+00:00')"
+        )
     with RunLog.open(tmp_path) as log:
         assert log.get(run_id) is not None and log.count() == 1
         with pytest.raises(RunLogError, match="m999_future.*upgrade wanbook"):
@@ -34,10 +35,21 @@ def test_a_newer_wanbooks_log_is_read_not_written(tmp_path: Path) -> None:
 
 def test_a_constraint_error_is_reported_as_itself(tmp_path: Path) -> None:
     with RunLog.open(tmp_path) as log:
-        log._execute(  # a constraint a future migration might add
-            "CREATE TRIGGER no_foxes BEFORE INSERT ON runs WHEN NEW.prompt = 'fox' "
-            "BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: no foxes'); END"
-        )
+        if log.dialect == "postgresql":  # a constraint a future migration might add
+            log._execute(
+                "CREATE FUNCTION no_foxes() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+                " IF NEW.prompt = 'fox' THEN RAISE EXCEPTION 'CHECK constraint failed: no foxes'"
+                " USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $f$"
+            )
+            log._execute(
+                "CREATE TRIGGER no_foxes BEFORE INSERT ON runs FOR EACH ROW"
+                " EXECUTE FUNCTION no_foxes()"
+            )
+        else:
+            log._execute(
+                "CREATE TRIGGER no_foxes BEFORE INSERT ON runs WHEN NEW.prompt = 'fox' "
+                "BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: no foxes'); END"
+            )
         with pytest.raises(RunLogError) as info:
             log.insert(prompt="fox")
         assert "exists already" not in str(info.value)
@@ -56,6 +68,7 @@ def _read_only_mount_problem() -> str | None:
     return None
 
 
+@pytest.mark.sqlite_only  # a file on a read-only mount (a PostgreSQL log has no file)
 def test_a_log_on_a_read_only_mount_is_listed_and_never_written(tmp_path: Path) -> None:
     """A valid log on a read-only mount (a shared or archived log): ``wanbook runs`` lists it,
     and a generation is refused before anything is sent. The mount is real: a private mount

@@ -282,7 +282,7 @@ def _as_database(db: Database | sqlite3.Connection) -> Database:
     """A :class:`Database` (a bare ``sqlite3`` connection, in autocommit mode, is wrapped)."""
     if isinstance(db, Database):
         return db
-    return Database(Target("sqlite"), connector=lambda: db)
+    return Database(Target("sqlite"), connector=lambda: db, owned=False)
 
 
 def applied(db: Database | sqlite3.Connection) -> list[str]:

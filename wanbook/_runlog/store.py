@@ -216,6 +216,11 @@ class RunLog:
             except RunLogError as exc:  # the message shows the value: never with the key in it
                 raise RunLogError(self._redact(str(exc))) from None
             self._check_secrets(name, out[name])
+            if self.dialect == "postgresql" and isinstance(out[name], str) and "\x00" in out[name]:
+                raise RunLogError(
+                    f"{name} holds a NUL character (\\x00), which PostgreSQL cannot store in "
+                    "text; remove it"
+                )
         return out
 
     def _redact(self, text: str) -> str:
