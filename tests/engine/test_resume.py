@@ -78,8 +78,12 @@ def _left_behind(s: wb.Session, api_key: str, n: int, status: str = "PENDING") -
     return ids
 
 
-def test_one_failing_run_does_not_stop_the_others(api_key: str, emu: Any, tmp_path: Any) -> None:
+def test_one_failing_run_does_not_stop_the_others(
+    api_key: str, emu: Any, tmp_path: Any, db_url: str
+) -> None:
+    """On both engines (db_url: WANBOOK_DB is a SQLite file, then a PostgreSQL schema)."""
     with _session(emu, api_key, tmp_path) as s:
+        assert s.log.dialect == ("postgresql" if "://" in db_url else "sqlite")
         ids = _left_behind(s, api_key, 3)
         s.log.update(ids[1], task_id="task-the-service-refuses")
     proxy = Proxy(emu.base_url, {"task-the-service-refuses"})

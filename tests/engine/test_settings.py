@@ -109,3 +109,17 @@ def test_import_reads_no_environment_and_starts_nothing() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_wanbook_db_is_read_and_a_password_in_it_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().db is None  # unset: <home>/runs.sqlite
+    monkeypatch.setenv("WANBOOK_DB", "postgresql://ann@db.example/runs")
+    assert Settings.from_env().db == "postgresql://ann@db.example/runs"
+    assert Settings.from_env(db="/tmp/x.sqlite").db == "/tmp/x.sqlite"  # an argument beats it
+    monkeypatch.setenv("WANBOOK_DB", "postgres://ann:hunter2secret@db.example/runs")
+    with pytest.raises(ConfigError, match="WANBOOK_DB") as info:
+        Settings.from_env()
+    assert "hunter2secret" not in str(info.value) and "ann:***@" in str(info.value)
+    monkeypatch.setenv("WANBOOK_DB", "mysql://ann@db.example/runs")
+    with pytest.raises(ConfigError, match="not supported"):
+        Settings.from_env()

@@ -66,23 +66,37 @@ def _tasks(emu: Emulator) -> int:
     return int(answer.json()["total"])
 
 
+STEPS = [
+    ("PREPARED", "PREPARED", "NOT_CREATED", 0),
+    ("SUBMITTING", "SUBMITTING", "NOT_CREATED", 0),
+    # the task exists but its id was never logged: found through the list endpoint
+    ("CREATED", "SUBMITTING", "SUCCEEDED", 1),
+    ("PENDING", "PENDING", "SUCCEEDED", 1),
+    ("RUNNING", "RUNNING", "SUCCEEDED", 1),
+    ("SUCCEEDED", "SUCCEEDED", "SUCCEEDED", 1),
+    # the video is on disk, the final update never ran: the cost was logged with SUCCEEDED
+    ("DOWNLOADED", "SUCCEEDED", "SUCCEEDED", 1),
+]
+# On a PostgreSQL log (WANBOOK_DB): the lost create's answer and a running task (the run-log
+# contract itself runs on both engines in tests/runlog).
+ON_POSTGRES = [("postgresql", *s) for s in STEPS if s[0] in ("CREATED", "RUNNING")]
+
+
 @pytest.mark.parametrize(
-    ("step", "status", "final", "created"),
-    [
-        ("PREPARED", "PREPARED", "NOT_CREATED", 0),
-        ("SUBMITTING", "SUBMITTING", "NOT_CREATED", 0),
-        # the task exists but its id was never logged: found through the list endpoint
-        ("CREATED", "SUBMITTING", "SUCCEEDED", 1),
-        ("PENDING", "PENDING", "SUCCEEDED", 1),
-        ("RUNNING", "RUNNING", "SUCCEEDED", 1),
-        ("SUCCEEDED", "SUCCEEDED", "SUCCEEDED", 1),
-        # the video is on disk, the final update never ran: the cost was logged with SUCCEEDED
-        ("DOWNLOADED", "SUCCEEDED", "SUCCEEDED", 1),
-    ],
+    ("engine", "step", "status", "final", "created"),
+    [("sqlite", *s) for s in STEPS] + ON_POSTGRES,
 )
 def test_kill_at_each_step_then_resume(
-    emu: Emulator, tmp_path: Path, step: str, status: str, final: str, created: int
+    emu: Emulator,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    engine: str,
+    step: str,
+    status: str,
+    final: str,
+    created: int,
 ) -> None:
+    db = request.getfixturevalue("pg_url") if engine == "postgresql" else None
     before = _tasks(emu)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
     env["WANBOOK_STATE_DIR"] = os.environ["WANBOOK_STATE_DIR"]  # conftest's, never the user's
@@ -91,12 +105,16 @@ def test_kill_at_each_step_then_resume(
         "WANBOOK_BASE_URL": emu.base_url,
         "WANBOOK_HOME": str(tmp_path),
     }
+    if db is not None:
+        env["WANBOOK_DB"] = db
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, step], env=env, capture_output=True, timeout=120
     )
     assert proc.returncode == -9, proc.stderr.decode()
 
-    with wb.Session(api_key=TEST_API_KEY, base_url=emu.base_url, home=tmp_path, quiet=True) as s:
+    with wb.Session(
+        api_key=TEST_API_KEY, base_url=emu.base_url, home=tmp_path, db=db, quiet=True
+    ) as s:
         (row,) = s.runs().reset_index().to_dict("records")
         assert row["status"] == status  # the row says what was known when the process died
         task_id = s.run(row["run_id"]).task_id

@@ -1,0 +1,160 @@
+"""The engine's paths on a PostgreSQL run log (WANBOOK_DB): write-ahead and resume across
+processes and machines (another WANBOOK_HOME), reuse, filters, the DataFrame, the cost report.
+
+The run-log contract itself runs on both engines in tests/runlog; these tests take the session's
+paths through PostgreSQL at least once each. The server is the session's throwaway PostgreSQL
+(tests/pg.py; CI requires it), the service the embedded emulator on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import wanbook as wb
+from tests.conftest import TEST_API_KEY
+from wanbook._sql import Database, DatabaseError
+from wanbook.emulator import Emulator
+
+T2V = dict(model="wan2.2-t2v-plus", size="832*480", prompt_extend=False)
+
+
+@pytest.fixture(scope="module")
+def emu() -> Any:
+    # a 5 s 480P task takes ~3 s: long enough to kill a process while it waits
+    with Emulator(time_scale=1 / 20) as e:
+        yield e
+
+
+def _env(emu: Emulator, home: Path, db: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
+    env["WANBOOK_STATE_DIR"] = os.environ["WANBOOK_STATE_DIR"]  # conftest's, never the user's
+    return env | {
+        "DASHSCOPE_API_KEY": TEST_API_KEY,
+        "WANBOOK_BASE_URL": emu.base_url,
+        "WANBOOK_HOME": str(home),
+        "WANBOOK_DB": db,
+    }
+
+
+def _wanbook(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wanbook", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_run_killed_on_one_machine_is_seen_resumed_and_shown_on_another(
+    emu: Emulator, pg_url: str, tmp_path: Path
+) -> None:
+    """`wanbook generate` on "machine A" is killed once its task is created and logged; "machine
+    B" (another process, another WANBOOK_HOME, the same WANBOOK_DB) lists the run, resumes it
+    (the video lands in B's home) and shows it finished. Nothing is created twice."""
+    a = _env(emu, tmp_path / "a", pg_url)
+    b = _env(emu, tmp_path / "b", pg_url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wanbook", "generate", "--prompt", "a fox at dusk", "--seed", "5",
+         "--model", "wan2.2-t2v-plus", "--size", "832*480", "--no-prompt-extend"],
+        env=a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    watcher = Database.open(pg_url)
+    try:
+        deadline = time.monotonic() + 60
+        task_id = None
+        while task_id is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                rows = watcher.query("SELECT task_id FROM runs WHERE task_id IS NOT NULL")[1]
+            except DatabaseError:  # not made yet: the process is still migrating the new log
+                rows = []
+            task_id = rows[0][0] if rows else None
+            time.sleep(0.02)
+        assert task_id is not None, "the task id was never logged"
+        proc.send_signal(signal.SIGKILL)  # the kernel dies while the task runs
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+
+    listed = _wanbook(b, "runs", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert (row["task_id"], row["status"]) == (task_id, row["status"])
+    assert row["status"] in ("PENDING", "RUNNING") and row["hostname"]
+
+    resumed = _wanbook(b, "resume")
+    assert resumed.returncode == 0, resumed.stderr
+    (done,) = json.loads(_wanbook(b, "runs", "--format", "json").stdout)
+    assert done["status"] == "SUCCEEDED" and done["cost"] == pytest.approx(0.10)
+    assert Path(done["video_path"]).is_file()
+    assert Path(done["video_path"]).is_relative_to(tmp_path / "b")  # B's copy of the video
+    assert _wanbook(b, "resume").returncode == 0  # nothing left: idempotent
+    count = watcher.query("SELECT count(*) FROM runs")[1][0][0]
+    assert count == 1
+    watcher.close()
+    # the emulator made exactly one task: A's create was not sent again by B
+    with wb.Session(api_key=TEST_API_KEY, base_url=emu.base_url, db=pg_url, quiet=True) as s:
+        assert s.run(row["run_id"]).task_id == task_id
+
+
+def test_generate_reuse_filters_frame_and_cost_report(
+    emu: Emulator, pg_url: str, tmp_path: Path
+) -> None:
+    with wb.Session(
+        api_key=TEST_API_KEY, base_url=emu.base_url, home=tmp_path, db=pg_url, quiet=True,
+        experiment="pg", tags=["team"],
+    ) as s:  # fmt: skip
+        assert s.log.dialect == "postgresql" and s.log.path is None
+        first = s.generate("a red fox", seed=1, **T2V)
+        again = s.generate("a red fox", seed=1, reuse=True, **T2V)
+        assert again.reused and again.run_id == first.run_id  # reuse found it in PostgreSQL
+        other = s.generate("a red fox", seed=2, model="wan2.1-t2v-turbo", size="832*480")
+        frame = s.runs()
+        assert list(frame.index) == [first.run_id, other.run_id]
+        assert list(s.runs(model="wan2.1-t2v-turbo").index) == [other.run_id]
+        assert list(s.runs(tag="team", experiment="pg").index) == [first.run_id, other.run_id]
+        assert len(s.runs(tag="nobody")) == 0
+        assert str(frame.dtypes["cost"]) == "float64" and frame["cost"].sum() == pytest.approx(
+            0.10 + 0.18
+        )
+        report = wb.cost_report(session=s)
+        # a key with a base URL: priced as the region (the emulator is its loopback stand-in)
+        assert report.total_text("real") == "0.2800 USD"
+        assert [key[1:] for key in report.by_experiment.index] == [("pg", "USD")]
+    # A new process (another kernel) reads the same frame from PostgreSQL
+    code = (
+        "import sys, wanbook as wb; s = wb.Session(quiet=True, emulator=True);"
+        " f = s.runs(); print(len(f), round(float(f['cost'].sum()), 4))"
+    )
+    env = {**os.environ, "WANBOOK_DB": pg_url, "WANBOOK_HOME": str(tmp_path / "other")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "0.28"]
+
+
+def test_a_password_in_wanbook_db_is_refused_and_never_shown(tmp_path: Path) -> None:
+    env = {**os.environ, "WANBOOK_DB": "postgresql://ann:hunter2secret@db.example/runs"}
+    done = _wanbook_plain(env, "runs")
+    assert done.returncode != 0
+    assert "hunter2secret" not in done.stderr + done.stdout
+    assert "~/.pgpass" in done.stderr
+
+
+def _wanbook_plain(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wanbook", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
