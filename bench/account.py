@@ -15,6 +15,15 @@ at the emulator's seconds-long tasks would cost more than at the service's minut
 answers and keeps each task's submit and end times, from which the peak in flight and the mean
 task time come.
 
+``--dataframe`` measures something else: the run log's DataFrame (``wb.runs()``) of 100,000
+realistic runs (``bench/runlog.py``'s) read into a **new process** (a new kernel), from SQLite
+and from PostgreSQL (a throwaway server started like the tests' fixture, ``tests/pg.py``, or
+``WANBOOK_TEST_PG``), each way: with the typed view kept on disk (nothing changed since, and 50
+runs written since), and cold (no copy on disk: every run read; PostgreSQL through psycopg's
+binary cursor). Each figure is the median of ``--processes`` fresh processes, timing
+``RunLog.open`` (connect, migrations checked) and the read, after ``import pandas``. Recorded
+under "Run log on PostgreSQL".
+
 ``rate / limit`` is runs per second (runs ÷ wall time from the first create to the last task's
 end) over what the group allows: ``min(per_second, in_flight / mean task time)``. Goal with 4
 processes: ≥ 0.9 for wanbook, and 0 answers of 429. The table is printed and, unless
@@ -154,6 +163,124 @@ def table(rows: list[dict[str, Any]]) -> str:
 WAYS = {"batch": "wanbook submit_many", "single": "wanbook generate loop", "sdk": "SDK call loop"}
 
 
+# ------------------------------------------------------------------ the 100k DataFrame read
+FRESH_READ = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import pandas
+t = time.perf_counter()
+from wanbook._runlog.dataframe import runs_frame
+from wanbook._runlog.store import RunLog
+log = RunLog.open(sys.argv[2], db=sys.argv[3] or None)
+opened = time.perf_counter() - t
+df = runs_frame(log)
+total = time.perf_counter() - t
+log.close()
+print(json.dumps({"open": opened, "total": total, "rows": len(df)}))
+"""
+
+
+def _fresh(home: Path, db: str | None, times: int) -> tuple[float, float, int]:
+    """(median seconds open+read, median seconds open, rows) of ``times`` new processes."""
+    totals, opens, rows = [], [], 0
+    root = str(Path(__file__).resolve().parents[1])
+    for _ in range(times):
+        out = subprocess.run(
+            [sys.executable, "-c", FRESH_READ, root, str(home), db or ""],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(out.stdout)
+        totals.append(figures["total"])
+        opens.append(figures["open"])
+        rows = figures["rows"]
+    return statistics.median(totals), statistics.median(opens), rows
+
+
+def _fill_postgres(log: Any, n: int) -> None:
+    """``n`` realistic runs through COPY (the loader, not what is measured)."""
+    import random
+
+    from bench.runlog import realistic
+
+    rng = random.Random(4)
+    rows = []
+    for i in range(n):
+        row = log._row_values(realistic(i, rng))
+        row.update(run_id=f"bulk{i:022d}", created_at=row["submitted_at"])
+        row["updated_at"] = row["created_at"]
+        rows.append(row)
+    names = list(rows[0])
+    with (
+        log.db.raw().cursor() as cur,
+        cur.copy(f"COPY runs ({', '.join(names)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[k] for k in names])
+    log.db.execute("VACUUM ANALYZE runs")  # as autovacuum does soon after a bulk insert
+
+
+def _change(log: Any, n: int) -> None:
+    """``n`` new runs and ``n`` updates, as a session would write them."""
+    for i in range(n):
+        new = log.insert(model=MODEL, prompt=f"since {i}", tags=["new"])
+        log.update(new, status="SUCCEEDED", cost=0.1, currency="USD")
+
+
+def dataframe_bench(runs: int, processes: int) -> str:
+    import random
+
+    from bench.runlog import fill
+    from tests import pg as _pg
+    from wanbook._runlog import dataframe as _frames
+    from wanbook._runlog.store import RunLog
+
+    results: list[tuple[str, str, str]] = []
+    server = _pg.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="wanbook-bench-frame-") as tmp:
+            home = Path(tmp)
+            _, url = server.new_schema("bench")
+            engines = {"SQLite": None, "PostgreSQL": url}
+            for name, db in engines.items():
+                t = time.perf_counter()
+                with RunLog.open(home / name, db=db) as log:
+                    if db is None:
+                        fill(log, runs, random.Random(4))
+                    else:
+                        _fill_postgres(log, runs)
+                    assert log.count() == runs
+                print(f"{name}: {runs:,} runs loaded in {time.perf_counter() - t:.1f} s")
+                cache = None
+                with RunLog.open(home / name, db=db) as log:  # the first read writes the copy
+                    t = time.perf_counter()
+                    assert len(_frames.runs_frame(log)) == runs
+                    first = time.perf_counter() - t
+                    cache = _frames._store_path(log)
+                kept, kept_open, rows = _fresh(home / name, db, processes)
+                assert rows == runs
+                with RunLog.open(home / name, db=db) as log:
+                    _change(log, 50)
+                changed, _, rows = _fresh(home / name, db, processes)
+                assert rows == runs + 50
+                cache.unlink()
+                cold, _, _ = _fresh(home / name, db, max(1, processes // 2))
+                results += [
+                    (name, "new process, view kept on disk, nothing changed", f"{kept:.3f} s"),
+                    (name, "new process, view kept on disk, 50 runs written since", f"{changed:.3f} s"),
+                    (name, "  of which RunLog.open (connect, migrations checked)", f"{kept_open:.3f} s"),
+                    (name, "new process, cold: no copy on disk (every run read)", f"{cold:.3f} s"),
+                    (name, "first read ever, in the loading process", f"{first:.3f} s"),
+                    (name, "bytes of the kept view per run", f"{cache.stat().st_size / runs:,.0f} B" if cache.exists() else "-"),
+                ]  # fmt: skip
+    finally:
+        server.stop()
+    lines = ["| engine | 100,000 runs -> wb.runs() DataFrame | seconds (median) |", "|---|---|---|"]
+    lines += [f"| {e} | {what} | {value} |" for e, what, value in results]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10, help="runs per process (default 10)")
@@ -161,7 +288,18 @@ def main() -> None:
     ap.add_argument("--ways", default="batch,single,sdk", help="default batch,single,sdk")
     ap.add_argument("--time-scale", type=float, default=1 / 20, help="emulator pace (1/20)")
     ap.add_argument("--no-record", action="store_true", help="print only")
+    ap.add_argument("--dataframe", action="store_true", help="the 100k DataFrame read instead")
+    ap.add_argument("--runs", type=int, default=100_000, help="runs for --dataframe")
+    ap.add_argument("--processes", type=int, default=5, help="fresh processes per figure")
     args = ap.parse_args()
+    if args.dataframe:
+        text = dataframe_bench(args.runs, args.processes)
+        print(text)
+        if not args.no_record:
+            cpu = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+            details = f"server and client on one machine (Unix socket, fsync off); {cpu}"
+            record("## Run log on PostgreSQL", headline(details) + "\n\n" + text)
+        return
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="wanbook-bench-account-") as tmp,

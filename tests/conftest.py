@@ -17,7 +17,10 @@ TEST_API_KEY = "sk-wanbooktest" + "0123456789abcdef0123"
 
 _STATE: list[str] = []
 # Read once, before clean_env hides every WANBOOK_* variable from the tests.
-_PG_ENV = {name: os.environ.get(name) for name in ("WANBOOK_TEST_PG", "WANBOOK_REQUIRE_PG")}
+_PG_ENV = {
+    name: os.environ.get(name)
+    for name in ("WANBOOK_TEST_PG", "WANBOOK_TEST_PG_BIN", "WANBOOK_REQUIRE_PG", "CI")
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -80,19 +83,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def pg_server() -> object:
     """A throwaway PostgreSQL for the session (tests/pg.py), or WANBOOK_TEST_PG. Missing, it
-    skips with the reason; with WANBOOK_REQUIRE_PG=1 (CI: .ci/run) it fails instead."""
-    saved = os.environ.get("WANBOOK_TEST_PG")
-    if _PG_ENV["WANBOOK_TEST_PG"]:
-        os.environ["WANBOOK_TEST_PG"] = _PG_ENV["WANBOOK_TEST_PG"]
+    skips with the reason; with WANBOOK_REQUIRE_PG=1 (.ci/run) or CI set it fails instead."""
+    saved = {name: os.environ.get(name) for name in ("WANBOOK_TEST_PG", "WANBOOK_TEST_PG_BIN")}
+    for name in saved:
+        if _PG_ENV[name]:
+            os.environ[name] = str(_PG_ENV[name])
     try:
         server = _pg.start()
     except _pg.NoServer as exc:
-        if _PG_ENV["WANBOOK_REQUIRE_PG"] == "1":
-            pytest.fail(f"WANBOOK_REQUIRE_PG=1 and no PostgreSQL: {exc}", pytrace=False)
+        if _PG_ENV["WANBOOK_REQUIRE_PG"] == "1" or _PG_ENV["CI"]:
+            pytest.fail(f"PostgreSQL is required here (CI) and missing: {exc}", pytrace=False)
         pytest.skip(f"no PostgreSQL for the PostgreSQL tests: {exc}")
     finally:
-        if saved is None:
-            os.environ.pop("WANBOOK_TEST_PG", None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
     yield server
     server.stop()
 

@@ -34,14 +34,16 @@ class NoServer(RuntimeError):
 
 
 def find_bin() -> Path | None:
-    """The folder with ``initdb`` and ``pg_ctl``, or None."""
+    """The folder with ``initdb`` and ``pg_ctl``, or None. ``WANBOOK_TEST_PG_BIN``, when set, is
+    the only place looked at."""
     candidates = []
     if os.environ.get("WANBOOK_TEST_PG_BIN"):
         candidates.append(os.environ["WANBOOK_TEST_PG_BIN"])
-    on_path = shutil.which("pg_ctl")
-    if on_path:
-        candidates.append(str(Path(on_path).resolve().parent))
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)  # newest first
+    else:
+        on_path = shutil.which("pg_ctl")
+        if on_path:
+            candidates.append(str(Path(on_path).resolve().parent))
+        candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)  # newest first
     for folder in candidates:
         if (Path(folder) / "initdb").is_file() and (Path(folder) / "pg_ctl").is_file():
             return Path(folder)

@@ -48,7 +48,7 @@ SHIPPED = {
     "m001_initial": "496dab648a1e1011",
     "m002_indexes": "0fdef6f0ee0756c1",
     "m003_run_context": "b3beb7f48dfb6c00",
-    "m004_change_seq": "2608a300f0c2a62f",
+    "m004_change_seq": "a54d613a86c725b1",
     "m005_judgements": "ced1a6eb23d1d77a",
     "m006_uploads": "75c2bae826776ecd",  # a table of its own: the runs columns are unchanged
     "m007_video_uri": "@m007",

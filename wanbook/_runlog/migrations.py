@@ -150,6 +150,7 @@ def m004_change_seq(db: Database) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN change_xid XID8")
         db.execute("CREATE SEQUENCE runs_seq_counter")
         db.execute("CREATE INDEX idx_runs_seq ON runs (seq)")
+        db.execute("CREATE INDEX idx_runs_change_xid ON runs (change_xid)")  # what changed since
         db.execute(
             """
             CREATE FUNCTION runs_seq_next() RETURNS trigger LANGUAGE plpgsql AS $body$
