@@ -264,8 +264,11 @@ def dataframe_bench(runs: int, processes: int) -> str:
                     _change(log, 50)
                 changed, _, rows = _fresh(home / name, db, processes)
                 assert rows == runs + 50
-                cache.unlink()
-                cold, _, _ = _fresh(home / name, db, max(1, processes // 2))
+                colds = []
+                for _ in range(max(1, processes // 2)):  # each one without the copy on disk
+                    cache.unlink()
+                    colds.append(_fresh(home / name, db, 1)[0])
+                cold = statistics.median(colds)
                 results += [
                     (name, "new process, view kept on disk, nothing changed", f"{kept:.3f} s"),
                     (name, "new process, view kept on disk, 50 runs written since", f"{changed:.3f} s"),

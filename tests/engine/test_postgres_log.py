@@ -158,3 +158,27 @@ def _wanbook_plain(env: dict[str, str], *args: str) -> subprocess.CompletedProce
         text=True,
         timeout=60,
     )
+
+
+def test_an_unreachable_database_stops_the_run_before_anything_is_sent(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """The write-ahead row cannot be written: nothing is sent, nothing billed; the error says
+    which database (never a password) and why."""
+    import httpx
+
+    def tasks() -> int:
+        answer = httpx.get(
+            f"{emu.base_url}/tasks/", headers={"Authorization": f"Bearer {TEST_API_KEY}"}
+        )
+        return int(answer.json()["total"])
+
+    before = tasks()
+    nowhere = f"postgresql://ann@/runs?host={tmp_path}&connect_timeout=2"
+    with (
+        wb.Session(api_key=TEST_API_KEY, base_url=emu.base_url, db=nowhere, quiet=True) as s,
+        pytest.raises(wb.RunLogError, match="cannot connect") as info,
+    ):
+        s.generate("a red fox", seed=1, **T2V)
+    assert "ann@" in str(info.value)
+    assert tasks() == before  # no create was sent

@@ -48,7 +48,7 @@ SHIPPED = {
     "m001_initial": "496dab648a1e1011",
     "m002_indexes": "0fdef6f0ee0756c1",
     "m003_run_context": "b3beb7f48dfb6c00",
-    "m004_change_seq": "a54d613a86c725b1",
+    "m004_change_seq": "f00b652528d0a4ad",
     "m005_judgements": "ced1a6eb23d1d77a",
     "m006_uploads": "75c2bae826776ecd",  # a table of its own: the runs columns are unchanged
     "m007_video_uri": "@m007",
@@ -286,6 +286,11 @@ def test_schema_parity(tmp_path: Path) -> None:
             [table],
         )[1]
         assert [tuple(row) for row in got if row[0] not in PG_ONLY] == want, table
+    pg_tables = pg.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        " ORDER BY table_name"
+    )[1]
+    assert sorted({t for (t,) in pg_tables} - set(tables)) == ["_runs_deleted"]  # bookkeeping
     pg.close()
 
 

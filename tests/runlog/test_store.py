@@ -485,3 +485,33 @@ def test_wal_is_checked_not_assumed(tmp_path: Path) -> None:
     with pytest.warns(RunLogWarning, match="could not switch to WAL.*'memory'.*local disk"):
         assert _wal(memory, "/mnt/nfs/runs.sqlite") == "memory"  # some network file systems
     memory.close()
+
+
+# ------------------------------------------------------------------ a lost connection
+@pytest.mark.postgresql_only  # SQLite has no connection to lose
+def test_a_lost_connection_loses_no_write(tmp_path: Path) -> None:
+    """The server ends the connection (a restart, a network blip): the next write is sent again
+    on a new connection, once."""
+    from wanbook._sql import Database
+
+    with RunLog.open(tmp_path) as log:
+        run_id = log.insert(prompt="a fox")
+        (backend,) = log.query("SELECT pg_backend_pid()")[1][0]
+        with Database.open(str(log.db.target.url)) as other:
+            other.execute("SELECT pg_terminate_backend(?)", [backend])
+        log.update(run_id, status="PENDING", task_id="task-1")
+        assert (log.get(run_id) or {})["task_id"] == "task-1"
+        assert log.query("SELECT pg_backend_pid()")[1][0][0] != backend
+
+
+def test_an_insert_sent_again_after_a_lost_commit_is_written_once(tmp_path: Path) -> None:
+    """The server committed a write-ahead insert but the answer was lost with the connection;
+    sent again, it finds its own row (same run, created at the same microsecond by this process)
+    and is not an error. Another run with that id still is."""
+    with RunLog.open(tmp_path) as log:
+        row = {"run_id": "r1", "created_at": "2026-12-07T10:00:00.000001+00:00", "prompt": "x"}
+        assert log.insert(**row) == "r1"
+        assert log.insert(**row) == "r1"  # as sent again by the reconnecting connection
+        assert log.count() == 1
+        with pytest.raises(RunLogError, match="exists already"):
+            log.insert(run_id="r1", prompt="another run")

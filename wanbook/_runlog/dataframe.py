@@ -45,7 +45,9 @@ copy is kept as of a *transaction watermark* instead: every write records its tr
 still-running transaction was ``X`` (``pg_snapshot_xmin``) holds every change of transactions
 below ``X``. Bringing it up to date reads the runs with ``change_xid >= X``: everything committed
 since, and everything that was still running then (a few runs may be read twice; merging replaces
-them). The copy is used only for the log it was made of (the time of its first migration, and a
+them). Deletions (made outside wanbook) are noted by a trigger with their transaction's id in
+``_runs_deleted``; one at or above the watermark means everything is read again (SQLite counts
+the runs instead). The copy is used only for the log it was made of (the time of its first migration, and a
 watermark not beyond the server's next transaction id), and lives in
 ``<home>/runs-<database>.frame.npz`` (named by a hash of the URL, which holds no password).
 """
@@ -458,8 +460,11 @@ def _refreshed(log: RunLog, kept: _Kept) -> _Kept | None:
     caller reads everything)."""
     names = DEFAULT_COLUMNS
     postgres = log.dialect == "postgresql"
+    if postgres:  # deleted since (or while it was read)? Noted by a trigger: no count needed
+        deleted = "SELECT 1 FROM _runs_deleted WHERE at >= ?::xid8 LIMIT 1"
+        if log.query(deleted, [str(kept.seq)])[1]:
+            return None
     raw = fetch(log, names, _changed_since(log), [str(kept.seq) if postgres else kept.seq])
-    total = int(log.query("SELECT COUNT(*) FROM runs")[1][0][0])
     frame, seq = kept.frame, kept.seq
     if len(raw["run_id"]):
         merged = _merge(frame, build(names, raw))
@@ -469,8 +474,8 @@ def _refreshed(log: RunLog, kept: _Kept) -> _Kept | None:
         seq = seq if postgres else max(seq, _max_seq(raw["seq"]))
     if postgres:
         seq = max(seq, _watermark(log))
-    if len(frame) != total:  # some run was deleted
-        return None
+    elif len(frame) != int(log.query("SELECT COUNT(*) FROM runs")[1][0][0]):
+        return None  # some run was deleted
     marker = kept.marker if seq == kept.seq or postgres else _marker(log, seq)
     return _Kept(seq, marker, frame, kept.saved_seq)
 

@@ -145,7 +145,8 @@ def m004_change_seq(db: Database) -> None:
         # Writers do not take turns on PostgreSQL: max(seq)+1 would give two of them one number.
         # A sequence gives distinct numbers, but they commit out of order, so readers keeping
         # a copy go by the writing transaction's id (change_xid, xid8) instead: see
-        # _runlog.dataframe. Both are set by one trigger, also for edits made outside wanbook.
+        # _runlog.dataframe. Both are set by one trigger, also for edits made outside wanbook;
+        # deletions are noted in _runs_deleted by the transaction that made them.
         db.execute("ALTER TABLE runs ADD COLUMN seq BIGINT")
         db.execute("ALTER TABLE runs ADD COLUMN change_xid XID8")
         db.execute("CREATE SEQUENCE runs_seq_counter")
@@ -165,6 +166,23 @@ def m004_change_seq(db: Database) -> None:
         db.execute(
             "CREATE TRIGGER runs_seq_before_write BEFORE INSERT OR UPDATE ON runs"
             " FOR EACH ROW EXECUTE FUNCTION runs_seq_next()"
+        )
+        # Deletions (rare: made outside wanbook) noted by transaction, so that a reader
+        # keeping a copy learns of them without counting every run.
+        db.execute("CREATE TABLE _runs_deleted (at XID8 NOT NULL)")
+        db.execute(
+            """
+            CREATE FUNCTION runs_note_delete() RETURNS trigger LANGUAGE plpgsql AS $body$
+            BEGIN
+                INSERT INTO _runs_deleted (at) VALUES (pg_current_xact_id());
+                RETURN NULL;
+            END
+            $body$
+            """
+        )
+        db.execute(
+            "CREATE TRIGGER runs_deleted AFTER DELETE OR TRUNCATE ON runs"
+            " FOR EACH STATEMENT EXECUTE FUNCTION runs_note_delete()"
         )
         db.execute("UPDATE runs SET seq = NULL")  # numbers every existing run (by the trigger)
         return

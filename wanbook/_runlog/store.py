@@ -48,7 +48,14 @@ from wanbook._runlog.schema import (
     where,
 )
 from wanbook._secret import Secret
-from wanbook._sql import Database, DatabaseError, IntegrityError, Target, parse_url
+from wanbook._sql import (
+    Database,
+    DatabaseError,
+    IntegrityError,
+    Target,
+    Unavailable,
+    parse_url,
+)
 from wanbook._version import __version__
 
 __all__ = [
@@ -155,7 +162,14 @@ class RunLog:
                 raise self._error(exc) from exc
 
     def _error(self, exc: DatabaseError) -> RunLogError:
-        return RunLogError(f"run log {self.name!r}: {self._redact(exc.detail)}")
+        text = f"run log {self.name!r}: {self._redact(exc.detail)}"
+        if isinstance(exc, Unavailable):  # tried again for RETRY_S first (wanbook._sql)
+            text += (
+                "; the log keeps each run as last written: once the database is back, "
+                "`wanbook resume` finishes unfinished runs (a task whose id was not logged is "
+                "found through the service's task list)"
+            )
+        return RunLogError(text)
 
     def query(
         self, sql: str, params: Iterable[Any] = (), *, binary: bool = False
