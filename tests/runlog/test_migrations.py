@@ -51,7 +51,7 @@ SHIPPED = {
     "m004_change_seq": "f00b652528d0a4ad",
     "m005_judgements": "ced1a6eb23d1d77a",
     "m006_uploads": "75c2bae826776ecd",  # a table of its own: the runs columns are unchanged
-    "m007_video_uri": "@m007",
+    "m007_video_uri": "84b936c6009f2a42",
 }
 
 # What SQLite's schema (sqlite_master) is after each migration, hashed: the same as before the
@@ -63,7 +63,7 @@ SQLITE_DDL = {
     "m004_change_seq": "beda733d00b90388",
     "m005_judgements": "c93cec50e4b274e5",
     "m006_uploads": "8b1ec15f37a94a7c",
-    "m007_video_uri": "@ddl7",
+    "m007_video_uri": "14677b58eaa88832",
 }
 # PostgreSQL's runs table has one column SQLite's has not: the writing transaction's id, for
 # the DataFrame view's watermark (m004; see _runlog.dataframe). Not a run's data.
