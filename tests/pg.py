@@ -58,6 +58,7 @@ class Server:
     folder: Path | None = None  # ours to stop and remove; None: WANBOOK_TEST_PG
     bin: Path | None = None
     as_user: list[str] | None = None
+    options: str = ""
 
     def schema_url(self, schema: str) -> str:
         """``url`` with ``schema`` as the search path (``options=-csearch_path=...``)."""
@@ -78,6 +79,21 @@ class Server:
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+    def pg_ctl(self, action: str, *args: str) -> None:
+        """Run ``pg_ctl ACTION`` on this server's data folder (ours only)."""
+        assert self.folder is not None and self.bin is not None, "not a server of ours"
+        data = str(self.folder / "data")
+        _run([*(self.as_user or []), str(self.bin / "pg_ctl"), action, "-D", data, *args])
+
+    def down(self) -> None:
+        """Stop the server (fast: clients are disconnected), keeping its data."""
+        self.pg_ctl("stop", "-m", "fast", "-w")
+
+    def up(self) -> None:
+        """Start it again after :meth:`down`, at the same socket."""
+        assert self.folder is not None
+        self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.folder / "log"), "-o", self.options)
 
     def stop(self) -> None:
         if self.folder is None or self.bin is None:
@@ -127,7 +143,11 @@ def start() -> Server:
         shutil.chown(folder, "postgres", "postgres")
     os.chmod(folder, 0o700)
     data = folder / "data"
-    server = Server("", folder, folder_bin, as_user)
+    options = (
+        f"-c listen_addresses='' -c unix_socket_directories='{folder}' -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+    )
+    server = Server("", folder, folder_bin, as_user, options)
     try:
         _run(
             [
@@ -144,10 +164,6 @@ def start() -> Server:
                 "--locale=C",
                 "--no-sync",
             ],
-        )
-        options = (
-            f"-c listen_addresses='' -c unix_socket_directories='{folder}' -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
         )
         _run(
             [

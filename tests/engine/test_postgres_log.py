@@ -182,3 +182,54 @@ def test_an_unreachable_database_stops_the_run_before_anything_is_sent(
         s.generate("a red fox", seed=1, **T2V)
     assert "ann@" in str(info.value)
     assert tasks() == before  # no create was sent
+
+
+def test_the_server_restarted_mid_run_loses_nothing(emu: Emulator, tmp_path: Path) -> None:
+    """The database goes away while a generation waits for its task (a server restart, a
+    network cut) and comes back: the writes made meanwhile are sent again once it is back, and
+    the run ends SUCCEEDED with its video and cost, logged once. A server of its own (the
+    session's is shared by the other tests)."""
+    import threading
+
+    from tests import pg as _pg
+
+    server = _pg.start()
+    try:
+        _, url = server.new_schema("restart")
+        done: list[Any] = []
+        with wb.Session(
+            api_key=TEST_API_KEY, base_url=emu.base_url, home=tmp_path, db=url, quiet=True
+        ) as s:
+            assert s.log.count() == 0  # opened (and migrated) before the run starts
+            worker = threading.Thread(
+                target=lambda: done.append(s.generate("a fox at night", seed=3, **T2V))
+            )
+            worker.start()
+            watcher = Database.open(url)
+            deadline = time.monotonic() + 60
+            found: list[tuple[Any, ...]] = []
+            while time.monotonic() < deadline and not found:
+                found = watcher.query("SELECT run_id FROM runs WHERE task_id IS NOT NULL")[1]
+                time.sleep(0.02)
+            watcher.close()
+            (run_id,) = found[0]
+            server.down()  # the task runs on; the session's next writes find no server
+            meanwhile = threading.Thread(
+                target=lambda: s.log.update(run_id, tags=["written while it was down"])
+            )
+            meanwhile.start()  # waits for the server (wanbook._sql.RETRY_S)
+            time.sleep(1.5)
+            assert meanwhile.is_alive()
+            server.up()
+            meanwhile.join(60)
+            worker.join(120)
+            assert not worker.is_alive() and len(done) == 1
+            run = done[0]
+            assert run.status == "SUCCEEDED" and Path(run.record["video_path"]).is_file()
+            assert run.record["cost"] == pytest.approx(0.10)
+            assert len(s.runs()) == 1
+            logged = s.log.get(run.run_id) or {}
+            assert logged["status"] == "SUCCEEDED"
+            assert logged["tags"] == ["written while it was down"]
+    finally:
+        server.stop()
