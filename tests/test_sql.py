@@ -6,11 +6,12 @@ import multiprocessing
 import os
 import sys
 import threading
-import time
+from typing import Any
 
 import pytest
 
 from wanbook._sql import (
+    ADVISORY_KEY,
     Database,
     DatabaseError,
     IntegrityError,
@@ -103,32 +104,36 @@ def test_execute_query_transactions_and_errors_on_both(url: str) -> None:
         db.execute("SELECT 1")
 
 
-def _hold(url: str, name: str, seconds: float, ready: object) -> None:
+def _hold(url: str, name: str, ready: Any, release: Any) -> None:
     db = Database.open(url)
     with db.transaction(name):
-        ready.set()  # type: ignore[attr-defined]
-        time.sleep(seconds)
+        ready.set()
+        release.wait(60)
     db.close()
 
 
 def test_the_advisory_lock_makes_writers_take_turns(pg_url: str) -> None:
+    """Another process holds the lock of one name: that name is taken, another is free; once
+    the holder commits, the waiting writer gets it."""
     ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    holder = ctx.Process(target=_hold, args=(pg_url, "wanbook.test", 1.0, ready))
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(pg_url, "wanbook.test", ready, release))
     holder.start()
     try:
-        assert ready.wait(30)
+        assert ready.wait(60)
         db = Database.open(pg_url)
-        started = time.monotonic()
-        with db.transaction("another.name"):  # another name: not held
-            pass
-        assert time.monotonic() - started < 0.5
-        with db.transaction("wanbook.test"):
-            waited = time.monotonic() - started
-        assert waited > 0.3  # it waited for the holder's commit (the holder sleeps 1 s)
+        try_lock = f"SELECT pg_try_advisory_xact_lock({ADVISORY_KEY})"
+        with db.transaction():
+            assert db.query(try_lock, ["wanbook.test"])[1] == [(False,)]
+            assert db.query(try_lock, ["another.name"])[1] == [(True,)]
+        release.set()
+        with db.transaction("wanbook.test"):  # waits for the holder's commit, then has it
+            assert db.query(try_lock, ["wanbook.test"])[1] == [(True,)]  # (re-entrant)
         db.close()
     finally:
-        holder.join(30)
+        release.set()
+        holder.join(60)
+    assert holder.exitcode == 0
 
 
 def test_a_connection_is_never_used_across_fork(url: str) -> None:

@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 __all__ = [
+    "ADVISORY_KEY",
     "Database",
     "DatabaseError",
     "IntegrityError",
@@ -441,8 +442,8 @@ class Database:
             self._depth = 0
 
 
-_ADVISORY = (
-    "SELECT pg_advisory_xact_lock(('x' || substr(md5(current_schema() || ':' || ?), 1, 16))"
-    "::bit(64)::bigint)"
-)
+# The advisory lock's key for a name (one ``?``): 64 bits of md5(schema:name), so that logs in
+# other schemas of one database do not wait for each other.
+ADVISORY_KEY = "('x' || substr(md5(current_schema() || ':' || ?), 1, 16))::bit(64)::bigint"
+_ADVISORY = f"SELECT pg_advisory_xact_lock({ADVISORY_KEY})"
 _READ_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 
 import wanbook as wb
 from tests.conftest import TEST_API_KEY
-from wanbook._sql import Database, DatabaseError
+from wanbook._sql import Database
 from wanbook.emulator import Emulator
 
 T2V = dict(model="wan2.2-t2v-plus", size="832*480", prompt_extend=False)
@@ -55,6 +54,26 @@ def _wanbook(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     )
 
 
+# `wanbook generate` (the CLI's main, in a process of its own) that dies (SIGKILL, as a kernel
+# killed by the OOM killer) the moment its task id is in the log: deterministic, no race.
+GENERATE_THEN_DIE = """
+import os, signal, sys
+from wanbook._engine.tracker import Tracker
+
+update = Tracker.update
+
+def update_then_die(self, run_id, **fields):
+    run = update(self, run_id, **fields)
+    if fields.get("task_id"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run
+
+Tracker.update = update_then_die
+from wanbook._cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_a_run_killed_on_one_machine_is_seen_resumed_and_shown_on_another(
     emu: Emulator, pg_url: str, tmp_path: Path
 ) -> None:
@@ -63,34 +82,21 @@ def test_a_run_killed_on_one_machine_is_seen_resumed_and_shown_on_another(
     (the video lands in B's home) and shows it finished. Nothing is created twice."""
     a = _env(emu, tmp_path / "a", pg_url)
     b = _env(emu, tmp_path / "b", pg_url)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wanbook", "generate", "--prompt", "a fox at dusk", "--seed", "5",
-         "--model", "wan2.2-t2v-plus", "--size", "832*480", "--no-prompt-extend"],
-        env=a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    killed = subprocess.run(
+        [sys.executable, "-c", GENERATE_THEN_DIE, "generate", "--prompt", "a fox at dusk",
+         "--seed", "5", "--model", "wan2.2-t2v-plus", "--size", "832*480", "--no-prompt-extend"],
+        env=a, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     watcher = Database.open(pg_url)
-    try:
-        deadline = time.monotonic() + 60
-        task_id = None
-        while task_id is None and time.monotonic() < deadline and proc.poll() is None:
-            try:
-                rows = watcher.query("SELECT task_id FROM runs WHERE task_id IS NOT NULL")[1]
-            except DatabaseError:  # not made yet: the process is still migrating the new log
-                rows = []
-            task_id = rows[0][0] if rows else None
-            time.sleep(0.02)
-        assert task_id is not None, "the task id was never logged"
-        proc.send_signal(signal.SIGKILL)  # the kernel dies while the task runs
-    finally:
-        proc.kill()
-        proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL
+    (task_id,) = watcher.query("SELECT task_id FROM runs")[1][0]
+    assert task_id
 
     listed = _wanbook(b, "runs", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     (row,) = json.loads(listed.stdout)
-    assert (row["task_id"], row["status"]) == (task_id, row["status"])
-    assert row["status"] in ("PENDING", "RUNNING") and row["hostname"]
+    assert row["task_id"] == task_id and row["status"] in ("PENDING", "RUNNING")
+    assert row["hostname"] and not row["video_path"]
 
     resumed = _wanbook(b, "resume")
     assert resumed.returncode == 0, resumed.stderr
@@ -185,51 +191,36 @@ def test_an_unreachable_database_stops_the_run_before_anything_is_sent(
 
 
 def test_the_server_restarted_mid_run_loses_nothing(emu: Emulator, tmp_path: Path) -> None:
-    """The database goes away while a generation waits for its task (a server restart, a
-    network cut) and comes back: the writes made meanwhile are sent again once it is back, and
-    the run ends SUCCEEDED with its video and cost, logged once. A server of its own (the
-    session's is shared by the other tests)."""
+    """The database goes away the moment the task id is logged (a server restart, a network
+    cut) and comes back 1.5 s later, while the task runs: the run's next writes wait for it
+    (wanbook._sql.RETRY_S) and land, and the run ends SUCCEEDED with its video and cost,
+    logged once. A server of its own (the session's is shared by the other tests)."""
     import threading
 
     from tests import pg as _pg
 
     server = _pg.start()
+    outage: list[threading.Timer] = []
+
+    def cut_when_created(run: Any) -> None:
+        if run.task_id and not outage:
+            server.down()
+            outage.append(threading.Timer(1.5, server.up))
+            outage[0].start()
+
     try:
         _, url = server.new_schema("restart")
-        done: list[Any] = []
         with wb.Session(
             api_key=TEST_API_KEY, base_url=emu.base_url, home=tmp_path, db=url, quiet=True
         ) as s:
-            assert s.log.count() == 0  # opened (and migrated) before the run starts
-            worker = threading.Thread(
-                target=lambda: done.append(s.generate("a fox at night", seed=3, **T2V))
-            )
-            worker.start()
-            watcher = Database.open(url)
-            deadline = time.monotonic() + 60
-            found: list[tuple[Any, ...]] = []
-            while time.monotonic() < deadline and not found:
-                found = watcher.query("SELECT run_id FROM runs WHERE task_id IS NOT NULL")[1]
-                time.sleep(0.02)
-            watcher.close()
-            (run_id,) = found[0]
-            server.down()  # the task runs on; the session's next writes find no server
-            meanwhile = threading.Thread(
-                target=lambda: s.log.update(run_id, tags=["written while it was down"])
-            )
-            meanwhile.start()  # waits for the server (wanbook._sql.RETRY_S)
-            time.sleep(1.5)
-            assert meanwhile.is_alive()
-            server.up()
-            meanwhile.join(60)
-            worker.join(120)
-            assert not worker.is_alive() and len(done) == 1
-            run = done[0]
+            run = s.generate("a fox at night", seed=3, on_update=cut_when_created, **T2V)
+            assert outage and not outage[0].is_alive()  # the server was down, and back
             assert run.status == "SUCCEEDED" and Path(run.record["video_path"]).is_file()
             assert run.record["cost"] == pytest.approx(0.10)
             assert len(s.runs()) == 1
             logged = s.log.get(run.run_id) or {}
-            assert logged["status"] == "SUCCEEDED"
-            assert logged["tags"] == ["written while it was down"]
+            assert logged["status"] == "SUCCEEDED" and logged["task_id"] == run.task_id
     finally:
+        for timer in outage:
+            timer.join(30)
         server.stop()
