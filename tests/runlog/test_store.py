@@ -515,3 +515,30 @@ def test_an_insert_sent_again_after_a_lost_commit_is_written_once(tmp_path: Path
         assert log.count() == 1
         with pytest.raises(RunLogError, match="exists already"):
             log.insert(run_id="r1", prompt="another run")
+
+
+# ------------------------------------------------------------------ uploads
+def test_an_upload_is_remembered_until_it_expires_and_replaced(tmp_path: Path) -> None:
+    """Files put in the vendor's temporary store: found by hash, backend and region while still
+    valid; the same file uploaded again replaces the row (one per key, on both engines)."""
+
+    t0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    with RunLog.open(tmp_path) as log:
+        assert log.find_upload("ab" * 32, "intl", "intl", valid_until=t0) is None
+        for url, at in (("oss://first", t0), ("oss://second", t0 + timedelta(hours=1))):
+            log.remember_upload(
+                sha256="ab" * 32,
+                backend="intl",
+                region="intl",
+                size=123,
+                source="/tmp/fox.png",
+                oss_url=url,
+                uploaded_at=at,
+                expires_at=at + timedelta(hours=48),
+            )
+        found = log.find_upload("ab" * 32, "intl", "intl", valid_until=t0 + timedelta(hours=2))
+        assert found == "oss://second"
+        assert log.find_upload("ab" * 32, "intl", "cn", valid_until=t0) is None
+        late = t0 + timedelta(hours=50)
+        assert log.find_upload("ab" * 32, "intl", "intl", valid_until=late) is None
+        assert log.query("SELECT count(*) FROM uploads")[1] == [(1,)]
