@@ -1,17 +1,25 @@
-"""The account's shared state file: submission times reserved in order, holds, slots in flight that
-expire with their process or when nobody polls them, the account named without the key."""
+"""The account's shared state, on both engines (a per-user SQLite file; the team's PostgreSQL
+database): submission times reserved in order, holds, slots in flight that expire with their
+process or when nobody polls them, tables made once when processes start together, the
+database's clock on PostgreSQL, and a state that cannot be used (or is lost mid-run) said once
+while pacing goes on per process. The account is named without the key."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_API_KEY
 from tests.fakes import FakeClock
+from tests.pg_outage import Outage
 from wanbook._api.account_state import (
     STALE_AFTER,
     AccountStore,
@@ -19,19 +27,38 @@ from wanbook._api.account_state import (
     StateUnavailable,
     account_id,
     default_state_dir,
+    open_store,
 )
 from wanbook._api.pacing import (
     AccountStateWarning,
     SharedAccount,
     SharedGroupLimit,
 )
+from wanbook._errors import ConfigError
 
 G = "wan2.1/wan2.2"
 
+Make = Callable[..., AccountStore]
 
-def stores(tmp_path: Path, clock: FakeClock, *owners: Owner) -> list[AccountStore]:
-    """Several processes' views of one state file (each its own connection and owner)."""
-    return [AccountStore(tmp_path / "account.sqlite", clock=clock, owner=o) for o in owners]
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
+    """Makes several processes' views of one state (each its own connection and owner): one
+    SQLite file, or one fresh PostgreSQL schema."""
+    where: dict[str, Any]
+    if request.param == "sqlite":
+        where = {"path": tmp_path / "account.sqlite"}
+    else:
+        where = {"database": request.getfixturevalue("pg_url")}
+    made: list[AccountStore] = []
+
+    def _make(clock: Callable[[], float] | None = None, owner: Owner | None = None) -> AccountStore:
+        made.append(AccountStore(**where, clock=clock, owner=owner))
+        return made[-1]
+
+    yield _make
+    for store in made:
+        store.close()
 
 
 def other(pid: int = 4242, host: str = "elsewhere") -> Owner:
@@ -52,27 +79,40 @@ def test_the_state_lives_per_user_not_under_wanbook_home(tmp_path: Path) -> None
     assert tmp_path not in home.parents and home.name == "wanbook"
 
 
-def test_processes_reserve_submission_times_in_order(tmp_path: Path) -> None:
+def test_the_state_follows_a_postgresql_run_log_else_the_state_folder(tmp_path: Path) -> None:
+    url = "postgresql://alice@db.example/team"
+    store = open_store(environ={"WANBOOK_DB": url, "WANBOOK_STATE_DIR": str(tmp_path)})
+    assert store.dialect == "postgresql" and store.where == url and store.path is None
+    for env in ({}, {"WANBOOK_DB": str(tmp_path / "runs.sqlite")}):  # a SQLite log: per user
+        store = open_store(environ={**env, "WANBOOK_STATE_DIR": str(tmp_path)})
+        assert store.dialect == "sqlite" and store.path == tmp_path / "account.sqlite"
+    with pytest.raises(ConfigError, match=r"WANBOOK_DB: .*holds a password") as info:
+        open_store(environ={"WANBOOK_DB": "postgresql://alice:hunter2@db.example/team"})
+    assert "hunter2" not in str(info.value)
+
+
+def test_processes_reserve_submission_times_in_order(make: Make) -> None:
     clock = FakeClock()
-    a, b = stores(tmp_path, clock, Owner.me(), other())
+    a, b = make(clock, Owner.me()), make(clock, other())
     t0 = clock()
     got = [s.reserve_send("acct", G, 2, 1.1) for s in (a, b, a, b, a)]
-    assert got == pytest.approx([t0, t0, t0 + 1.1, t0 + 1.1, t0 + 2.2], abs=1e-6)  # 2 per 1.1 s
-    assert a.reserve_send("other-account", G, 2, 1.1) == t0  # accounts do not share
+    assert [r.at for r in got] == pytest.approx([t0, t0, t0 + 1.1, t0 + 1.1, t0 + 2.2], abs=1e-6)
+    assert [r.wait for r in got] == pytest.approx([0, 0, 1.1, 1.1, 2.2], abs=1e-6)
+    assert a.reserve_send("other-account", G, 2, 1.1).at == t0  # accounts do not share
 
 
-def test_a_hold_seen_by_one_process_holds_all(tmp_path: Path) -> None:
+def test_a_hold_seen_by_one_process_holds_all(make: Make) -> None:
     clock = FakeClock()
-    a, b = stores(tmp_path, clock, Owner.me(), other())
-    a.hold("acct", G, clock() + 30.0)
-    a.hold("acct", G, clock() + 5.0)  # a shorter hold does not shorten it
+    a, b = make(clock, Owner.me()), make(clock, other())
+    assert a.hold("acct", G, 30.0) == clock() + 30.0
+    assert a.hold("acct", G, 5.0) == clock() + 30.0  # a shorter hold does not shorten it
     assert b.hold_until("acct", G) == clock() + 30.0
-    assert b.reserve_send("acct", G, 2, 1.1) == clock() + 30.0
+    assert b.reserve_send("acct", G, 2, 1.1) == (clock() + 30.0, 30.0)
 
 
-def test_slots_in_flight_are_capped_across_processes(tmp_path: Path) -> None:
+def test_slots_in_flight_are_capped_across_processes(make: Make) -> None:
     clock = FakeClock()
-    a, b = stores(tmp_path, clock, Owner.me(), other(host="another-machine"))
+    a, b = make(clock, Owner.me()), make(clock, other(host="another-machine"))
     first = a.try_slot("acct", G, 2)
     assert first is not None and b.try_slot("acct", G, 2) is not None
     assert a.try_slot("acct", G, 2) is None and b.try_slot("acct", G, 2) is None
@@ -81,22 +121,27 @@ def test_slots_in_flight_are_capped_across_processes(tmp_path: Path) -> None:
     assert a.in_flight("acct", G) == 2
 
 
-def test_a_dead_process_holds_no_slot(tmp_path: Path) -> None:
+def test_a_dead_process_of_this_machine_holds_no_slot(make: Make) -> None:
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
     )
     me = Owner.me()
     dead = Owner(int(done.stdout), me.host, "1")  # this machine, no longer running
     clock = FakeClock()
-    mine, theirs = stores(tmp_path, clock, me, dead)
+    mine, theirs = make(clock, me), make(clock, dead)
     assert theirs.try_slot("acct", G, 1) is not None
     assert mine.in_flight("acct", G) == 0
     assert mine.try_slot("acct", G, 1) is not None
 
 
-def test_a_slot_nobody_polls_stops_counting(tmp_path: Path) -> None:
+def test_another_machines_slot_stops_counting_only_when_nobody_polls_it(make: Make) -> None:
+    """Its pid means nothing here (even one that does not run here): only staleness frees it."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
     clock = FakeClock()
-    mine, theirs = stores(tmp_path, clock, Owner.me(), other(host="another-machine"))
+    mine = make(clock, Owner.me())
+    theirs = make(clock, Owner(int(done.stdout), "another-machine", "1"))
     sid = theirs.try_slot("acct", G, 1)
     assert sid is not None
     clock.advance(STALE_AFTER - 1)
@@ -105,6 +150,68 @@ def test_a_slot_nobody_polls_stops_counting(tmp_path: Path) -> None:
     assert mine.try_slot("acct", G, 1) is None
     clock.advance(2)  # nobody polled it for STALE_AFTER
     assert mine.try_slot("acct", G, 1) is not None
+
+
+def test_this_machine_is_named_by_host_and_boot() -> None:
+    """Two machines both called ``jupyter`` must not check each other's pids."""
+    me = Owner.me()
+    if Path("/proc/sys/kernel/random/boot_id").exists():
+        assert "#" in me.host
+    assert not me.gone(me.pid, me.host, me.started)
+    assert not me.gone(999_999_999, "jupyter#0123456789ab", "1")  # another machine: never "gone"
+
+
+def test_processes_starting_together_make_the_tables_once(make: Make) -> None:
+    stores = [make(FakeClock(), other(pid=n)) for n in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(stores))
+
+    def first_use(store: AccountStore) -> None:
+        try:
+            start.wait()
+            store.in_flight("acct", G)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with stores[0].transaction() as db:
+        if db.dialect == "sqlite":
+            assert db.execute("PRAGMA user_version").rows == [(1,)]
+        else:
+            assert db.execute("SELECT version FROM account_state_version").rows == [(1,)]
+
+
+def test_on_postgresql_the_databases_clock_counts_not_this_machines(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A teammate whose clock is an hour fast still reserves in step with the others."""
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        assert row is not None
+        server_now = float(row[0])
+    fast = time.time() + 3600.0
+    monkeypatch.setattr(time, "time", lambda: fast)
+    a, b = AccountStore(database=pg_url), AccountStore(database=pg_url, owner=other())
+    try:
+        got = [s.reserve_send("acct", G, 1, 1.1) for s in (a, b)]
+        assert abs(got[0].at - server_now) < 60  # the server's time, not the fast clock
+        assert got[1].at == pytest.approx(got[0].at + 1.1, abs=1e-6)
+        assert 0.0 < got[1].wait <= 1.1  # a duration to sleep, right whatever this clock says
+        sid = a.try_slot("acct", G, 2)
+        assert sid is not None
+        with a.transaction() as db:
+            (polled,) = db.execute("SELECT last_polled_at FROM slots").rows[0]
+        assert abs(polled - server_now) < 60
+    finally:
+        a.close()
+        b.close()
 
 
 def test_an_unusable_state_file_is_said_and_pacing_goes_on_per_process(tmp_path: Path) -> None:
@@ -123,3 +230,55 @@ def test_an_unusable_state_file_is_said_and_pacing_goes_on_per_process(tmp_path:
     with pytest.warns(AccountStateWarning, match="WANBOOK_STATE_DIR"):
         assert asyncio.run(main()) == [None, None]  # local slots only, no row
     assert limit.busy == 2
+
+
+def test_a_database_that_cannot_be_reached_is_said_and_pacing_goes_on_per_process(
+    tmp_path: Path,
+) -> None:
+    store = AccountStore(database=f"postgresql://nobody@/nowhere?host={tmp_path}")  # no server
+    started = time.monotonic()
+    with pytest.raises(StateUnavailable, match="cannot connect"):
+        store.try_slot("acct", G, 2)
+    assert time.monotonic() - started < 30  # tried again briefly, then said so
+    limit = SharedGroupLimit(2, 2, SharedAccount(store, "acct"), G)
+
+    async def main() -> list[int | None]:
+        slots = [await limit.take() for _ in range(2)]
+        await limit.rate.acquire()
+        return [s.shared_id for s in slots]
+
+    with pytest.warns(AccountStateWarning, match="WANBOOK_DB") as seen:
+        assert asyncio.run(main()) == [None, None]
+    assert len(seen) == 1  # said once
+
+
+@pytest.fixture
+def outage(pg_server: Any) -> Iterator[Outage]:
+    made = Outage(pg_server)
+    yield made
+    made.drop()
+
+
+def test_a_database_lost_mid_run_is_said_once_and_pacing_goes_on_per_process(
+    outage: Outage,
+) -> None:
+    store = AccountStore(database=outage.url)
+    limit = SharedGroupLimit(2, 2, SharedAccount(store, "acct"), G)
+
+    async def main() -> tuple[int | None, int | None]:
+        first = await limit.take()
+        await limit.rate.acquire()
+        outage.cut()  # the server stops answering this database; its connection is ended
+        second = await limit.take()  # room locally: goes on without the shared row
+        await limit.rate.acquire()
+        first.free()  # the shared row cannot be deleted now: it ends by staleness
+        return first.shared_id, second.shared_id
+
+    try:
+        with pytest.warns(AccountStateWarning, match="unavailable.*WANBOOK_DB") as seen:
+            first, second = asyncio.run(main())
+        assert first is not None and second is None
+        assert len(seen) == 1
+        assert limit.shared.down and limit.busy == 1
+    finally:
+        store.close()

@@ -1,5 +1,7 @@
-"""Named budgets shared by processes: reserve before sending, settle to the real cost, release on
-failure, expire the reservations of processes that are gone; rehearsals counted apart."""
+"""Named budgets shared by processes, on both engines (the per-user SQLite file; the team's
+PostgreSQL database): reserve before sending, settle to the real cost, release on failure, expire
+the reservations of processes that are gone; rehearsals counted apart; a database lost mid-run
+refuses what is not sent yet and loses nothing sent."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import pytest
 import wanbook as wb
 from tests.engine.test_batch import FAST
 from tests.fakes import FakeClock
+from tests.pg_outage import Outage
 from wanbook._api.account_state import AccountStore, Owner
 from wanbook._cli.main import main
 from wanbook._engine.shared_budget import BudgetStateWarning, NamedBudget, budget_set, budgets
@@ -29,13 +33,31 @@ def prep(**changes: Any) -> Any:
         return s.prepare(wb.Request(prompt="a fox", **{**WAN22, **changes}))
 
 
-def store_of(tmp_path: Path, clock: FakeClock, owner: Owner | None = None) -> AccountStore:
-    return AccountStore(tmp_path / "account.sqlite", clock=clock, owner=owner)
+Make = Callable[..., AccountStore]
 
 
-def test_reserve_settle_release(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
+    """Makes processes' views of one state: a SQLite file, or a fresh PostgreSQL schema."""
+    where: dict[str, Any]
+    if request.param == "sqlite":
+        where = {"path": tmp_path / "account.sqlite"}
+    else:
+        where = {"database": request.getfixturevalue("pg_url")}
+    made: list[AccountStore] = []
+
+    def make(clock: FakeClock, owner: Owner | None = None) -> AccountStore:
+        made.append(AccountStore(**where, clock=clock, owner=owner))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def test_reserve_settle_release(store_of: Make) -> None:
     clock = FakeClock()
-    store = store_of(tmp_path, clock)
+    store = store_of(clock)
     budget_set("team", 0.35, store=store)
     team = NamedBudget(store, "team", rehearsal=False)
     draw = team.reserve([prep(), prep()])  # 0.20 reserved
@@ -54,26 +76,26 @@ def test_reserve_settle_release(tmp_path: Path) -> None:
     assert team.left() == pytest.approx(0.30)
 
 
-def test_a_gone_process_frees_what_it_never_sent_but_not_what_it_sent(tmp_path: Path) -> None:
+def test_a_gone_process_frees_what_it_never_sent_but_not_what_it_sent(store_of: Make) -> None:
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
     )
     clock = FakeClock()
     me = Owner.me()
-    dead = store_of(tmp_path, clock, Owner(int(done.stdout), me.host, "1"))
+    dead = store_of(clock, Owner(int(done.stdout), me.host, "1"))
     budget_set("team", 1.0, store=dead)
     draw = NamedBudget(dead, "team", rehearsal=False).reserve([prep(), prep(), prep()])
     draw.sending(0, "run-sent")  # its task may run and be billed after the kernel died
-    mine = NamedBudget(store_of(tmp_path, clock, me), "team", rehearsal=False)
+    mine = NamedBudget(store_of(clock, me), "team", rehearsal=False)
     assert mine.left() == pytest.approx(0.90)  # only the sent one still holds
     clock.advance(24 * 3600 + 1)  # never settled: after 24 h it counts as spent
     assert budgets(store=mine.store).to_dict("records")[0]["spent"] == pytest.approx(0.10)
 
 
-def test_resume_settles_a_run_sent_by_another_session(tmp_path: Path) -> None:
+def test_resume_settles_a_run_sent_by_another_session(store_of: Make) -> None:
     from wanbook._engine.shared_budget import settle_run
 
-    store = store_of(tmp_path, FakeClock())
+    store = store_of(FakeClock())
     budget_set("team", 1.0, store=store)
     draw = NamedBudget(store, "team", rehearsal=False).reserve([prep()])
     draw.sending(0, "run-x")
@@ -82,8 +104,8 @@ def test_resume_settles_a_run_sent_by_another_session(tmp_path: Path) -> None:
     assert row["spent"] == pytest.approx(0.07) and row["reserved"] == 0.0
 
 
-def test_refusals_say_why(tmp_path: Path) -> None:
-    store = store_of(tmp_path, FakeClock())
+def test_refusals_say_why(store_of: Make) -> None:
+    store = store_of(FakeClock())
     with pytest.raises(BudgetExceededError, match="no budget named 'nope'.*budget set nope"):
         NamedBudget(store, "nope", rehearsal=False).reserve([prep()])
     budget_set("yuan", 10, "CNY", store=store)
@@ -95,8 +117,8 @@ def test_refusals_say_why(tmp_path: Path) -> None:
         budget_set("bad", 1, "dollars", store=store)
 
 
-def test_rehearsals_are_counted_apart_from_real_spend(tmp_path: Path) -> None:
-    store = store_of(tmp_path, FakeClock())
+def test_rehearsals_are_counted_apart_from_real_spend(store_of: Make) -> None:
+    store = store_of(FakeClock())
     budget_set("team", 0.10, store=store)
     NamedBudget(store, "team", rehearsal=True).reserve([prep()])
     NamedBudget(store, "team", rehearsal=False).reserve([prep()])  # still room: real money
@@ -106,17 +128,57 @@ def test_rehearsals_are_counted_apart_from_real_spend(tmp_path: Path) -> None:
     )
 
 
-def test_an_unusable_state_refuses_before_sending(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    store = AccountStore(blocker / "account.sqlite")
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_unusable_state_refuses_before_sending(engine: str, tmp_path: Path) -> None:
+    if engine == "sqlite":
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        store = AccountStore(blocker / "account.sqlite")
+    else:  # a server that is not there
+        store = AccountStore(database=f"postgresql://nobody@/nowhere?host={tmp_path}")
     with pytest.raises(BudgetExceededError, match="cannot be checked.*nothing was sent"):
         NamedBudget(store, "team", rehearsal=False).reserve([prep()])
-    with pytest.raises(ConfigError, match="state file is unusable"):
+    with pytest.raises(ConfigError, match="state is unusable"):
         budget_set("team", 1, store=store)
 
 
-def test_a_session_draws_on_a_named_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def outage(pg_server: Any) -> Iterator[Outage]:
+    made = Outage(pg_server)
+    yield made
+    made.drop()
+
+
+def test_a_database_lost_mid_run_refuses_what_is_not_sent_and_loses_nothing_sent(
+    outage: Outage,
+) -> None:
+    """Reserved and sent before the outage: the run goes on (a warning), and its reservation
+    stays counted at its estimate until a resume settles it once the database is back."""
+    from wanbook._engine.shared_budget import settle_run
+
+    store = AccountStore(database=outage.url)
+    try:
+        budget_set("team", 0.25, store=store)
+        team = NamedBudget(store, "team", rehearsal=False)
+        draw = team.reserve([prep()])
+        draw.sending(0, "run-out")  # its create goes out
+        outage.cut()
+        with pytest.raises(BudgetExceededError, match="cannot be checked.*nothing was sent"):
+            team.reserve([prep()])
+        with pytest.warns(BudgetStateWarning, match="run goes on, its cost is in the run log"):
+            draw.settle(0, {"run_id": "run-out", "status": "SUCCEEDED", "cost": 0.05})
+        outage.restore()
+        (row,) = budgets(store=store).to_dict("records")
+        assert row["reserved"] == pytest.approx(0.10) and row["spent"] == 0.0  # never less
+        settle_run(store, {"run_id": "run-out", "status": "SUCCEEDED", "cost": 0.05})  # resume
+        (row,) = budgets(store=store).to_dict("records")
+        assert row["spent"] == pytest.approx(0.05) and row["reserved"] == 0.0
+        team.reserve([prep()])  # the database is back: reserving works again
+    finally:
+        store.close()
+
+
+def test_a_session_draws_on_a_named_budget(db_url: str) -> None:
     wb.budget_set("notebooks", 0.25)
     options = {"time_scale": FAST, "rate_limits": False}
     with wb.Session(quiet=True, budget="notebooks", emulator_options=options) as s:
@@ -132,7 +194,7 @@ def test_a_session_draws_on_a_named_budget(monkeypatch: pytest.MonkeyPatch) -> N
     assert row["spent"] == 0.0  # the emulator is a rehearsal: no real money
 
 
-def test_a_failed_create_gives_its_reservation_back() -> None:
+def test_a_failed_create_gives_its_reservation_back(db_url: str) -> None:
     wb.budget_set("team", 1.0)
     options = {"time_scale": FAST, "faults": Faults(throttle_next=1000)}
     with wb.Session(quiet=True, budget="team", deadline=1.0, emulator_options=options) as s:
@@ -141,7 +203,7 @@ def test_a_failed_create_gives_its_reservation_back() -> None:
         assert s.budget_left() == pytest.approx(1.0)
 
 
-def test_cli_budget_set_and_show(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_budget_set_and_show(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["budget", "set", "team", "20", "--currency", "usd"]) == 0
     assert "budget team: 20 USD" in capsys.readouterr().out
     assert main(["budget", "show", "--format", "json"]) == 0
@@ -167,13 +229,20 @@ with wb.Session(quiet=True, budget="shared") as s:
 
 
 @pytest.mark.slow
-def test_two_processes_on_one_named_budget_never_spend_more_than_it(tmp_path: Path) -> None:
+def test_two_processes_on_one_named_budget_never_spend_more_than_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    """With WANBOOK_DB on PostgreSQL each process has its own state folder too (as on two
+    machines): only the database joins them. Else they share the user's state folder."""
+    on_pg = db_url.startswith("postgresql")
     wb.budget_set("shared", 0.55)  # room for 5 runs of 0.10; each process asks for 4
     with Emulator(time_scale=FAST, rate_limits=True) as emu:
         procs = []
         for n in range(2):
             env = {k: v for k, v in os.environ.items() if not k.startswith("DASHSCOPE_")}
             env |= {"WANBOOK_BASE_URL": emu.base_url, "WANBOOK_HOME": str(tmp_path / f"h{n}")}
+            if on_pg:
+                env["WANBOOK_STATE_DIR"] = str(tmp_path / f"state-{n}")
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-c", CHILD, "4"], env=env, stderr=subprocess.PIPE, text=True
@@ -187,11 +256,13 @@ def test_two_processes_on_one_named_budget_never_spend_more_than_it(tmp_path: Pa
     assert row["spent"] + row["reserved"] <= 0.55 + 1e-9
     assert row["spent"] == pytest.approx(0.50) and row["reserved"] == 0.0
     assert created == 5  # 8 asked, 5 fit: the other 3 were refused before sending
+    if on_pg:  # the state was in the database, not in any state folder
+        assert not list(tmp_path.glob("state-*/account.sqlite"))
 
 
-def test_a_state_lost_after_sending_only_warns(tmp_path: Path) -> None:
+def test_a_state_lost_after_sending_only_warns(store_of: Make, tmp_path: Path) -> None:
     """Once a run is sent it may be paid for: the run goes on, its cost is in its run log."""
-    store = store_of(tmp_path, FakeClock())
+    store = store_of(FakeClock())
     budget_set("team", 1.0, store=store)
     draw = NamedBudget(store, "team", rehearsal=False).reserve([prep()])
     blocker = tmp_path / "file"
@@ -222,8 +293,8 @@ def test_a_budget_that_cannot_be_read_shows_no_amount_and_refuses_at_send() -> N
         assert s._emulator is None  # refused before anything started
 
 
-def test_a_rehearsal_refusal_says_it_counts_rehearsals(tmp_path: Path) -> None:
-    store = store_of(tmp_path, FakeClock())
+def test_a_rehearsal_refusal_says_it_counts_rehearsals(store_of: Make) -> None:
+    store = store_of(FakeClock())
     budget_set("team", 0.15, store=store)
     trial = NamedBudget(store, "team", rehearsal=True)
     trial.reserve([prep()])

@@ -12,9 +12,9 @@ The limits belong to the account, so one :class:`Limiter` serves everything a se
 event loop — every batch, ``agenerate``, ``compare`` and the form (``Resources.limiter()``):
 two batches at once share the group's 5 slots instead of taking 5 each. With a
 :class:`SharedAccount` (the default for a session), every *process* of the user on that account
-shares them too: submission times, holds and slots in flight live in the account's state file
-(``_api.account_state``); each process still queues its own senders first come first served
-before asking the file.
+shares them too: submission times, holds and slots in flight live in the account's state
+(``_api.account_state``: a per-user file, or the team's PostgreSQL database); each process still
+queues its own senders first come first served before asking the state.
 
 Everything here is clock- and sleep-injectable so tests can check the pacing without waiting.
 """
@@ -355,10 +355,9 @@ class SharedAccount:
     The first time the store fails, this warns once and turns ``down``: from then on every limit
     of this process works on its own (a 429 from the account is still absorbed and held)."""
 
-    def __init__(self, store: AccountStore, account: str, *, wall: Clock | None = None) -> None:
+    def __init__(self, store: AccountStore, account: str) -> None:
         self.store = store
         self.account = account
-        self.wall = wall or store.clock
         self.down = False
 
     def __repr__(self) -> str:
@@ -370,8 +369,7 @@ class SharedAccount:
             warn_user(
                 f"wanbook: the account's shared state is unavailable ({exc}); until this session "
                 "ends, its pacing counts only its own requests (other processes on the account "
-                "may cause 429s, which are absorbed). Set WANBOOK_STATE_DIR to a writable local "
-                "folder to share it again.",
+                f"may cause 429s, which are absorbed). {self.store.remedy}",
                 AccountStateWarning,
             )
 
@@ -395,8 +393,7 @@ class SharedRateWindow(RateWindow):
         super().hold(seconds)
         if not self.shared.down:
             try:
-                sh = self.shared
-                sh.store.hold(sh.account, self.group, sh.wall() + max(0.0, seconds))
+                self.shared.store.hold(self.shared.account, self.group, seconds)
             except StateUnavailable as exc:
                 self.shared.failed(exc)
 
@@ -407,11 +404,10 @@ class SharedRateWindow(RateWindow):
         async with self._lock:
             while not sh.down:
                 try:
-                    at = sh.store.reserve_send(
+                    at, wait = sh.store.reserve_send(
                         sh.account, self.group, self.rate, self.period + self.margin
                     )
-                    wait = at - sh.wall()
-                    if wait > 0:
+                    if wait > 0:  # a duration: right whichever clock the store keeps
                         await self._sleep(wait)
                     if sh.store.hold_until(sh.account, self.group) <= at:
                         now = self._clock()

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wanbook._api.account_state import STATE_FILE, AccountStore, account_id
+from wanbook._api.account_state import AccountStore, account_id, open_store
 from wanbook._api.client import Client
 from wanbook._api.pacing import Limiter, SharedAccount
 from wanbook._api.protocol import PLACEHOLDER_KEY
@@ -238,11 +238,13 @@ class Resources:
 
     @property
     def state(self) -> AccountStore:
-        """The user's account-wide state file (pacing, slots in flight, named budgets): in
-        ``settings.state_dir``, opened on first use."""
+        """The account-wide state (pacing, slots in flight, named budgets): in the run log's
+        PostgreSQL database when ``WANBOOK_DB`` names one (shared by teammates on any machine),
+        else in ``account.sqlite`` of ``settings.state_dir`` (this user's processes). Connected
+        on first use."""
         with self._lock:
             if self._state is None:
-                self._state = AccountStore(self.settings.state_dir / STATE_FILE)
+                self._state = open_store(self.settings.state_dir)
             return self._state
 
     def shared_account(self) -> SharedAccount:

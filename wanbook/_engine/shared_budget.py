@@ -3,9 +3,11 @@
 notebooks as you like — together they never commit more than 20.
 
 A session's numeric budget (``budget=5``) stays what it was: this session's own money
-(``_engine.budget``). A *named* budget lives in the user's account-wide state file
-(``_api.account_state``: ``budgets`` and ``budget_entries``) and is checked and reserved in one
-``BEGIN IMMEDIATE`` transaction, so two processes cannot both take the last dollar:
+(``_engine.budget``). A *named* budget lives in the account-wide state (``_api.account_state``:
+``budgets`` and ``budget_entries``; the user's state file, or the team's PostgreSQL database
+when ``WANBOOK_DB`` names one) and is checked and reserved in one transaction under the budget's
+lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on the budget's name on PostgreSQL), so two
+processes — on one machine or several — cannot both take the last dollar:
 
 * **reserve** before anything is sent: the estimate of each run, refused (nothing sent) when
   spent + reserved + asked would pass the amount, or when a price is unknown or in another
@@ -17,34 +19,31 @@ A session's numeric budget (``budget=5``) stays what it was: this session's own 
 * **settle** once the run ends: its real cost (an unknown cost keeps the estimate); nothing when
   nothing was created or billed (NOT_CREATED, ERROR, or an unbilled end);
 * **release** a reservation never sent; a reservation of a process that is gone and never sent
-  anything expires by itself.
+  anything expires by itself (a process of this machine as soon as it is gone; one of another
+  machine, which cannot be checked, after 24 h).
 
 Rehearsals (the emulator) draw on the same amounts but are counted apart from real spend: a
 rehearsal never uses up real money, and real spend never blocks a rehearsal.
 
-When the state file is unusable, a run on a named budget is refused before anything is sent
+When the state is unusable (a broken file, a database that cannot be reached), a run on a
+named budget is refused before anything is sent
 (:class:`BudgetExceededError` says why); a failure after sending only warns — the run's cost is
 in its run log — and its reservation expires with the process.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wanbook._api.account_state import (
-    STATE_FILE,
-    AccountStore,
-    StateUnavailable,
-    default_state_dir,
-)
+from wanbook._api.account_state import AccountStore, StateUnavailable, open_store
 from wanbook._engine.prepare import Prepared
 from wanbook._engine.tracker import TASK_TTL
 from wanbook._errors import BudgetExceededError, ConfigError
 from wanbook._runlog.schema import UNFINISHED
 from wanbook._spec.prices import as_number
+from wanbook._sql import Database
 from wanbook._warn import warn_user
 
 __all__ = [
@@ -58,6 +57,7 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+NOW = object()  # in Draw._write's arguments: the store's clock at the write
 _TTL = TASK_TTL.total_seconds()
 NOTHING_BILLED = ("NOT_CREATED", "ERROR")
 
@@ -77,7 +77,7 @@ class _Totals:
 def _open(store: AccountStore | None) -> tuple[AccountStore, bool]:
     if store is not None:
         return store, False
-    return AccountStore(default_state_dir() / STATE_FILE), True
+    return open_store(), True
 
 
 def _check_name(name: object) -> str:
@@ -101,16 +101,16 @@ def budget_set(
         raise ConfigError(f"budget {name!r}: currency {currency!r} must be a code such as USD")
     store, mine = _open(store)
     try:
-        with store.transaction() as db:
+        with store.transaction(_lock(name)) as db:
             db.execute(
                 "INSERT INTO budgets (name, amount, currency, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET amount = excluded.amount, "
                 "currency = excluded.currency, updated_at = excluded.updated_at",
-                (name, number, code, store.clock()),
+                (name, number, code, store.now(db)),
             )
         return next(row for row in _rows(store) if row["name"] == name)
     except StateUnavailable as exc:
-        raise ConfigError(f"cannot set budget {name!r}: the state file is unusable: {exc}") from exc
+        raise ConfigError(f"cannot set budget {name!r}: the state is unusable: {exc}") from exc
     finally:
         if mine:
             store.close()
@@ -126,7 +126,7 @@ def budgets(*, store: AccountStore | None = None) -> Any:
     try:
         rows = _rows(store)
     except StateUnavailable as exc:
-        raise ConfigError(f"cannot read the budgets: the state file is unusable: {exc}") from exc
+        raise ConfigError(f"cannot read the budgets: the state is unusable: {exc}") from exc
     finally:
         if mine:
             store.close()
@@ -135,44 +135,49 @@ def budgets(*, store: AccountStore | None = None) -> Any:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _lock(name: str) -> str:
+    return f"budget {name}"
+
+
 def _rows(store: AccountStore) -> list[dict[str, Any]]:
     with store.transaction() as db:
-        names = [n for (n,) in db.execute("SELECT name FROM budgets ORDER BY name")]
-        out = []
-        for name in names:
+        names = [n for (n,) in db.execute("SELECT name FROM budgets ORDER BY name").rows]
+    out = []
+    for name in names:  # one transaction per budget, under its lock (never two locks at once)
+        with store.transaction(_lock(name)) as db:
             real = _totals(store, db, name, rehearsal=False)
             trial = _totals(store, db, name, rehearsal=True)
-            assert real is not None and trial is not None
-            out.append(
-                {
-                    "name": name,
-                    "amount": real.amount,
-                    "currency": real.currency,
-                    "spent": round(real.spent, 6),
-                    "reserved": round(real.reserved, 6),
-                    "left": round(max(0.0, real.amount - real.spent - real.reserved), 6),
-                    "rehearsal_spent": round(trial.spent, 6),
-                    "rehearsal_reserved": round(trial.reserved, 6),
-                }
-            )
-        return out
+        if real is None or trial is None:
+            continue
+        out.append(
+            {
+                "name": name,
+                "amount": real.amount,
+                "currency": real.currency,
+                "spent": round(real.spent, 6),
+                "reserved": round(real.reserved, 6),
+                "left": round(max(0.0, real.amount - real.spent - real.reserved), 6),
+                "rehearsal_spent": round(trial.spent, 6),
+                "rehearsal_reserved": round(trial.reserved, 6),
+            }
+        )
+    return out
 
 
-def _totals(
-    store: AccountStore, db: sqlite3.Connection, name: str, *, rehearsal: bool
-) -> _Totals | None:
-    """The budget's amount and what its entries commit (inside a transaction): expired
-    reservations are dropped, sent ones older than 24 h become spent at their estimate."""
-    row = db.execute("SELECT amount, currency FROM budgets WHERE name = ?", (name,)).fetchone()
+def _totals(store: AccountStore, db: Database, name: str, *, rehearsal: bool) -> _Totals | None:
+    """The budget's amount and what its entries commit (inside a transaction holding the
+    budget's lock): expired reservations are dropped, sent ones older than 24 h become spent at
+    their estimate."""
+    row = db.execute("SELECT amount, currency FROM budgets WHERE name = ?", (name,)).one()
     if row is None:
         return None
-    now = store.clock()
+    now = store.now(db)
     spent = reserved = 0.0
     entries = db.execute(
         "SELECT id, state, amount, pid, host, started, updated_at FROM budget_entries "
         "WHERE budget = ? AND rehearsal = ?",
         (name, int(rehearsal)),
-    ).fetchall()
+    ).rows
     for eid, state, amount, pid, host, started, updated in entries:
         if state == "settled":
             spent += amount
@@ -188,7 +193,7 @@ def _totals(
 
 def budget_totals(store: AccountStore, name: str, *, rehearsal: bool) -> tuple[float, float, float]:
     """``(amount, spent, reserved)`` of the named budget (ConfigError if there is none)."""
-    with store.transaction() as db:
+    with store.transaction(_lock(name)) as db:
         totals = _totals(store, db, name, rehearsal=rehearsal)
     if totals is None:
         raise ConfigError(_unknown(name))
@@ -219,7 +224,7 @@ class NamedBudget:
         """Reserve the estimates of ``preps``, or raise :class:`BudgetExceededError` (nothing
         reserved, nothing sent)."""
         try:
-            with self.store.transaction() as db:
+            with self.store.transaction(_lock(self.name)) as db:
                 totals = _totals(self.store, db, self.name, rehearsal=self.rehearsal)
                 if totals is None:
                     raise BudgetExceededError(f"refused: {_unknown(self.name)}")
@@ -235,11 +240,12 @@ class NamedBudget:
                         f"{totals.amount:g} {totals.currency} (left: {left:.4f}); "
                         "nothing was sent"
                     )
-                now = self.store.clock()
+                now = self.store.now(db)
                 pid, host, started = self.store.owner_row()
                 ids = []
                 for amount in asked:
-                    cur = db.execute(
+                    entry = self.store.insert(
+                        db,
                         "INSERT INTO budget_entries (budget, rehearsal, state, amount, currency, "
                         "pid, host, started, created_at, updated_at) "
                         "VALUES (?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?)",
@@ -255,10 +261,10 @@ class NamedBudget:
                             now,
                         ),
                     )
-                    ids.append(int(cur.lastrowid or 0))
+                    ids.append(entry)
         except StateUnavailable as exc:
             raise BudgetExceededError(
-                f"refused: budget {self.name!r} cannot be checked, its state file is unusable "
+                f"refused: budget {self.name!r} cannot be checked, its state is unusable "
                 f"({exc}); nothing was sent"
             ) from exc
         return Draw(self, ids, [float(p.estimate.amount) for p in preps])
@@ -293,9 +299,11 @@ class Draw:
         self._done: set[int] = set()
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        """Run one statement; ``NOW`` in ``args`` is the store's clock."""
         try:
-            with self.budget.store.transaction() as db:
-                db.execute(sql, args)
+            store = self.budget.store
+            with store.transaction() as db:
+                db.execute(sql, tuple(store.now(db) if a is NOW else a for a in args))
         except StateUnavailable as exc:
             warn_user(
                 f"wanbook: budget {self.budget.name!r} could not record a change ({exc}); the "
@@ -311,7 +319,7 @@ class Draw:
             self._write(
                 "UPDATE budget_entries SET state = 'sent', run_id = ?, updated_at = ? "
                 "WHERE id = ? AND state = 'reserved'",
-                (run_id, self.budget.store.clock(), self.ids[index]),
+                (run_id, NOW, self.ids[index]),
             )
 
     def settle(self, index: int, record: dict[str, Any] | None) -> None:
@@ -330,7 +338,7 @@ class Draw:
             self._write(
                 "UPDATE budget_entries SET state = 'settled', amount = ?, updated_at = ? "
                 "WHERE id = ?",
-                (amount, self.budget.store.clock(), entry),
+                (amount, NOW, entry),
             )
 
     def release(self, index: int) -> None:
@@ -368,7 +376,7 @@ def settle_run(store: AccountStore, record: dict[str, Any]) -> None:
             row = db.execute(
                 "SELECT id, amount FROM budget_entries WHERE run_id = ? AND state = 'sent'",
                 (run_id,),
-            ).fetchone()
+            ).one()
             if row is None:
                 return
             if status in NOTHING_BILLED:
@@ -377,7 +385,7 @@ def settle_run(store: AccountStore, record: dict[str, Any]) -> None:
                 db.execute(
                     "UPDATE budget_entries SET state = 'settled', amount = ?, updated_at = ? "
                     "WHERE id = ?",
-                    (_final_cost(record, float(row[1])), store.clock(), row[0]),
+                    (_final_cost(record, float(row[1])), store.now(db), row[0]),
                 )
     except StateUnavailable as exc:
         warn_user(
