@@ -24,6 +24,13 @@ binary cursor). Each figure is the median of ``--processes`` fresh processes, ti
 ``RunLog.open`` (connect, migrations checked) and the read, after ``import pandas``. Recorded
 under "Run log on PostgreSQL".
 
+With ``--state postgresql`` the account's shared state lives in a PostgreSQL database instead
+(``WANBOOK_DB``; a throwaway server started like the tests' fixture, ``tests/pg.py``, on a Unix
+socket, or ``WANBOOK_TEST_PG``), and every wanbook process also gets its own state folder, as on
+separate machines: only the database joins them. It then also times the state's operations
+(reserve a submission time; take and free a slot) on both engines in one process. Figures go
+under "Account, state on PostgreSQL".
+
 ``rate / limit`` is runs per second (runs ÷ wall time from the first create to the last task's
 end) over what the group allows: ``min(per_second, in_flight / mean task time)``. Goal with 4
 processes: ≥ 0.9 for wanbook, and 0 answers of 429. The table is printed and, unless
@@ -33,6 +40,7 @@ processes: ≥ 0.9 for wanbook, and 0 answers of 429. The table is printed and, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -99,7 +107,14 @@ print(json.dumps({"ok": ok, "failed": failed, "retried": retried}))
 
 
 def scenario(
-    emu: Emulator, referee: Referee, way: str, procs: int, n: int, state: Path, work: Path
+    emu: Emulator,
+    referee: Referee,
+    way: str,
+    procs: int,
+    n: int,
+    state: Path,
+    work: Path,
+    db: str | None = None,
 ) -> dict[str, Any]:
     referee.reset()
     children = []
@@ -108,8 +123,10 @@ def scenario(
         env |= {
             "WANBOOK_BASE_URL": emu.base_url,
             "WANBOOK_HOME": str(work / f"home-{p}"),
-            "WANBOOK_STATE_DIR": str(state),
+            "WANBOOK_STATE_DIR": str(state if db is None else state / f"process-{p}"),
         }
+        if db is not None:  # as on separate machines: only the database is shared
+            env["WANBOOK_DB"] = db
         if way == "sdk":
             argv = [sys.executable, "-c", SDK_CHILD, emu.base_url, str(n), MODEL, PROMPT]
         else:
@@ -123,6 +140,8 @@ def scenario(
         if child.returncode != 0:
             raise SystemExit(f"a {way} process failed: {err.decode(errors='replace')[-2000:]}")
         outs.append(json.loads(out.decode().strip().splitlines()[-1]))
+    if db is not None and list(state.glob("process-*/account.sqlite")):
+        raise SystemExit("a process kept its account state in a file, not in the database")
     now = time.time()
     tasks = referee.tasks()
     ends = [t.end_time(now) or now for t in tasks]
@@ -284,6 +303,52 @@ def dataframe_bench(runs: int, processes: int) -> str:
     return "\n".join(lines)
 
 
+def state_ops(where: dict[str, Any], n: int = 300) -> dict[str, float]:
+    """Milliseconds per operation of the account state, one process, no contention: p50/p95 of
+    ``reserve_send`` (rate 1000/s, so it never waits) and of ``try_slot`` + ``free_slot``."""
+    from wanbook._api.account_state import AccountStore
+
+    store = AccountStore(**where)
+    try:
+        store.in_flight("bench", "g")  # connect and make the tables first
+        reserve, slot = [], []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            store.reserve_send("bench", "g", 1000, 1.1)
+            t1 = time.perf_counter()
+            sid = store.try_slot("bench", "g", 5)
+            assert sid is not None
+            store.free_slot(sid)
+            t2 = time.perf_counter()
+            reserve.append((t1 - t0) * 1000)
+            slot.append((t2 - t1) * 1000)
+    finally:
+        store.close()
+
+    def pct(xs: list[float], q: float) -> float:
+        return sorted(xs)[min(len(xs) - 1, int(q * len(xs)))]
+
+    return {
+        "reserve_p50": pct(reserve, 0.5),
+        "reserve_p95": pct(reserve, 0.95),
+        "slot_p50": pct(slot, 0.5),
+        "slot_p95": pct(slot, 0.95),
+    }
+
+
+def ops_table(rows: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| state | reserve a submission time, ms p50 / p95 | take + free a slot, ms p50 / p95 |",
+        "|---|---|---|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['reserve_p50']:.2f} / {r['reserve_p95']:.2f} "
+            f"| {r['slot_p50']:.2f} / {r['slot_p95']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10, help="runs per process (default 10)")
@@ -294,6 +359,13 @@ def main() -> None:
     ap.add_argument("--dataframe", action="store_true", help="the 100k DataFrame read instead")
     ap.add_argument("--runs", type=int, default=100_000, help="runs for --dataframe")
     ap.add_argument("--processes", type=int, default=5, help="fresh processes per figure")
+    ap.add_argument(
+        "--state",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="where the account state lives: the per-user SQLite file (default) or a "
+        "PostgreSQL database (a throwaway server, or WANBOOK_TEST_PG)",
+    )
     args = ap.parse_args()
     if args.dataframe:
         text = dataframe_bench(args.runs, args.processes)
@@ -304,30 +376,51 @@ def main() -> None:
             record("## Run log on PostgreSQL", headline(details) + "\n\n" + text)
         return
     rows = []
-    with (
-        tempfile.TemporaryDirectory(prefix="wanbook-bench-account-") as tmp,
-        Emulator(time_scale=args.time_scale, rate_limits=True) as emu,
-    ):
+    ops: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="wanbook-bench-account-"))
+        db = None
+        if args.state == "postgresql":
+            from tests import pg
+
+            server = pg.start()
+            stack.callback(server.stop)
+            # One schema for every scenario: the account state, and the run log with it.
+            _, db = server.new_schema("bench")
+            ops["SQLite file (per user)"] = state_ops({"path": Path(tmp) / "ops.sqlite"})
+            _, ops_url = server.new_schema("ops")
+            ops["PostgreSQL (Unix socket)"] = state_ops({"database": ops_url})
+        emu = stack.enter_context(Emulator(time_scale=args.time_scale, rate_limits=True))
         referee = Referee(emu)
         counts = [int(p) for p in args.procs.split(",")]
-        warm = scenario(emu, referee, "batch", max(counts), 3, Path(tmp) / "warm", Path(tmp))
+        warm = scenario(emu, referee, "batch", max(counts), 3, Path(tmp) / "warm", Path(tmp), db)
         print(f"warm-up: {warm['ok']} runs in {max(counts)} run logs", flush=True)
         for procs in counts:
             for way in args.ways.split(","):
                 state = Path(tmp) / f"state-{way}-{procs}"  # a fresh account state per scenario
-                row = scenario(emu, referee, way, procs, args.n, state, Path(tmp))
+                row = scenario(emu, referee, way, procs, args.n, state, Path(tmp), db)
                 row["way"] = WAYS[way]
                 rows.append(row)
                 print(table([row]).splitlines()[-1], flush=True)
     text = table(rows)
     print(text)
+    if ops:
+        text += "\n\n" + ops_table(ops)
+        print(ops_table(ops))
     if not args.no_record:
         cpu = f"{os.cpu_count()} cores, Python {platform.python_version()}"
         details = (
             f"{MODEL} (group 2/s, 2 in flight), emulator time scale {args.time_scale:g}, "
             f"rate limits on; {cpu}"
         )
-        record("## Account", headline(details) + "\n\n" + text)
+        if db is None:
+            record("## Account", headline(details) + "\n\n" + text)
+        else:
+            details += (
+                "; account state in PostgreSQL (throwaway server on a Unix socket, fsync off), "
+                "each process its own state folder"
+            )
+            record("## Account, state on PostgreSQL", headline(details) + "\n\n" + text)
 
 
 if __name__ == "__main__":

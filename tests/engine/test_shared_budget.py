@@ -92,6 +92,19 @@ def test_a_gone_process_frees_what_it_never_sent_but_not_what_it_sent(store_of: 
     assert budgets(store=mine.store).to_dict("records")[0]["spent"] == pytest.approx(0.10)
 
 
+def test_another_machines_reservation_holds_until_it_expires(store_of: Make) -> None:
+    """A process of another machine cannot be checked: what it reserved holds (never spend
+    more than the budget) until it is released, sent and settled, or 24 h pass."""
+    clock = FakeClock()
+    theirs = store_of(clock, Owner(999_999_999, "another-machine", "1"))  # no such pid here
+    budget_set("team", 1.0, store=theirs)
+    NamedBudget(theirs, "team", rehearsal=False).reserve([prep(), prep()])
+    mine = NamedBudget(store_of(clock, Owner.me()), "team", rehearsal=False)
+    assert mine.left() == pytest.approx(0.80)
+    clock.advance(24 * 3600 + 1)
+    assert mine.left() == pytest.approx(1.0)
+
+
 def test_resume_settles_a_run_sent_by_another_session(store_of: Make) -> None:
     from wanbook._engine.shared_budget import settle_run
 
@@ -211,6 +224,13 @@ def test_cli_budget_set_and_show(db_url: str, capsys: pytest.CaptureFixture[str]
     assert row["name"] == "team" and row["left"] == 20.0
     assert main(["budget", "show"]) == 0
     assert "team" in capsys.readouterr().out
+    if db_url.startswith("postgresql"):  # kept in the team's database, seen from any machine
+        store = AccountStore(database=db_url)
+        try:
+            assert budgets(store=store)["name"].tolist() == ["team"]
+        finally:
+            store.close()
+        assert not list(Path(os.environ["WANBOOK_STATE_DIR"]).glob("*.sqlite"))
 
 
 CHILD = """
