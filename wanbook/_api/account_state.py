@@ -284,7 +284,7 @@ class AccountStore:
         owner: Owner | None = None,
     ) -> None:
         if (path is None) == (database is None):
-            raise ValueError("give the state's SQLite file or its PostgreSQL database, not both")
+            raise ValueError("give either the state's SQLite file or its PostgreSQL database")
         self.path = None if path is None else Path(path)
         self.target: Target
         if database is not None:
