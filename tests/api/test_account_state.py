@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import TEST_API_KEY
 from tests.fakes import FakeClock
-from tests.pg_outage import Outage
+from tests.pg_outage import Outage, StoppedServer
 from wanbook._api.account_state import (
     STALE_AFTER,
     AccountStore,
@@ -252,15 +252,15 @@ def test_a_database_that_cannot_be_reached_is_said_and_pacing_goes_on_per_proces
     assert len(seen) == 1  # said once
 
 
-@pytest.fixture
-def outage(pg_server: Any) -> Iterator[Outage]:
-    made = Outage(pg_server)
+@pytest.fixture(params=["database cut", "server stopped"])
+def outage(request: pytest.FixtureRequest, pg_server: Any) -> Iterator[Outage | StoppedServer]:
+    made = Outage(pg_server) if request.param == "database cut" else StoppedServer(pg_server)
     yield made
     made.drop()
 
 
 def test_a_database_lost_mid_run_is_said_once_and_pacing_goes_on_per_process(
-    outage: Outage,
+    outage: Outage | StoppedServer,
 ) -> None:
     store = AccountStore(database=outage.url)
     limit = SharedGroupLimit(2, 2, SharedAccount(store, "acct"), G)
