@@ -269,7 +269,8 @@ class AccountStore:
     """One user's (or team's) shared state, opened on first use; thread-safe; safe across
     processes, and across machines on PostgreSQL.
 
-    Give ``path`` (a SQLite file) or ``database`` (a PostgreSQL URL or :class:`~wanbook._sql.Target`).
+    Give ``path`` (a SQLite file) or ``database`` (a PostgreSQL URL or a
+    :class:`~wanbook._sql.Target`).
     ``clock`` (epoch seconds) is a seam for tests; left out, it is this machine's wall clock on
     SQLite and the database's ``clock_timestamp()`` on PostgreSQL — every process must use the
     same one, since the times stored are compared across processes. ``owner`` is this process.
@@ -311,7 +312,7 @@ class AccountStore:
     def remedy(self) -> str:
         """What to do when the state is unavailable (for a warning)."""
         if self.dialect == "postgresql":
-            return "Check that the database in WANBOOK_DB is reachable; the next session shares it again."
+            return "Check that the database in WANBOOK_DB is reachable: the next session shares it."
         return "Set WANBOOK_STATE_DIR to a writable local folder to share it again."
 
     # ------------------------------------------------------------------ plumbing

@@ -239,9 +239,9 @@ class Resources:
     @property
     def state(self) -> AccountStore:
         """The account-wide state (pacing, slots in flight, named budgets): in the run log's
-        PostgreSQL database when ``settings.db`` (``WANBOOK_DB``) names one (shared by teammates on any machine),
-        else in ``account.sqlite`` of ``settings.state_dir`` (this user's processes). Connected
-        on first use."""
+        PostgreSQL database when ``settings.db`` (``WANBOOK_DB``) names one (shared by teammates
+        on any machine), else in ``account.sqlite`` of ``settings.state_dir`` (this user's
+        processes). Connected on first use."""
         with self._lock:
             if self._state is None:
                 self._state = open_store(self.settings.state_dir, self.settings.db, environ={})
