@@ -282,3 +282,29 @@ def test_a_database_lost_mid_run_is_said_once_and_pacing_goes_on_per_process(
         assert limit.shared.down and limit.busy == 1
     finally:
         store.close()
+
+
+def test_on_postgresql_a_group_is_locked_alone_and_a_stuck_holder_stalls_nobody(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pacing and slots take the advisory lock of their (account, group) only: another group goes
+    on while one is held, and a holder that never lets go is waited for only ``lock_timeout``."""
+    from wanbook._api import account_state
+    from wanbook._sql import Database
+
+    monkeypatch.setattr(account_state, "PG_LOCK_TIMEOUT_MS", 300)
+    store = AccountStore(database=pg_url, clock=FakeClock())
+    holder = Database.open(pg_url)
+    try:
+        store.in_flight("acct", G)  # the tables exist
+        with holder.transaction(lock=f"wanbook account state: slots acct {G}"):
+            assert store.reserve_send("acct", G, 2, 1.1).wait == 0.0  # pacing: another lock
+            assert store.try_slot("acct", "wan2.5", 5) is not None  # another group
+            started = time.monotonic()
+            with pytest.raises(StateUnavailable, match="lock timeout"):
+                store.try_slot("acct", G, 5)  # this group's slots: held by the stuck process
+            assert time.monotonic() - started < 30
+        assert store.try_slot("acct", G, 5) is not None  # let go: free again
+    finally:
+        holder.close()
+        store.close()

@@ -84,11 +84,14 @@ KEEP_TIMES = 32  # reserved submission times kept per group (more than any group
 #: How long a lost PostgreSQL connection is tried again before the state counts as unavailable
 #: (a server restart, a network blip). The store is asked from the event loop: keep it short.
 RECONNECT_S = 2.0
-#: On PostgreSQL, per transaction: wait at most this long for another process's lock, and let
-#: the server end a transaction left idle this long (a process stopped while holding a lock).
+#: On PostgreSQL, per transaction: wait at most this long for another process's lock (as
+#: SQLite's busy timeout), and let the server end a transaction left idle this long (a process
+#: stopped while holding a lock), in milliseconds.
+PG_LOCK_TIMEOUT_MS = int(BUSY_TIMEOUT_S * 1000)
+PG_IDLE_TIMEOUT_MS = 30_000
 _PG_TIMEOUTS = (
-    "SELECT set_config('lock_timeout', '10s', true), "
-    "set_config('idle_in_transaction_session_timeout', '30s', true)"
+    "SELECT set_config('lock_timeout', ?, true), "
+    "set_config('idle_in_transaction_session_timeout', ?, true)"
 )
 _PG_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
@@ -384,7 +387,7 @@ class AccountStore:
                 db = self._connect()
                 with db.transaction():
                     if self.dialect == "postgresql":
-                        db.execute(_PG_TIMEOUTS)
+                        db.execute(_PG_TIMEOUTS, [str(PG_LOCK_TIMEOUT_MS), str(PG_IDLE_TIMEOUT_MS)])
                         for name in locks:  # a nested transaction takes the lock, to the end
                             with db.transaction(lock=f"wanbook account state: {name}"):
                                 pass
