@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +123,26 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = request.getfixturevalue("pg_url")
     request.getfixturevalue("monkeypatch").setenv("WANBOOK_DB", url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Makes several processes' views of one account state, each with its own connection and
+    owner: ``store_of(clock=None, owner=None)``. One SQLite file, then one fresh PostgreSQL
+    schema."""
+    from wanbook._api.account_state import AccountStore, Owner
+
+    where: dict[str, Any]
+    if request.param == "sqlite":
+        where = {"path": tmp_path / "account.sqlite"}
+    else:
+        where = {"database": request.getfixturevalue("pg_url")}
+    made: list[AccountStore] = []
+
+    def make(clock: Callable[[], float] | None = None, owner: Owner | None = None) -> AccountStore:
+        made.append(AccountStore(**where, clock=clock, owner=owner))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()

@@ -41,26 +41,6 @@ G = "wan2.1/wan2.2"
 Make = Callable[..., AccountStore]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
-    """Makes several processes' views of one state (each its own connection and owner): one
-    SQLite file, or one fresh PostgreSQL schema."""
-    where: dict[str, Any]
-    if request.param == "sqlite":
-        where = {"path": tmp_path / "account.sqlite"}
-    else:
-        where = {"database": request.getfixturevalue("pg_url")}
-    made: list[AccountStore] = []
-
-    def _make(clock: Callable[[], float] | None = None, owner: Owner | None = None) -> AccountStore:
-        made.append(AccountStore(**where, clock=clock, owner=owner))
-        return made[-1]
-
-    yield _make
-    for store in made:
-        store.close()
-
-
 def other(pid: int = 4242, host: str = "elsewhere") -> Owner:
     return Owner(pid, host, "1")
 
@@ -91,9 +71,9 @@ def test_the_state_follows_a_postgresql_run_log_else_the_state_folder(tmp_path: 
     assert "hunter2" not in str(info.value)
 
 
-def test_processes_reserve_submission_times_in_order(make: Make) -> None:
+def test_processes_reserve_submission_times_in_order(store_of: Make) -> None:
     clock = FakeClock()
-    a, b = make(clock, Owner.me()), make(clock, other())
+    a, b = store_of(clock, Owner.me()), store_of(clock, other())
     t0 = clock()
     got = [s.reserve_send("acct", G, 2, 1.1) for s in (a, b, a, b, a)]
     assert [r.at for r in got] == pytest.approx([t0, t0, t0 + 1.1, t0 + 1.1, t0 + 2.2], abs=1e-6)
@@ -101,18 +81,18 @@ def test_processes_reserve_submission_times_in_order(make: Make) -> None:
     assert a.reserve_send("other-account", G, 2, 1.1).at == t0  # accounts do not share
 
 
-def test_a_hold_seen_by_one_process_holds_all(make: Make) -> None:
+def test_a_hold_seen_by_one_process_holds_all(store_of: Make) -> None:
     clock = FakeClock()
-    a, b = make(clock, Owner.me()), make(clock, other())
+    a, b = store_of(clock, Owner.me()), store_of(clock, other())
     assert a.hold("acct", G, 30.0) == clock() + 30.0
     assert a.hold("acct", G, 5.0) == clock() + 30.0  # a shorter hold does not shorten it
     assert b.hold_until("acct", G) == clock() + 30.0
     assert b.reserve_send("acct", G, 2, 1.1) == (clock() + 30.0, 30.0)
 
 
-def test_slots_in_flight_are_capped_across_processes(make: Make) -> None:
+def test_slots_in_flight_are_capped_across_processes(store_of: Make) -> None:
     clock = FakeClock()
-    a, b = make(clock, Owner.me()), make(clock, other(host="another-machine"))
+    a, b = store_of(clock, Owner.me()), store_of(clock, other(host="another-machine"))
     first = a.try_slot("acct", G, 2)
     assert first is not None and b.try_slot("acct", G, 2) is not None
     assert a.try_slot("acct", G, 2) is None and b.try_slot("acct", G, 2) is None
@@ -121,27 +101,27 @@ def test_slots_in_flight_are_capped_across_processes(make: Make) -> None:
     assert a.in_flight("acct", G) == 2
 
 
-def test_a_dead_process_of_this_machine_holds_no_slot(make: Make) -> None:
+def test_a_dead_process_of_this_machine_holds_no_slot(store_of: Make) -> None:
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
     )
     me = Owner.me()
     dead = Owner(int(done.stdout), me.host, "1")  # this machine, no longer running
     clock = FakeClock()
-    mine, theirs = make(clock, me), make(clock, dead)
+    mine, theirs = store_of(clock, me), store_of(clock, dead)
     assert theirs.try_slot("acct", G, 1) is not None
     assert mine.in_flight("acct", G) == 0
     assert mine.try_slot("acct", G, 1) is not None
 
 
-def test_another_machines_slot_stops_counting_only_when_nobody_polls_it(make: Make) -> None:
+def test_another_machines_slot_stops_counting_only_when_nobody_polls_it(store_of: Make) -> None:
     """Its pid means nothing here (even one that does not run here): only staleness frees it."""
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
     )
     clock = FakeClock()
-    mine = make(clock, Owner.me())
-    theirs = make(clock, Owner(int(done.stdout), "another-machine", "1"))
+    mine = store_of(clock, Owner.me())
+    theirs = store_of(clock, Owner(int(done.stdout), "another-machine", "1"))
     sid = theirs.try_slot("acct", G, 1)
     assert sid is not None
     clock.advance(STALE_AFTER - 1)
@@ -161,8 +141,8 @@ def test_this_machine_is_named_by_host_and_boot() -> None:
     assert not me.gone(999_999_999, "jupyter#0123456789ab", "1")  # another machine: never "gone"
 
 
-def test_processes_starting_together_make_the_tables_once(make: Make) -> None:
-    stores = [make(FakeClock(), other(pid=n)) for n in range(4)]
+def test_processes_starting_together_make_the_tables_once(store_of: Make) -> None:
+    stores = [store_of(FakeClock(), other(pid=n)) for n in range(4)]
     errors: list[BaseException] = []
     start = threading.Barrier(len(stores))
 

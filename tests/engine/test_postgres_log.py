@@ -150,20 +150,10 @@ def test_generate_reuse_filters_frame_and_cost_report(
 
 def test_a_password_in_wanbook_db_is_refused_and_never_shown(tmp_path: Path) -> None:
     env = {**os.environ, "WANBOOK_DB": "postgresql://ann:hunter2secret@db.example/runs"}
-    done = _wanbook_plain(env, "runs")
+    done = _wanbook(env, "runs")
     assert done.returncode != 0
     assert "hunter2secret" not in done.stderr + done.stdout
     assert "~/.pgpass" in done.stderr
-
-
-def _wanbook_plain(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wanbook", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_an_unreachable_database_stops_the_run_before_anything_is_sent(

@@ -36,25 +36,6 @@ def prep(**changes: Any) -> Any:
 Make = Callable[..., AccountStore]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
-    """Makes processes' views of one state: a SQLite file, or a fresh PostgreSQL schema."""
-    where: dict[str, Any]
-    if request.param == "sqlite":
-        where = {"path": tmp_path / "account.sqlite"}
-    else:
-        where = {"database": request.getfixturevalue("pg_url")}
-    made: list[AccountStore] = []
-
-    def make(clock: FakeClock, owner: Owner | None = None) -> AccountStore:
-        made.append(AccountStore(**where, clock=clock, owner=owner))
-        return made[-1]
-
-    yield make
-    for store in made:
-        store.close()
-
-
 def test_reserve_settle_release(store_of: Make) -> None:
     clock = FakeClock()
     store = store_of(clock)

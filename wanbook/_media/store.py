@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from wanbook._errors import ConfigError, DownloadError, StorageError
+from wanbook._media.videos import make_folder_for
 from wanbook._secret import Secret
 
 __all__ = [
@@ -448,12 +449,7 @@ class VideoStore:
             store, key = self._locate(uri)
         except StorageError as exc:
             raise DownloadError(str(exc)) from None
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DownloadError(
-                f"cannot create the folder {str(dest.parent)!r}: {exc.strerror or exc}"
-            ) from exc
+        make_folder_for(dest)
         tmp = dest.with_name(f"{dest.name}.part-{secrets.token_hex(6)}")
         digest, got = hashlib.sha256(), 0
         try:

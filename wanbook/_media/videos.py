@@ -39,6 +39,7 @@ __all__ = [
     "backoff_delay",
     "download_video",
     "is_private_host",
+    "make_folder_for",
     "poster_frame",
     "probe",
     "redact_url",
@@ -239,6 +240,17 @@ DOWNLOAD_TIMEOUT = 600.0
 MAX_REDIRECTS = 5
 
 
+def make_folder_for(dest: Path) -> None:
+    """Make the folder a downloaded or fetched video goes to; :class:`DownloadError` if it
+    cannot be made."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create the folder {str(dest.parent)!r}: {exc.strerror or exc}"
+        ) from exc
+
+
 def remove_stale_parts(folder: Path, *, older_than: float = 2 * DOWNLOAD_TIMEOUT) -> int:
     """Delete the ``*.part-*`` files of downloads killed mid-way (older than any download can
     last, so a live download of another kernel is never touched); return how many."""
@@ -413,12 +425,7 @@ async def download_video(
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise DownloadError(f"refusing to download {shown!r}: only http(s) URLs are fetched")
     dest = Path(dest)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(
-            f"cannot create the folder {str(dest.parent)!r}: {exc.strerror or exc}"
-        ) from exc
+    make_folder_for(dest)
     limits = _Limits(max_bytes, allow_private)
     try:
         async with asyncio.timeout(timeout):
