@@ -52,6 +52,7 @@ SHIPPED = {
     "m005_judgements": "ced1a6eb23d1d77a",
     "m006_uploads": "75c2bae826776ecd",  # a table of its own: the runs columns are unchanged
     "m007_video_uri": "84b936c6009f2a42",
+    "m008_followers": "324117645c67e4ef",  # a table of its own: the runs columns are unchanged
 }
 
 # What SQLite's schema (sqlite_master) is after each migration, hashed: the same as before the
@@ -64,6 +65,7 @@ SQLITE_DDL = {
     "m005_judgements": "c93cec50e4b274e5",
     "m006_uploads": "8b1ec15f37a94a7c",
     "m007_video_uri": "14677b58eaa88832",
+    "m008_followers": "1548ec27e06c4d7d",
 }
 # PostgreSQL's runs table has one column SQLite's has not: the writing transaction's id, for
 # the DataFrame view's watermark (m004; see _runlog.dataframe). Not a run's data.
@@ -269,7 +271,7 @@ def test_schema_parity(tmp_path: Path) -> None:
             " AND name NOT LIKE 'sqlite_%' ORDER BY name"
         )
     ]
-    assert tables == ["_migrations", "preferences", "ratings", "runs", "uploads"]
+    assert tables == ["_migrations", "followers", "preferences", "ratings", "runs", "uploads"]
     for table in tables:
         want = [
             (name, PG_TYPES[kind.upper()], bool(notnull) or bool(pk), bool(pk))

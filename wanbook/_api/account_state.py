@@ -46,16 +46,15 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from wanbook._errors import ConfigError
+from wanbook._owner import Owner
 from wanbook._sql import Database, DatabaseError, Target, parse_url
 
 __all__ = [
@@ -118,60 +117,6 @@ def account_id(api_key: str, endpoint: str) -> str:
     (hex, 32 characters). The key cannot be read back from it."""
     mac = hmac.new(api_key.encode(), b"wanbook account\n" + endpoint.encode(), hashlib.sha256)
     return mac.hexdigest()[:32]
-
-
-def _proc_start(pid: int) -> str:
-    """When process ``pid`` started (Linux: clock ticks since boot), so a reused pid is not taken
-    for the one that held a slot; "" where it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def _this_host() -> str:
-    """This machine's name in the shared state: its host name and, where Linux tells it, its
-    boot's id, so two machines both called ``jupyter`` (or one rebooted) never check each
-    other's pids."""
-    name = socket.gethostname()
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            boot = f.read().strip().replace("-", "")[:12]
-    except OSError:
-        return name
-    return f"{name}#{boot}" if boot else name
-
-
-@dataclass(frozen=True)
-class Owner:
-    """A process that holds slots or reservations: its pid, host and start time."""
-
-    pid: int
-    host: str
-    started: str
-
-    @classmethod
-    def me(cls) -> Owner:
-        pid = os.getpid()
-        return cls(pid, _this_host(), _proc_start(pid))
-
-    def gone(self, pid: int, host: str, started: str) -> bool:
-        """True if the process ``pid`` of ``host`` (started at ``started``) has surely ended: only
-        a process of this host can be checked; another host's is never "surely" gone."""
-        if host != self.host:
-            return False
-        if pid == self.pid:
-            return started != self.started
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:  # exists, owned by someone else
-            pass
-        now = _proc_start(pid)
-        return bool(started and now and now != started)
 
 
 class Reserved(NamedTuple):

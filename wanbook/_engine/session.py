@@ -42,6 +42,7 @@ from wanbook._errors import (
 from wanbook._media.videos import remove_stale_parts
 from wanbook._portal import run_sync
 from wanbook._runlog.dataframe import runs_frame
+from wanbook._runlog.followers import followed_note, take_over
 from wanbook._runlog.judgements import (
     add_preference,
     add_rating,
@@ -557,8 +558,12 @@ class Session(Resources):
         remove_stale_parts(tracker.videos)  # downloads killed mid-way leave these behind
         if list_grace is not None:
             tracker.list_grace = timedelta(seconds=list_grace)
-        # a run of another backend is resumed by a session of that backend
-        records = [r for r in self.log.unfinished() if r.get("backend") == self.backend]
+        # a run of another backend is resumed by a session of that backend; one a live process
+        # still sends or follows (a teammate's kernel, another notebook) is left to it
+        mine = [r for r in self.log.unfinished() if r.get("backend") == self.backend]
+        records, followed = take_over(self.log, mine)
+        if followed and not self.quiet:
+            notice(f"wanbook: {followed_note(followed)}")
         client = self.client()
         slots = asyncio.Semaphore(max(1, int(concurrency)))
         failures: dict[str, BaseException] = {}

@@ -285,6 +285,30 @@ def m007_video_uri(db: Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN video_uri TEXT")
 
 
+@migration
+def m008_followers(db: Database) -> None:
+    """Who follows runs now: one row per process that writes runs (``hostname`` and ``pid``, as
+    the runs it owns name it; ``host`` with the boot's id and ``started``, to tell a reused pid),
+    with the time of its last heartbeat (``beat_at``, seconds since the epoch by the database's
+    clock on PostgreSQL). ``resume`` leaves a run alone while its owner beats, so a teammate's
+    resume never takes over runs that a live kernel is still sending or following."""
+    db.execute(
+        _ddl(
+            db,
+            """
+        CREATE TABLE followers (
+            hostname TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            started TEXT NOT NULL,
+            beat_at REAL NOT NULL,
+            PRIMARY KEY (hostname, pid, host)
+        )
+        """,
+        )
+    )
+
+
 def _ddl(db: Database, sql: str) -> str:
     """``sql`` in the dialect of ``db``: SQLite's as written; on PostgreSQL 64-bit integers
     (``INTEGER`` -> ``BIGINT``), double precision (``REAL``) and identity keys. Frozen like the

@@ -8,12 +8,13 @@ short transaction, committed at once, so a dead kernel leaves a row saying what 
 
 Several threads (one lock per :class:`RunLog`) and several processes (SQLite: WAL mode, a 30 s
 busy timeout, ``BEGIN IMMEDIATE`` migrations; PostgreSQL: row locks, advisory-locked migrations)
-can write one log at the same time. Both engines are used through :class:`wanbook._sql.Database`;
-the SQL is the same where the engines agree, and branches on ``dialect`` where they do not. Timestamps are stored
-as UTC ISO-8601 text with microseconds (``2026-11-01T12:00:00.000000+00:00``), which sorts and
-compares as text. Structured values (``tags``, ``params``, ``request_body``, ``usage``) are JSON
-text. The log never holds media bytes or the API key: register the key with
-:meth:`RunLog.register_secret` and any value containing it is refused.
+can write one log at the same time. Both engines are used through
+:class:`wanbook._sql.Database`; the SQL is the same where the engines agree, and branches on
+``dialect`` where they do not. Timestamps are stored as UTC ISO-8601 text with microseconds
+(``2026-11-01T12:00:00.000000+00:00``), which sorts and compares as text. Structured values
+(``tags``, ``params``, ``request_body``, ``usage``) are JSON text. The log never holds media bytes
+or the API key: register the key with :meth:`RunLog.register_secret` and any value containing it
+is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wanbook._errors import RunLogError
+from wanbook._runlog.followers import Heartbeat
 from wanbook._runlog.migrations import migrate, unknown
 from wanbook._runlog.schema import (
     BUSY_TIMEOUT_S,
@@ -100,6 +102,8 @@ class RunLog:
         self._frame_cache: Any = None  # the DataFrame view's kept copy, owned by _frames
         self._newer = unknown(db)  # a newer wanbook's migrations: read, never write
         self._read_only = read_only  # why this log can only be read (a read-only mount ...)
+        #: This process's heartbeat in the log, from its first write (see _runlog.followers).
+        self.heartbeat = Heartbeat(self)
 
     # ------------------------------------------------------------------ opening and closing
     @classmethod
@@ -141,6 +145,7 @@ class RunLog:
         return log
 
     def close(self) -> None:
+        self.heartbeat.stop()
         with self._lock:
             self.db.close()
 
@@ -170,6 +175,12 @@ class RunLog:
                 "found through the service's task list)"
             )
         return RunLogError(text)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one writing statement of the log's own bookkeeping (``?`` placeholders on both
+        engines); how many rows it changed. Runs are written by :meth:`insert` and :meth:`update`."""
+        self._check_writable()
+        return int(self._execute(sql, params).rowcount or 0)
 
     def query(
         self, sql: str, params: Iterable[Any] = (), *, binary: bool = False
@@ -284,6 +295,7 @@ class RunLog:
         names = ", ".join(values)
         marks = ", ".join("?" * len(values))
         self._check_writable()
+        self.heartbeat.ensure()  # this process follows the run from now: resume leaves it alone
         try:
             self._execute(f"INSERT INTO runs ({names}) VALUES ({marks})", values.values())
         except RunLogError as exc:
