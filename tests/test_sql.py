@@ -196,3 +196,17 @@ def test_threads_share_one_database(url: str) -> None:
         t.join()
     assert db.query("SELECT count(*) FROM t")[1] == [(80,)]
     db.close()
+
+
+def test_a_silently_dropped_network_is_noticed_in_a_minute(pg_url: str) -> None:
+    """libpq's keepalives and TCP user timeout are on unless the URL sets them (they act on TCP
+    connections; the test server's socket is a Unix one, so the settings are read back)."""
+    with Database.open(pg_url) as db:
+        given = db.raw().info.get_parameters()
+    assert {k: given.get(k) for k in ("keepalives_idle", "tcp_user_timeout")} == {
+        "keepalives_idle": "30",
+        "tcp_user_timeout": "60000",
+    }
+    sep = "&" if "?" in pg_url else "?"
+    with Database.open(f"{pg_url}{sep}tcp_user_timeout=5000") as db:
+        assert db.raw().info.get_parameters().get("tcp_user_timeout") == "5000"  # the URL's own

@@ -64,6 +64,16 @@ __all__ = [
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 INSTALL_HINT = "pip install 'wanbook[team]'"
 CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout when the URL gives none
+#: libpq's TCP settings when the URL gives none: a network that drops silently (a laptop that
+#: changed Wi-Fi, a VPN gone) is noticed in about a minute, not after TCP's own quarter of an
+#: hour with the kernel's cell stuck; the statement is then sent again (RETRY_S) or fails clearly.
+TCP_DEFAULTS = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # ms: unacknowledged data this long ends the connection
+}
 RETRY_S = 60.0  # how long a lost PostgreSQL connection is tried again, outside a transaction
 
 
@@ -282,6 +292,7 @@ class Database:
             extra["connect_timeout"] = CONNECT_TIMEOUT_S
         if "application_name" not in params:
             extra["application_name"] = "wanbook"
+        extra.update({k: v for k, v in TCP_DEFAULTS.items() if k not in params})
         try:
             return psycopg.connect(url, **extra)
         except psycopg.Error as exc:
