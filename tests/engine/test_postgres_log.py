@@ -33,7 +33,8 @@ def emu() -> Any:
         yield e
 
 
-def _env(emu: Emulator, home: Path, db: str) -> dict[str, str]:
+def machine_env(emu: Emulator, home: Path, db: str) -> dict[str, str]:
+    """The environment of a `wanbook` process of its own "machine": its home, the shared log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
     env["WANBOOK_STATE_DIR"] = os.environ["WANBOOK_STATE_DIR"]  # conftest's, never the user's
     return env | {
@@ -80,8 +81,8 @@ def test_a_run_killed_on_one_machine_is_seen_resumed_and_shown_on_another(
     """`wanbook generate` on "machine A" is killed once its task is created and logged; "machine
     B" (another process, another WANBOOK_HOME, the same WANBOOK_DB) lists the run, resumes it
     (the video lands in B's home) and shows it finished. Nothing is created twice."""
-    a = _env(emu, tmp_path / "a", pg_url)
-    b = _env(emu, tmp_path / "b", pg_url)
+    a = machine_env(emu, tmp_path / "a", pg_url)
+    b = machine_env(emu, tmp_path / "b", pg_url)
     killed = subprocess.run(
         [sys.executable, "-c", GENERATE_THEN_DIE, "generate", "--prompt", "a fox at dusk",
          "--seed", "5", "--model", "wan2.2-t2v-plus", "--size", "832*480", "--no-prompt-extend"],

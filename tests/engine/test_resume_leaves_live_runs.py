@@ -5,7 +5,6 @@ is gone is taken over (wanbook._runlog.followers). On both engines (the db_url f
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_API_KEY
+from tests.engine.test_postgres_log import machine_env
 from wanbook._sql import Database, DatabaseError
 from wanbook.emulator import Emulator
 
@@ -24,17 +23,6 @@ def slow_emu() -> Any:
     # a 5 s 480P task takes about 20 s here: ample time for another process to run `resume`
     with Emulator(time_scale=1 / 3) as e:
         yield e
-
-
-def _env(emu: Emulator, home: Path, db: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANBOOK_", "DASHSCOPE_"))}
-    env["WANBOOK_STATE_DIR"] = os.environ["WANBOOK_STATE_DIR"]  # conftest's, never the user's
-    return env | {
-        "DASHSCOPE_API_KEY": TEST_API_KEY,
-        "WANBOOK_BASE_URL": emu.base_url,
-        "WANBOOK_HOME": str(home),
-        "WANBOOK_DB": db,
-    }
 
 
 def _task_logged(db: str, deadline: float) -> str:
@@ -54,8 +42,8 @@ def _task_logged(db: str, deadline: float) -> str:
 def test_resume_leaves_a_live_processes_run_to_it(
     slow_emu: Emulator, db_url: str, tmp_path: Path
 ) -> None:
-    a = _env(slow_emu, tmp_path / "a", db_url)
-    b = _env(slow_emu, tmp_path / "b", db_url)
+    a = machine_env(slow_emu, tmp_path / "a", db_url)
+    b = machine_env(slow_emu, tmp_path / "b", db_url)
     generate = subprocess.Popen(
         [sys.executable, "-m", "wanbook", "generate", "--model", "wan2.2-t2v-plus",
          "--size", "832*480", "--no-prompt-extend", "--prompt", "a slow fox", "--json"],
