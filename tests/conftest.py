@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests import pg as _pg
+from tests.required import IN_CI, unavailable
 
 # A key-shaped secret used by tests. `pytest_sessionfinish` below greps everything a test run
 # writes for it; it must never appear in a file, a log, a repr or an error message.
@@ -22,7 +23,7 @@ _STATE: list[str] = []
 # Read once, before clean_env hides every WANBOOK_* variable from the tests.
 _PG_ENV = {
     name: os.environ.get(name)
-    for name in ("WANBOOK_TEST_PG", "WANBOOK_TEST_PG_BIN", "WANBOOK_REQUIRE_PG", "CI")
+    for name in ("WANBOOK_TEST_PG", "WANBOOK_TEST_PG_BIN", "WANBOOK_REQUIRE_PG")
 }
 
 
@@ -94,9 +95,8 @@ def pg_server() -> object:
     try:
         server = _pg.start()
     except _pg.NoServer as exc:
-        if _PG_ENV["WANBOOK_REQUIRE_PG"] == "1" or _PG_ENV["CI"]:
-            pytest.fail(f"PostgreSQL is required here (CI) and missing: {exc}", pytrace=False)
-        pytest.skip(f"no PostgreSQL for the PostgreSQL tests: {exc}")
+        required = IN_CI or _PG_ENV["WANBOOK_REQUIRE_PG"] == "1"
+        unavailable(f"no PostgreSQL for the PostgreSQL tests: {exc}", required=required)
     finally:
         for name, value in saved.items():
             if value is None:

@@ -8,7 +8,6 @@ Outside CI (``CI`` unset) a missing Chromium skips these tests and says why; in 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,14 @@ from typing import Any
 import pytest
 
 from tests.browser import lab as L
+from tests.required import unavailable
 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
     problem = L.chromium_problem()
     if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests need Chromium in CI: {problem}")
-        pytest.skip(f"browser tests skipped: {problem}")
+        unavailable(f"browser tests need Chromium: {problem}")
     return L.CHROMIUM
 
 
