@@ -122,6 +122,16 @@ def wan27_jobs(directory: Path, audio: AudioSource) -> list[tuple[str, str, str,
     ]  # fmt: skip
 
 
+def best_of(repeat: int, job: RenderJob, path: Path) -> float:
+    """The fastest of ``repeat`` renders of ``job`` into ``path``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        encode(job, path)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="renders per cell (best is kept)")
@@ -140,12 +150,7 @@ def main() -> None:
         custom = [] if args.only_new else [(kind, "480P", 5, m, True, audio) for kind, m in CUSTOM]
         for kind, tier, seconds, model, sound, with_audio in plain + custom:
             job = job_for(kind, tier, seconds, sound, with_audio)
-            times = []
-            for _ in range(args.repeat):
-                t = time.perf_counter()
-                encode(job, path)
-                times.append(time.perf_counter() - t)
-            best = min(times)
+            best = best_of(args.repeat, job, path)
             queue, run = timing(tier, seconds, "bench", DEFAULT_TIME_SCALE)
             rows.append(
                 (
@@ -163,12 +168,7 @@ def main() -> None:
             )
             print(" | ".join(rows[-1]), flush=True)
         for kind, tier, sound_label, model, job in wan27_jobs(Path(tmp), audio):
-            times = []
-            for _ in range(args.repeat):
-                t = time.perf_counter()
-                encode(job, path)
-                times.append(time.perf_counter() - t)
-            best = min(times)
+            best = best_of(args.repeat, job, path)
             frames = job.n_frames
             queue, run = timing(tier, round(job.duration), "bench", DEFAULT_TIME_SCALE)
             rows.append(
