@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from wanbook._errors import BudgetExceededError, ConfigError
 from wanbook._runlog.schema import UNFINISHED as _UNFINISHED
 from wanbook._spec.prices import as_number
 
-__all__ = ["Budget", "Ledger", "Reservation", "budget_amount"]
+__all__ = ["Budget", "Ledger", "Reservation", "budget_amount", "estimates_in"]
 
 
 def budget_amount(value: Any) -> float | str | None:
@@ -57,21 +57,18 @@ class Budget:
 
     def check(self, preps: Sequence[Prepared], *, spent: float, in_flight: float) -> None:
         """Raise :class:`BudgetExceededError` if ``preps`` cannot be paid within the budget."""
-        for prep in preps:
-            est = prep.estimate
-            if not est.known:
-                raise BudgetExceededError(
-                    f"refused: the price of {prep.resolved.spec.name} at {prep.resolved.tier} in "
-                    f"region {prep.region!r} is unknown, so it cannot be kept within the budget "
-                    f"of {self.amount:g} {self.currency}"
-                )
-            if est.currency != self.currency:
-                raise BudgetExceededError(
-                    f"refused: the estimate is in {est.currency} but the budget is in "
-                    f"{self.currency} (prices in region {prep.region!r} are in {est.currency}: "
-                    f"give the session budget_currency={est.currency!r})"
-                )
-        cost = sum(prep.estimate.amount for prep in preps)
+        cost = sum(
+            estimates_in(
+                preps,
+                self.currency,
+                label="the budget",
+                within=f"the budget of {self.amount:g} {self.currency}",
+                remedy=lambda prep: (
+                    f" (prices in region {prep.region!r} are in {prep.estimate.currency}: "
+                    f"give the session budget_currency={prep.estimate.currency!r})"
+                ),
+            )
+        )
         if spent + in_flight + cost > self.amount + 1e-9:
             what = "this run is" if len(preps) == 1 else f"these {len(preps)} runs are"
             raise BudgetExceededError(
@@ -83,6 +80,34 @@ class Budget:
 
     def left(self, spent: float, in_flight: float) -> float:
         return max(0.0, self.amount - spent - in_flight)
+
+
+def estimates_in(
+    preps: Sequence[Prepared],
+    currency: str,
+    *,
+    label: str,
+    within: str,
+    remedy: Callable[[Prepared], str],
+) -> list[float]:
+    """Each request's estimate in ``currency``, or :class:`BudgetExceededError` for the first
+    that cannot be kept within a budget: its price is unknown (``within`` names the budget), or
+    in another currency (``label`` names the budget, ``remedy(prep)`` says what to do)."""
+    amounts = []
+    for prep in preps:
+        est = prep.estimate
+        if not est.known:
+            raise BudgetExceededError(
+                f"refused: the price of {prep.resolved.spec.name} at {prep.resolved.tier} in "
+                f"region {prep.region!r} is unknown, so it cannot be kept within {within}"
+            )
+        if est.currency != currency:
+            raise BudgetExceededError(
+                f"refused: the estimate is in {est.currency} but {label} is in "
+                f"{currency}{remedy(prep)}"
+            )
+        amounts.append(float(est.amount))
+    return amounts
 
 
 class Reservation:

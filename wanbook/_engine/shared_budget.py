@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wanbook._api.account_state import AccountStore, StateUnavailable, open_store
+from wanbook._engine.budget import estimates_in
 from wanbook._engine.prepare import Prepared
 from wanbook._engine.tracker import TASK_TTL
 from wanbook._errors import BudgetExceededError, ConfigError
@@ -270,23 +271,16 @@ class NamedBudget:
         return Draw(self, ids, [float(p.estimate.amount) for p in preps])
 
     def _asked(self, preps: Sequence[Prepared], totals: _Totals) -> list[float]:
-        asked = []
-        for prep in preps:
-            est = prep.estimate
-            if not est.known:
-                raise BudgetExceededError(
-                    f"refused: the price of {prep.resolved.spec.name} at {prep.resolved.tier} in "
-                    f"region {prep.region!r} is unknown, so it cannot be kept within budget "
-                    f"{self.name!r}; nothing was sent"
-                )
-            if est.currency != totals.currency:
-                raise BudgetExceededError(
-                    f"refused: the estimate is in {est.currency} but budget {self.name!r} is in "
-                    f"{totals.currency}; nothing was sent (set it in {est.currency}: "
-                    f"wb.budget_set({self.name!r}, AMOUNT, {est.currency!r}))"
-                )
-            asked.append(float(est.amount))
-        return asked
+        return estimates_in(
+            preps,
+            totals.currency,
+            label=f"budget {self.name!r}",
+            within=f"budget {self.name!r}; nothing was sent",
+            remedy=lambda prep: (
+                f"; nothing was sent (set it in {prep.estimate.currency}: "
+                f"wb.budget_set({self.name!r}, AMOUNT, {prep.estimate.currency!r}))"
+            ),
+        )
 
 
 class Draw:
